@@ -1,0 +1,2 @@
+//! The runtime of a skorche worker process.
+#![warn(missing_docs)]
