@@ -1,3 +1,55 @@
 //! The graph API and executors of skorche.
+//!
+//! Declare a pipeline by binding tasks to typed, bounded queues; nothing runs until
+//! [`Pipeline::run`] (to completion, with a [`Report`]) or [`Pipeline::run_iter`] (an
+//! iterator over an output queue while the pipeline runs).
+//!
+//! ```
+//! use skorche_core::Pipeline;
+//!
+//! let p = Pipeline::new();
+//! let numbers = p.source(0..1000u64);
+//! let (even, odd) = numbers.split(|n| n % 2 == 0);
+//! let halves = even.map(|n| n / 2).workers(2);
+//! let tripled = odd.map(|n| n * 3).workers(2);
+//! let all = p.merge([halves, tripled]);
+//! let batches = all.batch(100);
+//! let sums = batches.map(|b| b.iter().sum::<u64>());
+//! let total: u64 = p.run_iter(sums)?.map(|r| r.unwrap()).sum();
+//! assert_eq!(total, (0..1000u64).map(|n| if n % 2 == 0 { n / 2 } else { n * 3 }).sum());
+//! # Ok::<(), skorche_core::PipelineError>(())
+//! ```
+//!
+//! # Backpressure
+//! Every queue holds at most its capacity ([`Queue::capacity`], default 64): a full queue
+//! blocks its producer, so a slow stage slows everything upstream down to the source,
+//! which is pulled only when there is room. [`Pipeline::max_in_flight`] is the bound.
+//!
+//! # Errors
+//! A task error or panic stops the whole pipeline: every thread exits, and the run returns
+//! one [`PipelineError`] naming every failed stage, the failing item's sequence number
+//! (its index in its source) and the cause.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+
+mod chain;
+mod error;
+mod exec;
+mod graph;
+mod order;
+mod output;
+mod packet;
+mod pipeline;
+mod queue;
+mod render;
+mod report;
+mod stage;
+
+pub use chain::Chain;
+pub use error::{BoxError, FailureKind, PipelineError, StageFailure};
+pub use graph::Mode;
+pub use output::{Output, OutputPort, Running};
+pub use packet::MarkerId;
+pub use pipeline::Pipeline;
+pub use queue::Queue;
+pub use report::{Report, StageReport};

@@ -1,0 +1,88 @@
+//! The seam between a declared stage and the executor: a stage's [`Runner`] is handed a
+//! [`Launch`] context, takes its typed channels from it and spawns its workers.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::error::PipelineError;
+use crate::exec::run::RunShared;
+use crate::exec::worker_cx::{StageStats, WorkerCx};
+use crate::graph::{Channel, ErasedChannel, Mode};
+use crate::packet::Packet;
+
+/// A declared stage, ready to be started.
+pub(crate) trait Runner: Send {
+    /// Takes channels from `cx` and spawns the stage's workers. Must not block.
+    fn launch(self: Box<Self>, cx: &mut Launch<'_>) -> Result<(), PipelineError>;
+}
+
+/// Everything a runner needs to start its stage.
+pub(crate) struct Launch<'a> {
+    pub(crate) stats: Arc<StageStats>,
+    pub(crate) mode: Mode,
+    /// Channel index (into `channels`) of each declared input, in declaration order.
+    pub(crate) inputs: Vec<usize>,
+    /// Channel index of each declared output.
+    pub(crate) outputs: Vec<usize>,
+    pub(crate) channels: &'a mut [ErasedChannel],
+    pub(crate) shared: &'a Arc<RunShared>,
+    pub(crate) threads: &'a mut Vec<JoinHandle<()>>,
+}
+
+impl Launch<'_> {
+    /// The stage's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.stats.name
+    }
+
+    /// How many workers the stage runs on.
+    pub(crate) fn workers(&self) -> usize {
+        self.mode.count().max(1)
+    }
+
+    fn channel<T: Send + 'static>(&mut self, chan: usize) -> &mut Channel<T> {
+        self.channels[chan]
+            .chan
+            .downcast_mut::<Channel<T>>()
+            .expect("the graph types every channel by its queue's item type")
+    }
+
+    /// A receiver of the `i`-th input.
+    pub(crate) fn input<T: Send + 'static>(&mut self, i: usize) -> Receiver<Packet<T>> {
+        let chan = self.inputs[i];
+        self.channel::<T>(chan).rx.clone()
+    }
+
+    /// A sender into the `i`-th output.
+    pub(crate) fn output<T: Send + 'static>(&mut self, i: usize) -> Sender<Packet<T>> {
+        let chan = self.outputs[i];
+        self.channel::<T>(chan)
+            .tx
+            .clone()
+            .expect("senders stay in place until every stage has launched")
+    }
+
+    /// Spawns one worker thread of this stage.
+    pub(crate) fn spawn(&mut self, body: impl FnOnce(&mut WorkerCx) + Send + 'static) {
+        let mut cx = WorkerCx::new(self.stats.clone(), self.shared.clone());
+        let name = format!("skorche:{}", self.stats.name);
+        let handle = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || cx.run(body))
+            .expect("spawning a stage thread");
+        self.threads.push(handle);
+    }
+
+    /// Spawns `self.workers()` threads, each running `make()`'s body.
+    pub(crate) fn spawn_each<B>(&mut self, mut make: impl FnMut(&mut Self) -> B)
+    where
+        B: FnOnce(&mut WorkerCx) + Send + 'static,
+    {
+        for _ in 0..self.workers() {
+            let body = make(self);
+            self.spawn(body);
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! Starting a declared graph and supervising it until every thread has exited.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
+
+use crate::error::{PipelineError, StageFailure};
+use crate::exec::launch::Launch;
+use crate::exec::worker_cx::StageStats;
+use crate::graph::{ErasedChannel, Graph, Mode};
+use crate::report::{Report, StageReport};
+
+/// How often the supervisor samples queue depths (and, while stopping, drains queues).
+const SAMPLE_EVERY: Duration = Duration::from_millis(5);
+
+/// Default bound of a queue whose capacity was not declared.
+pub(crate) const DEFAULT_CAPACITY: usize = 64;
+
+/// State shared by every thread of one run.
+#[derive(Debug)]
+pub(crate) struct RunShared {
+    aborted: AtomicBool,
+    failures: Mutex<Vec<StageFailure>>,
+    wake: Sender<()>,
+    started: Instant,
+}
+
+impl RunShared {
+    #[inline]
+    pub(crate) fn is_aborted(&self) -> bool {
+        // Relaxed: the flag only hastens shutdown; the data itself travels on channels.
+        self.aborted.load(Ordering::Relaxed)
+    }
+
+    /// Stops the run without an error (the consumer went away).
+    pub(crate) fn cancel(&self) {
+        self.aborted.store(true, Ordering::Relaxed);
+        let _ = self.wake.send(());
+    }
+
+    pub(crate) fn fail(&self, failure: StageFailure) {
+        tracing::debug!(%failure, "stage failed");
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(failure);
+        self.cancel();
+    }
+
+    pub(crate) fn thread_exited(&self) {
+        let _ = self.wake.send(());
+    }
+
+    pub(crate) fn elapsed_ns(&self) -> u64 {
+        self.started.elapsed().as_nanos() as u64
+    }
+
+    fn take_failures(&self) -> Vec<StageFailure> {
+        std::mem::take(&mut *self.failures.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// A started pipeline: its supervisor thread, and the receivers of its declared outputs.
+pub(crate) struct Started {
+    pub(crate) shared: Arc<RunShared>,
+    pub(crate) supervisor: JoinHandle<Result<Report, PipelineError>>,
+    /// Erased `Receiver<Packet<T>>` of each declared output, by output index.
+    pub(crate) outputs: Vec<Option<Box<dyn std::any::Any + Send>>>,
+}
+
+/// Checks the declaration, creates the channels, launches every stage, and starts the
+/// supervisor.
+pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, PipelineError> {
+    validate(&graph)?;
+    let (wake, wake_rx) = unbounded();
+    let shared = Arc::new(RunShared {
+        aborted: AtomicBool::new(false),
+        failures: Mutex::new(Vec::new()),
+        wake,
+        started: Instant::now(),
+    });
+
+    // One channel per queue that is not merged into another.
+    let default_cap = graph.default_capacity.unwrap_or(DEFAULT_CAPACITY);
+    let mut chan_index = vec![usize::MAX; graph.queues.len()];
+    let mut channels: Vec<ErasedChannel> = Vec::new();
+    for q in 0..graph.queues.len() {
+        if graph.queues[q].merged_into.is_none() {
+            let cap = graph.queues[q].capacity.unwrap_or(default_cap).max(1);
+            chan_index[q] = channels.len();
+            channels.push((graph.queues[q].make)(cap));
+        }
+    }
+    for q in 0..graph.queues.len() {
+        chan_index[q] = chan_index[graph.channel_of(q)];
+    }
+
+    let mut threads = Vec::new();
+    let mut stats = Vec::new();
+    let mut depth_of = Vec::new();
+    for node in graph.nodes.iter_mut() {
+        let Some(runner) = node.runner.take() else {
+            continue;
+        };
+        let st = Arc::new(StageStats::new(node.name.clone()));
+        let mode = match node.mode {
+            Mode::Threads(n) => Mode::Threads(n.max(1)),
+            other => other,
+        };
+        let mut cx = Launch {
+            stats: st.clone(),
+            mode,
+            inputs: node.inputs.iter().map(|&q| chan_index[q]).collect(),
+            outputs: node.outputs.iter().map(|&q| chan_index[q]).collect(),
+            channels: &mut channels,
+            shared: &shared,
+            threads: &mut threads,
+        };
+        let input_chans = cx.inputs.clone();
+        if let Err(e) = runner.launch(&mut cx) {
+            shared.cancel();
+            drop(cx);
+            finish_after_launch_error(&shared, channels, threads);
+            return Err(e);
+        }
+        stats.push((st, node.mode, node.kind));
+        depth_of.push(input_chans);
+    }
+
+    // The declared outputs hand their receivers to the caller; every other queue nobody
+    // consumes is drained by a discard thread so that upstream never blocks.
+    let mut output_rx = Vec::new();
+    let mut consumed = vec![false; channels.len()];
+    for (qi, q) in graph.queues.iter().enumerate() {
+        if q.consumer.is_some() && q.merged_into.is_none() {
+            consumed[chan_index[qi]] = true;
+        }
+    }
+    for &q in outputs {
+        let ci = chan_index[q];
+        consumed[ci] = true;
+        output_rx.push(Some((channels[ci].take_rx)(&mut channels[ci])));
+    }
+    for (ci, chan) in channels.iter_mut().enumerate() {
+        if !consumed[ci] {
+            let discard = (chan.discard)(&mut *chan);
+            let shared2 = shared.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("skorche:discard".into())
+                    .spawn(move || {
+                        discard();
+                        shared2.thread_exited();
+                    })
+                    .expect("spawning a discard thread"),
+            );
+        }
+        // From now on only the workers hold senders: when they exit, the queue ends.
+        (chan.close)(&mut *chan);
+    }
+
+    let shared2 = shared.clone();
+    let supervisor = std::thread::Builder::new()
+        .name("skorche:supervisor".into())
+        .spawn(move || supervise(shared2, wake_rx, channels, threads, stats, depth_of))
+        .expect("spawning the supervisor");
+    Ok(Started {
+        shared,
+        supervisor,
+        outputs: output_rx,
+    })
+}
+
+fn validate(graph: &Graph) -> Result<(), PipelineError> {
+    if graph.nodes.is_empty() {
+        return Err(PipelineError::Invalid("the pipeline has no stage".into()));
+    }
+    for node in &graph.nodes {
+        if let Mode::Threads(0) | Mode::Processes(0) = node.mode {
+            return Err(PipelineError::Invalid(format!(
+                "stage '{}' has zero workers",
+                node.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn finish_after_launch_error(
+    shared: &Arc<RunShared>,
+    mut channels: Vec<ErasedChannel>,
+    threads: Vec<JoinHandle<()>>,
+) {
+    for chan in channels.iter_mut() {
+        (chan.close)(&mut *chan);
+    }
+    while !threads.iter().all(|t| t.is_finished()) {
+        for chan in channels.iter_mut() {
+            (chan.drain)();
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    let _ = shared;
+}
+
+fn supervise(
+    shared: Arc<RunShared>,
+    wake: Receiver<()>,
+    mut channels: Vec<ErasedChannel>,
+    threads: Vec<JoinHandle<()>>,
+    stats: Vec<(Arc<StageStats>, Mode, &'static str)>,
+    depth_of: Vec<Vec<usize>>,
+) -> Result<Report, PipelineError> {
+    let mut remaining = threads.len();
+    let mut depth_sum = vec![0u64; stats.len()];
+    let mut samples = 0u64;
+    while remaining > 0 {
+        match wake.recv_timeout(SAMPLE_EVERY) {
+            Ok(()) => {
+                remaining = threads.iter().filter(|t| !t.is_finished()).count();
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                samples += 1;
+                for (i, chans) in depth_of.iter().enumerate() {
+                    depth_sum[i] += chans
+                        .iter()
+                        .map(|&c| (channels[c].depth)() as u64)
+                        .sum::<u64>();
+                }
+                remaining = threads.iter().filter(|t| !t.is_finished()).count();
+            }
+            Err(RecvTimeoutError::Disconnected) => unreachable!("the supervisor holds a sender"),
+        }
+        if shared.is_aborted() {
+            // Unblock every sender: nobody will consume what is queued now.
+            for chan in channels.iter_mut() {
+                (chan.drain)();
+            }
+        }
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    let wall = shared.started.elapsed();
+    let failures = shared.take_failures();
+    if !failures.is_empty() {
+        return Err(PipelineError::Failed(failures));
+    }
+    let stages = stats
+        .iter()
+        .enumerate()
+        .map(|(i, (st, mode, kind))| {
+            use std::sync::atomic::Ordering::Relaxed;
+            StageReport {
+                name: st.name.clone(),
+                kind,
+                mode: *mode,
+                items_in: st.items_in.load(Relaxed),
+                items_out: st.items_out.load(Relaxed),
+                errors: st.errors.load(Relaxed),
+                busy: Duration::from_nanos(st.busy_ns.load(Relaxed)),
+                wall: Duration::from_nanos(st.finished_ns.load(Relaxed)),
+                mean_queue_depth: if samples == 0 {
+                    0.0
+                } else {
+                    depth_sum[i] as f64 / samples as f64
+                },
+            }
+        })
+        .collect();
+    Ok(Report { wall, stages })
+}

@@ -1,0 +1,134 @@
+//! Per-thread context of a stage worker: failure reporting, timing and counters.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{BoxError, FailureKind, StageFailure};
+use crate::exec::run::RunShared;
+
+/// Counters of one stage, summed over its workers.
+#[derive(Debug)]
+pub(crate) struct StageStats {
+    pub(crate) name: String,
+    pub(crate) items_in: AtomicU64,
+    pub(crate) items_out: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) busy_ns: AtomicU64,
+    /// Nanoseconds from the run's start to the exit of the stage's last worker.
+    pub(crate) finished_ns: AtomicU64,
+}
+
+impl StageStats {
+    pub(crate) fn new(name: String) -> Self {
+        StageStats {
+            name,
+            items_in: AtomicU64::new(0),
+            items_out: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            busy_ns: AtomicU64::new(0),
+            finished_ns: AtomicU64::new(0),
+        }
+    }
+}
+
+/// What one worker thread counted; folded into [`StageStats`] when the worker exits, so
+/// the hot path touches no shared cache line.
+#[derive(Debug, Default)]
+pub(crate) struct Local {
+    pub(crate) items_in: u64,
+    pub(crate) items_out: u64,
+    pub(crate) busy: Duration,
+}
+
+/// The context a worker body runs in.
+pub(crate) struct WorkerCx {
+    pub(crate) stats: Arc<StageStats>,
+    pub(crate) shared: Arc<RunShared>,
+    pub(crate) local: Local,
+    failed: bool,
+}
+
+impl WorkerCx {
+    pub(crate) fn new(stats: Arc<StageStats>, shared: Arc<RunShared>) -> Self {
+        WorkerCx {
+            stats,
+            shared,
+            local: Local::default(),
+            failed: false,
+        }
+    }
+
+    /// Runs a worker body: a panic in our own code is reported like a task panic, the
+    /// counters are folded in and the supervisor is told that this thread is done.
+    pub(crate) fn run(&mut self, body: impl FnOnce(&mut WorkerCx)) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| body(self))) {
+            self.fail(None, FailureKind::Panic, panic_message(&*payload));
+        }
+        let s = &self.stats;
+        s.items_in.fetch_add(self.local.items_in, Relaxed);
+        s.items_out.fetch_add(self.local.items_out, Relaxed);
+        s.busy_ns
+            .fetch_add(self.local.busy.as_nanos() as u64, Relaxed);
+        s.finished_ns.fetch_max(self.shared.elapsed_ns(), Relaxed);
+        self.shared.thread_exited();
+    }
+
+    /// Whether the run is being stopped (an error elsewhere, or the output was dropped).
+    #[inline]
+    pub(crate) fn aborted(&self) -> bool {
+        self.shared.is_aborted()
+    }
+
+    /// Records a failure of this stage and stops the run.
+    pub(crate) fn fail(&mut self, seq: Option<u64>, kind: FailureKind, message: String) {
+        if self.failed {
+            return;
+        }
+        self.failed = true;
+        self.stats.errors.fetch_add(1, Relaxed);
+        self.shared.fail(StageFailure {
+            stage: self.stats.name.clone(),
+            seq,
+            kind,
+            message,
+        });
+    }
+
+    /// Calls a task on item `seq`, timing it and turning an error or panic into a stage
+    /// failure. `None` means the call failed and the worker must stop.
+    #[inline]
+    pub(crate) fn call<R>(
+        &mut self,
+        seq: u64,
+        f: impl FnOnce() -> Result<R, BoxError>,
+    ) -> Option<R> {
+        let start = Instant::now();
+        let result = catch_unwind(AssertUnwindSafe(f));
+        self.local.busy += start.elapsed();
+        match result {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(e)) => {
+                self.fail(Some(seq), FailureKind::Task, e.to_string());
+                None
+            }
+            Err(payload) => {
+                self.fail(Some(seq), FailureKind::Panic, panic_message(&*payload));
+                None
+            }
+        }
+    }
+}
+
+/// The message of a panic payload (`&str` or `String`), or a placeholder.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}

@@ -1,0 +1,164 @@
+//! The declared graph: nodes (stages) and queues (edges), before anything runs.
+
+use std::any::Any;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use crate::exec::launch::Runner;
+use crate::packet::Packet;
+
+pub(crate) type NodeId = usize;
+pub(crate) type QueueId = usize;
+
+/// Where a stage runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// On this many threads of the driver process.
+    Threads(usize),
+    /// In this many worker processes.
+    Processes(usize),
+}
+
+impl Mode {
+    /// How many workers (threads or processes) run the stage.
+    pub fn count(self) -> usize {
+        match self {
+            Mode::Threads(n) | Mode::Processes(n) => n,
+        }
+    }
+}
+
+pub(crate) struct NodeDecl {
+    pub(crate) name: String,
+    pub(crate) kind: &'static str,
+    pub(crate) mode: Mode,
+    /// Whether `workers`/`processes` may change the worker count (false for inherently
+    /// sequential stages such as a source, batch or zip).
+    pub(crate) scalable: bool,
+    pub(crate) inputs: Vec<QueueId>,
+    pub(crate) outputs: Vec<QueueId>,
+    /// `None` for virtual nodes (merge) that need no thread of their own.
+    pub(crate) runner: Option<Box<dyn Runner>>,
+}
+
+pub(crate) struct QueueDecl {
+    pub(crate) producer: NodeId,
+    pub(crate) consumer: Option<NodeId>,
+    pub(crate) capacity: Option<usize>,
+    pub(crate) type_name: &'static str,
+    /// A merged queue shares the channel of the queue it was merged into.
+    pub(crate) merged_into: Option<QueueId>,
+    pub(crate) make: fn(usize) -> ErasedChannel,
+}
+
+/// The whole declaration.
+#[derive(Default)]
+pub(crate) struct Graph {
+    pub(crate) nodes: Vec<NodeDecl>,
+    pub(crate) queues: Vec<QueueDecl>,
+    pub(crate) default_capacity: Option<usize>,
+    pub(crate) default_mode: Option<Mode>,
+    pub(crate) markers: Vec<String>,
+}
+
+impl Graph {
+    pub(crate) fn add_node(&mut self, node: NodeDecl) -> NodeId {
+        self.nodes.push(node);
+        self.nodes.len() - 1
+    }
+
+    pub(crate) fn add_queue<T: Send + 'static>(&mut self, producer: NodeId) -> QueueId {
+        self.queues.push(QueueDecl {
+            producer,
+            consumer: None,
+            capacity: None,
+            type_name: std::any::type_name::<T>(),
+            merged_into: None,
+            make: make_channel::<T>,
+        });
+        let id = self.queues.len() - 1;
+        self.nodes[producer].outputs.push(id);
+        id
+    }
+
+    /// The queue whose channel `q` uses (follows merges).
+    pub(crate) fn channel_of(&self, mut q: QueueId) -> QueueId {
+        while let Some(next) = self.queues[q].merged_into {
+            q = next;
+        }
+        q
+    }
+
+    /// The queue whose channel the declared queue `q` uses.
+    pub(crate) fn channel_of_decl(&self, q: &QueueDecl) -> QueueId {
+        match q.merged_into {
+            Some(next) => self.channel_of(next),
+            None => self
+                .queues
+                .iter()
+                .position(|x| std::ptr::eq(x, q))
+                .expect("the queue belongs to this graph"),
+        }
+    }
+
+    pub(crate) fn unique_name(&self, base: &str) -> String {
+        let taken = |n: &str| self.nodes.iter().any(|x| x.name == n);
+        if !taken(base) {
+            return base.to_string();
+        }
+        (2..)
+            .map(|i| format!("{base}_{i}"))
+            .find(|n| !taken(n))
+            .expect("an unused name exists")
+    }
+}
+
+/// A channel of `Packet<T>` with its type erased, plus the typed helpers the supervisor
+/// needs without knowing `T`.
+pub(crate) struct ErasedChannel {
+    pub(crate) chan: Box<dyn Any + Send>,
+    /// Drops whatever is queued; returns `true` once the channel is empty and disconnected.
+    pub(crate) drain: Box<dyn FnMut() -> bool + Send>,
+    /// The number of packets queued now.
+    pub(crate) depth: Box<dyn Fn() -> usize + Send>,
+    /// A boxed `Receiver<Packet<T>>` for a declared output.
+    pub(crate) take_rx: fn(&mut ErasedChannel) -> Box<dyn Any + Send>,
+    /// A body that consumes and drops every packet until the queue ends.
+    pub(crate) discard: fn(&mut ErasedChannel) -> Box<dyn FnOnce() + Send>,
+    /// Drops the channel's own sender, so the queue ends when its producers exit.
+    pub(crate) close: fn(&mut ErasedChannel),
+}
+
+fn typed<T: Send + 'static>(c: &mut ErasedChannel) -> &mut Channel<T> {
+    c.chan
+        .downcast_mut::<Channel<T>>()
+        .expect("an erased channel keeps the type it was made with")
+}
+
+pub(crate) struct Channel<T> {
+    pub(crate) tx: Option<Sender<Packet<T>>>,
+    pub(crate) rx: Receiver<Packet<T>>,
+}
+
+fn make_channel<T: Send + 'static>(capacity: usize) -> ErasedChannel {
+    let (tx, rx) = bounded::<Packet<T>>(capacity);
+    let drain_rx = rx.clone();
+    let depth_rx = rx.clone();
+    ErasedChannel {
+        chan: Box::new(Channel { tx: Some(tx), rx }),
+        drain: Box::new(move || loop {
+            match drain_rx.try_recv() {
+                Ok(_) => continue,
+                Err(crossbeam_channel::TryRecvError::Empty) => return false,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => return true,
+            }
+        }),
+        depth: Box::new(move || depth_rx.len()),
+        take_rx: |c| Box::new(typed::<T>(c).rx.clone()),
+        discard: |c| {
+            let rx = typed::<T>(c).rx.clone();
+            Box::new(move || for _ in rx.iter() {})
+        },
+        close: |c| typed::<T>(c).tx = None,
+    }
+}

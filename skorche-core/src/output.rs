@@ -1,0 +1,218 @@
+//! Pulling results while the pipeline runs.
+
+use std::any::Any;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Receiver;
+
+use crate::error::PipelineError;
+use crate::exec::run::{RunShared, Started};
+use crate::packet::Packet;
+use crate::report::Report;
+
+/// A declared output of a pipeline, to be taken from [`Running::take`].
+#[derive(Debug)]
+#[must_use = "take it from the running pipeline to read its items"]
+pub struct OutputPort<T> {
+    pub(crate) index: usize,
+    pub(crate) _t: PhantomData<fn() -> T>,
+}
+
+/// The end of a run, shared by every output of it.
+struct Finish {
+    shared: Arc<RunShared>,
+    supervisor: Mutex<Option<JoinHandle<Result<Report, PipelineError>>>>,
+    result: Mutex<Option<Result<Report, PipelineError>>>,
+    live_outputs: Mutex<usize>,
+}
+
+impl Finish {
+    fn wait(&self) -> Result<Report, PipelineError> {
+        let handle = self
+            .supervisor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let mut result = self.result.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = handle {
+            *result =
+                Some(h.join().unwrap_or_else(|_| {
+                    Err(PipelineError::Invalid("the supervisor panicked".into()))
+                }));
+        }
+        result
+            .clone()
+            .unwrap_or_else(|| Err(PipelineError::Invalid("the run was already joined".into())))
+    }
+}
+
+/// A running pipeline. Take its outputs with [`Running::take`], then read them
+/// (concurrently if there are several: every queue is bounded), or [`Running::wait`].
+pub struct Running {
+    finish: Arc<Finish>,
+    outputs: Vec<Option<Box<dyn Any + Send>>>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("outputs", &self.outputs.len())
+            .finish()
+    }
+}
+
+impl Running {
+    pub(crate) fn new(started: Started) -> Self {
+        let n = started.outputs.len();
+        Running {
+            finish: Arc::new(Finish {
+                shared: started.shared,
+                supervisor: Mutex::new(Some(started.supervisor)),
+                result: Mutex::new(None),
+                live_outputs: Mutex::new(n),
+            }),
+            outputs: started.outputs,
+        }
+    }
+
+    /// The iterator over a declared output.
+    ///
+    /// # Panics
+    /// If the port belongs to another pipeline or was already taken.
+    pub fn take<T: Send + 'static>(&mut self, port: OutputPort<T>) -> Output<T> {
+        let rx = self
+            .outputs
+            .get_mut(port.index)
+            .and_then(Option::take)
+            .expect("an output port is taken once, from its own pipeline")
+            .downcast::<Receiver<Packet<T>>>()
+            .expect("the port's type is the queue's type");
+        Output {
+            rx: Some(*rx),
+            finish: self.finish.clone(),
+            report: None,
+            done: false,
+        }
+    }
+
+    /// Waits for the end of the run: items of outputs not taken are dropped.
+    pub fn wait(mut self) -> Result<Report, PipelineError> {
+        self.discard_untaken();
+        self.finish.wait()
+    }
+
+    fn discard_untaken(&mut self) {
+        // An output nobody reads must not block the stages feeding it.
+        for slot in self.outputs.iter_mut() {
+            if slot.take().is_some() {
+                let mut live = self
+                    .finish
+                    .live_outputs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                *live -= 1;
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.outputs.iter().any(Option::is_some) {
+            // Outputs declared but never taken: nobody will read them, stop the run.
+            self.finish.shared.cancel();
+            self.discard_untaken();
+        }
+    }
+}
+
+/// Items of one output queue, yielded while the pipeline runs.
+///
+/// Yields `Ok(item)`s; if the run fails, yields one `Err` naming every failed stage and
+/// then ends. Dropping it before the end stops the pipeline (every thread exits).
+pub struct Output<T> {
+    rx: Option<Receiver<Packet<T>>>,
+    finish: Arc<Finish>,
+    report: Option<Report>,
+    done: bool,
+}
+
+impl<T> std::fmt::Debug for Output<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Output").field("done", &self.done).finish()
+    }
+}
+
+impl<T> Output<T> {
+    /// The run's report, once this iterator has ended without error.
+    pub fn report(&self) -> Option<&Report> {
+        self.report.as_ref()
+    }
+
+    /// Reads to the end and returns the items and the report.
+    pub fn collect_report(mut self) -> Result<(Vec<T>, Report), PipelineError> {
+        let mut items = Vec::new();
+        for item in self.by_ref() {
+            items.push(item?);
+        }
+        let report = self
+            .report
+            .take()
+            .ok_or_else(|| PipelineError::Invalid("the run ended without a report".into()))?;
+        Ok((items, report))
+    }
+
+    fn end(&mut self) -> Option<Result<T, PipelineError>> {
+        self.done = true;
+        self.rx = None;
+        let last = {
+            let mut live = self
+                .finish
+                .live_outputs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            *live -= 1;
+            *live == 0
+        };
+        // Joining while another output is still being read could deadlock on a full
+        // queue; an aborted run drains every queue itself, so joining it is safe.
+        if last || self.finish.shared.is_aborted() {
+            match self.finish.wait() {
+                Ok(report) => self.report = Some(report),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        None
+    }
+}
+
+impl<T> Iterator for Output<T> {
+    type Item = Result<T, PipelineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let rx = self.rx.as_ref()?;
+        loop {
+            match rx.recv() {
+                Ok(Packet::Item { value, .. }) => return Some(Ok(value)),
+                Ok(_) => continue,
+                Err(_) => return self.end(),
+            }
+        }
+    }
+}
+
+impl<T> Drop for Output<T> {
+    fn drop(&mut self) {
+        if !self.done {
+            // Nobody will read the rest: stop the run and wait until it is down.
+            self.finish.shared.cancel();
+            self.rx = None;
+            let _ = self.finish.wait();
+        }
+    }
+}

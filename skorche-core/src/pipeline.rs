@@ -1,0 +1,212 @@
+//! `Pipeline`: the declaration that sources, merges and zips start from, and that runs.
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+use crate::error::PipelineError;
+use crate::exec::run;
+use crate::graph::{Graph, Mode, NodeDecl};
+use crate::output::{Output, OutputPort, Running};
+use crate::queue::{add_stage, Queue};
+use crate::render;
+use crate::report::Report;
+use crate::stage::source::SourceRunner;
+use crate::stage::zip::ZipRunner;
+
+/// A pipeline under declaration. Nothing runs until [`Pipeline::run`],
+/// [`Pipeline::run_iter`] or [`Pipeline::start`].
+///
+/// ```
+/// use skorche_core::Pipeline;
+///
+/// let p = Pipeline::new();
+/// let words = p.source(["apple", "kiwi", "banana"]);
+/// let long = words.filter(|w| w.len() > 4).map(|w| w.to_uppercase()).workers(2);
+/// let mut out: Vec<String> = p.run_iter(long)?.collect::<Result<_, _>>()?;
+/// out.sort();
+/// assert_eq!(out, ["APPLE", "BANANA"]);
+/// # Ok::<(), skorche_core::PipelineError>(())
+/// ```
+#[derive(Default)]
+pub struct Pipeline {
+    graph: Rc<RefCell<Graph>>,
+    outputs: RefCell<Vec<usize>>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let g = self.graph.borrow();
+        f.debug_struct("Pipeline")
+            .field(
+                "stages",
+                &g.nodes.iter().map(|n| &n.name).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Pipeline {
+    /// An empty pipeline.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the capacity of every queue whose capacity is not declared (default 64).
+    pub fn default_capacity(&self, n: usize) -> &Self {
+        self.graph.borrow_mut().default_capacity = Some(n.max(1));
+        self
+    }
+
+    /// Sets the worker threads of every stage declared after this call that can scale.
+    pub fn default_workers(&self, n: usize) -> &Self {
+        self.graph.borrow_mut().default_mode = Some(Mode::Threads(n.max(1)));
+        self
+    }
+
+    /// A queue fed from `items`, pulled lazily: one item per free slot downstream, so an
+    /// endless iterator works and nothing is read ahead beyond the declared capacities.
+    pub fn source<I>(&self, items: I) -> Queue<I::Item>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'static,
+        I::Item: Send + 'static,
+    {
+        let iter = items.into_iter();
+        let mut g = self.graph.borrow_mut();
+        let name = g.unique_name("source");
+        let node = g.add_node(NodeDecl {
+            name,
+            kind: "source",
+            mode: Mode::Threads(1),
+            scalable: false,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            runner: Some(Box::new(SourceRunner { iter })),
+        });
+        let id = g.add_queue::<I::Item>(node);
+        drop(g);
+        Queue::new(self.graph.clone(), id)
+    }
+
+    /// One queue carrying the items of all `queues`, in arrival order. Costs no thread:
+    /// the producers of every input write into the merged queue directly.
+    ///
+    /// # Panics
+    /// If `queues` is empty or a queue belongs to another pipeline.
+    pub fn merge<T: Send + 'static>(&self, queues: impl IntoIterator<Item = Queue<T>>) -> Queue<T> {
+        let queues: Vec<Queue<T>> = queues.into_iter().collect();
+        assert!(!queues.is_empty(), "merge needs at least one queue");
+        for q in &queues {
+            assert!(
+                Rc::ptr_eq(&q.graph, &self.graph),
+                "merge of a queue of another pipeline"
+            );
+        }
+        let mut g = self.graph.borrow_mut();
+        let name = g.unique_name("merge");
+        let node = g.add_node(NodeDecl {
+            name,
+            kind: "merge",
+            mode: Mode::Threads(1),
+            scalable: false,
+            inputs: queues.iter().map(|q| q.id).collect(),
+            outputs: Vec::new(),
+            runner: None,
+        });
+        let out = g.add_queue::<T>(node);
+        for q in &queues {
+            g.queues[q.id].consumer = Some(node);
+            g.queues[q.id].merged_into = Some(out);
+        }
+        drop(g);
+        Queue::new(self.graph.clone(), out)
+    }
+
+    /// Pairs the items of `left` and `right` one to one, for a stage with two inputs. If
+    /// one side ends before the other, the run fails naming the zip stage.
+    pub fn zip<A, B>(&self, left: Queue<A>, right: Queue<B>) -> Queue<(A, B)>
+    where
+        A: Send + 'static,
+        B: Send + 'static,
+    {
+        assert!(Rc::ptr_eq(&left.graph, &self.graph) && Rc::ptr_eq(&right.graph, &self.graph));
+        add_stage(
+            &self.graph,
+            &[left.id, right.id],
+            "zip",
+            None,
+            false,
+            Box::new(ZipRunner::<A, B>(PhantomData)),
+            1,
+        )
+        .pop()
+        .expect("one output")
+    }
+
+    /// Declares `queue` as an output, to be read from [`Running::take`] after
+    /// [`Pipeline::start`]. A pipeline may have several outputs.
+    pub fn output<T: Send + 'static>(&self, queue: Queue<T>) -> OutputPort<T> {
+        assert!(
+            Rc::ptr_eq(&queue.graph, &self.graph),
+            "output of a queue of another pipeline"
+        );
+        let mut outs = self.outputs.borrow_mut();
+        outs.push(queue.id);
+        OutputPort {
+            index: outs.len() - 1,
+            _t: PhantomData,
+        }
+    }
+
+    /// The declared graph in Graphviz DOT.
+    pub fn to_dot(&self) -> String {
+        render::to_dot(&self.graph.borrow())
+    }
+
+    /// The declared graph as a Mermaid flowchart.
+    pub fn to_mermaid(&self) -> String {
+        render::to_mermaid(&self.graph.borrow())
+    }
+
+    /// The most items that can be alive inside the running pipeline at once: every queue's
+    /// capacity plus one item in each worker. Backpressure keeps the run within it.
+    pub fn max_in_flight(&self) -> usize {
+        let g = self.graph.borrow();
+        let cap = g.default_capacity.unwrap_or(run::DEFAULT_CAPACITY);
+        let queues: usize = (0..g.queues.len())
+            .filter(|&q| g.queues[q].merged_into.is_none())
+            .map(|q| g.queues[q].capacity.unwrap_or(cap))
+            .sum();
+        let workers: usize = g
+            .nodes
+            .iter()
+            .filter(|n| n.runner.is_some())
+            .map(|n| n.mode.count())
+            .sum();
+        queues + workers
+    }
+
+    /// Starts every stage and returns at once; read the declared outputs from the
+    /// returned [`Running`].
+    pub fn start(self) -> Result<Running, PipelineError> {
+        let graph = Rc::try_unwrap(self.graph)
+            .map(RefCell::into_inner)
+            .unwrap_or_else(|rc| std::mem::take(&mut *rc.borrow_mut()));
+        let started = run::start(graph, &self.outputs.borrow())?;
+        Ok(Running::new(started))
+    }
+
+    /// Runs to completion and returns the report. Items of queues nobody consumes are
+    /// dropped (and counted in the report).
+    pub fn run(self) -> Result<Report, PipelineError> {
+        self.start()?.wait()
+    }
+
+    /// Starts the pipeline and yields the items of `queue` as they come.
+    pub fn run_iter<T: Send + 'static>(self, queue: Queue<T>) -> Result<Output<T>, PipelineError> {
+        let port = self.output(queue);
+        let mut running = self.start()?;
+        Ok(running.take(port))
+    }
+}

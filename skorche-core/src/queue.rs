@@ -1,0 +1,387 @@
+//! `Queue<T>`: a typed edge of the graph, and every operation that binds a task to it.
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::chain::Chain;
+use crate::error::BoxError;
+use crate::exec::launch::Runner;
+use crate::graph::{Graph, Mode, NodeDecl, QueueId};
+use crate::stage::batch::{BatchRunner, TypedBatch};
+use crate::stage::filter::FilterRunner;
+use crate::stage::flat_map::FlatMapRunner;
+use crate::stage::map::{MapFactory, MapRunner};
+use crate::stage::split::SplitRunner;
+
+/// A typed, bounded queue: the output of one stage and the input of at most one other.
+///
+/// Operations take the queue by value, so a queue is consumed exactly once and the
+/// compiler checks that each task's input type is the queue's item type:
+///
+/// ```compile_fail
+/// # use skorche_core::Pipeline;
+/// let p = Pipeline::new();
+/// let words = p.source(vec!["a".to_string()]);  // Queue<String>
+/// let _ = words.map(|n: u64| n + 1);              // a task over u64: does not compile
+/// ```
+///
+/// Declaring runs nothing; calls such as [`Queue::workers`] configure the stage that
+/// produces this queue.
+#[must_use = "a queue that is never consumed is drained and its items dropped"]
+pub struct Queue<T> {
+    pub(crate) graph: Rc<RefCell<Graph>>,
+    pub(crate) id: QueueId,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let g = self.graph.borrow();
+        let q = &g.queues[self.id];
+        f.debug_struct("Queue")
+            .field("producer", &g.nodes[q.producer].name)
+            .field("type", &q.type_name)
+            .finish()
+    }
+}
+
+impl<T: Send + 'static> Queue<T> {
+    pub(crate) fn new(graph: Rc<RefCell<Graph>>, id: QueueId) -> Self {
+        Queue {
+            graph,
+            id,
+            _t: PhantomData,
+        }
+    }
+
+    /// Adds a stage consuming this queue, with `outputs` output queues of type `U`.
+    pub(crate) fn add_stage<U: Send + 'static>(
+        self,
+        kind: &'static str,
+        name: Option<String>,
+        scalable: bool,
+        runner: Box<dyn Runner>,
+        outputs: usize,
+    ) -> Vec<Queue<U>> {
+        add_stage(
+            &self.graph,
+            &[self.id],
+            kind,
+            name,
+            scalable,
+            runner,
+            outputs,
+        )
+    }
+
+    fn stage1<U: Send + 'static>(
+        self,
+        kind: &'static str,
+        scalable: bool,
+        runner: Box<dyn Runner>,
+    ) -> Queue<U> {
+        self.add_stage(kind, None, scalable, runner, 1)
+            .pop()
+            .expect("one output was declared")
+    }
+
+    /// The stage that produces this queue runs on `n` worker threads.
+    ///
+    /// # Panics
+    /// If that stage is inherently sequential (a source, `batch`, `zip`) and `n > 1`.
+    pub fn workers(self, n: usize) -> Self {
+        self.set_mode(Mode::Threads(n));
+        self
+    }
+
+    pub(crate) fn set_mode(&self, mode: Mode) {
+        let mut g = self.graph.borrow_mut();
+        let producer = g.queues[self.id].producer;
+        let node = &mut g.nodes[producer];
+        assert!(
+            node.scalable || mode.count() <= 1,
+            "stage '{}' ({}) is sequential and runs on one worker",
+            node.name,
+            node.kind
+        );
+        node.mode = mode;
+    }
+
+    /// At most `n` items wait in this queue; a producer blocks when it is full, so a slow
+    /// consumer slows every stage upstream (backpressure).
+    pub fn capacity(self, n: usize) -> Self {
+        self.graph.borrow_mut().queues[self.id].capacity = Some(n.max(1));
+        self
+    }
+
+    /// Names the stage that produces this queue (shown in errors, reports and renderings).
+    ///
+    /// # Panics
+    /// If another stage already has this name.
+    pub fn name(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        let mut g = self.graph.borrow_mut();
+        let producer = g.queues[self.id].producer;
+        assert!(
+            g.nodes
+                .iter()
+                .enumerate()
+                .all(|(i, n)| i == producer || n.name != name),
+            "two stages are named '{name}'"
+        );
+        g.nodes[producer].name = name;
+        drop(g);
+        self
+    }
+
+    /// Applies `f` to every item, on [`Queue::workers`] threads.
+    ///
+    /// ```
+    /// # use skorche_core::Pipeline;
+    /// let p = Pipeline::new();
+    /// let out = p.source(1..=3u32).map(|x| x * 10).workers(2);
+    /// let mut v: Vec<u32> = p.run_iter(out)?.collect::<Result<_, _>>()?;
+    /// v.sort();
+    /// assert_eq!(v, [10, 20, 30]);
+    /// # Ok::<(), skorche_core::PipelineError>(())
+    /// ```
+    pub fn map<U, F>(self, f: F) -> Queue<U>
+    where
+        U: Send + 'static,
+        F: Fn(T) -> U + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        self.map_factory(
+            "map",
+            Arc::new(move || {
+                let f = f.clone();
+                Ok(Box::new(move |x| Ok(f(x))))
+            }),
+        )
+    }
+
+    /// Applies a fallible `f`: an `Err` stops the pipeline and names the stage, the item's
+    /// sequence number and the error.
+    pub fn try_map<U, E, F>(self, f: F) -> Queue<U>
+    where
+        U: Send + 'static,
+        E: Into<BoxError>,
+        F: Fn(T) -> Result<U, E> + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        self.map_factory(
+            "map",
+            Arc::new(move || {
+                let f = f.clone();
+                Ok(Box::new(move |x| f(x).map_err(Into::into)))
+            }),
+        )
+    }
+
+    /// Applies `f` with a per-worker state built by `init` once in each worker (a loaded
+    /// model, a connection, a scratch buffer). The state never crosses threads.
+    ///
+    /// ```
+    /// # use skorche_core::Pipeline;
+    /// let p = Pipeline::new();
+    /// // Each worker counts the items it saw.
+    /// let out = p.source(0..4u64).map_with(|| 0u64, |seen, x| { *seen += 1; x + *seen * 0 });
+    /// assert_eq!(p.run_iter(out)?.count(), 4);
+    /// # Ok::<(), skorche_core::PipelineError>(())
+    /// ```
+    pub fn map_with<S, U, I, F>(self, init: I, f: F) -> Queue<U>
+    where
+        U: Send + 'static,
+        S: 'static,
+        I: Fn() -> S + Send + Sync + 'static,
+        F: Fn(&mut S, T) -> U + Send + Sync + 'static,
+    {
+        self.try_map_with(init, move |s, x| Ok::<_, BoxError>(f(s, x)))
+    }
+
+    /// Like [`Queue::map_with`] with a fallible task.
+    pub fn try_map_with<S, U, E, I, F>(self, init: I, f: F) -> Queue<U>
+    where
+        U: Send + 'static,
+        S: 'static,
+        E: Into<BoxError>,
+        I: Fn() -> S + Send + Sync + 'static,
+        F: Fn(&mut S, T) -> Result<U, E> + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        self.map_factory(
+            "map",
+            Arc::new(move || {
+                let f = f.clone();
+                let mut state = init();
+                Ok(Box::new(move |x| f(&mut state, x).map_err(Into::into)))
+            }),
+        )
+    }
+
+    /// Runs several tasks in sequence inside one stage (no queue between them).
+    ///
+    /// ```
+    /// # use skorche_core::{Chain, Pipeline};
+    /// let p = Pipeline::new();
+    /// let steps = Chain::new("parse", |s: String| s.parse::<u32>()).then("double", |n| Ok::<_, std::convert::Infallible>(n * 2));
+    /// let out = p.source(vec!["1".to_string(), "2".into()]).chain(steps);
+    /// assert_eq!(p.run_iter(out)?.collect::<Result<Vec<_>, _>>()?, [2, 4]);
+    /// # Ok::<(), skorche_core::PipelineError>(())
+    /// ```
+    pub fn chain<U: Send + 'static>(self, chain: Chain<T, U>) -> Queue<U> {
+        let name = chain.describe();
+        let q = self.map_factory("chain", chain.into_factory());
+        q.set_default_name(&name);
+        q
+    }
+
+    pub(crate) fn map_factory<U: Send + 'static>(
+        self,
+        kind: &'static str,
+        factory: MapFactory<T, U>,
+    ) -> Queue<U> {
+        self.stage1(kind, true, Box::new(MapRunner { factory }))
+    }
+
+    pub(crate) fn set_default_name(&self, base: &str) {
+        let mut g = self.graph.borrow_mut();
+        let producer = g.queues[self.id].producer;
+        let name = g.unique_name(base);
+        g.nodes[producer].name = name;
+    }
+
+    /// Keeps the items for which `pred` is true.
+    pub fn filter<F>(self, pred: F) -> Queue<T>
+    where
+        F: Fn(&T) -> bool + Send + Sync + 'static,
+    {
+        self.stage1(
+            "filter",
+            true,
+            Box::new(FilterRunner {
+                pred: Arc::new(pred),
+            }),
+        )
+    }
+
+    /// Turns each item into zero or more items; those of one input stay together and in
+    /// the iterator's order.
+    pub fn flat_map<I, F>(self, f: F) -> Queue<I::Item>
+    where
+        I: IntoIterator + 'static,
+        I::Item: Send + 'static,
+        F: Fn(T) -> I + Send + Sync + 'static,
+    {
+        let f = Arc::new(move |x| Ok(f(x)));
+        self.stage1("flat_map", true, Box::new(FlatMapRunner { f }))
+    }
+
+    /// Like [`Queue::flat_map`] with a fallible task.
+    pub fn try_flat_map<I, E, F>(self, f: F) -> Queue<I::Item>
+    where
+        I: IntoIterator + 'static,
+        I::Item: Send + 'static,
+        E: Into<BoxError>,
+        F: Fn(T) -> Result<I, E> + Send + Sync + 'static,
+    {
+        let f = Arc::new(move |x| f(x).map_err(Into::into));
+        self.stage1("flat_map", true, Box::new(FlatMapRunner { f }))
+    }
+
+    /// Sends each item to the first queue if `pred` is true, else to the second.
+    pub fn split<F>(self, pred: F) -> (Queue<T>, Queue<T>)
+    where
+        F: Fn(&T) -> bool + Send + Sync + 'static,
+    {
+        let key = Arc::new(move |x: &T| usize::from(!pred(x)));
+        let mut qs = self.add_stage::<T>(
+            "split",
+            None,
+            true,
+            Box::new(SplitRunner { key, ways: 2 }),
+            2,
+        );
+        let second = qs.pop().expect("two outputs");
+        let first = qs.pop().expect("two outputs");
+        (first, second)
+    }
+
+    /// Sends each item to the queue `key(item)` of `n` queues. A key `>= n` stops the
+    /// pipeline with an error naming the item.
+    pub fn split_by<F>(self, n: usize, key: F) -> Vec<Queue<T>>
+    where
+        F: Fn(&T) -> usize + Send + Sync + 'static,
+    {
+        let n = n.max(1);
+        self.add_stage(
+            "split",
+            None,
+            true,
+            Box::new(SplitRunner {
+                key: Arc::new(key),
+                ways: n,
+            }),
+            n,
+        )
+    }
+
+    /// Groups consecutive items into `Vec`s of `size`; the last, partial batch is emitted
+    /// too. A marker is never put inside a batch: it ends the batch before it.
+    pub fn batch(self, size: usize) -> Queue<Vec<T>> {
+        let runner = TypedBatch::<T> {
+            inner: BatchRunner { size },
+            _t: PhantomData,
+        };
+        self.stage1("batch", false, Box::new(runner))
+    }
+}
+
+impl<T: Send + 'static> Queue<Vec<T>> {
+    /// Turns each batch back into its items, in order.
+    pub fn unbatch(self) -> Queue<T> {
+        let f = Arc::new(|v: Vec<T>| Ok(v));
+        self.stage1("unbatch", true, Box::new(FlatMapRunner { f }))
+    }
+}
+
+/// Adds a stage consuming `inputs`, with `outputs` output queues of type `U`.
+pub(crate) fn add_stage<U: Send + 'static>(
+    graph: &Rc<RefCell<Graph>>,
+    inputs: &[QueueId],
+    kind: &'static str,
+    name: Option<String>,
+    scalable: bool,
+    runner: Box<dyn Runner>,
+    outputs: usize,
+) -> Vec<Queue<U>> {
+    let mut g = graph.borrow_mut();
+    let name = name.unwrap_or_else(|| g.unique_name(kind));
+    let mode = if scalable {
+        match g.default_mode {
+            Some(Mode::Threads(n)) => Mode::Threads(n),
+            _ => Mode::Threads(1),
+        }
+    } else {
+        Mode::Threads(1)
+    };
+    let node = g.add_node(NodeDecl {
+        name,
+        kind,
+        mode,
+        scalable,
+        inputs: inputs.to_vec(),
+        outputs: Vec::new(),
+        runner: Some(runner),
+    });
+    for &q in inputs {
+        g.queues[q].consumer = Some(node);
+    }
+    let ids: Vec<_> = (0..outputs).map(|_| g.add_queue::<U>(node)).collect();
+    drop(g);
+    ids.into_iter()
+        .map(|id| Queue::new(graph.clone(), id))
+        .collect()
+}

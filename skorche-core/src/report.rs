@@ -1,0 +1,111 @@
+//! What a finished run measured.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::graph::Mode;
+
+/// Measurements of one stage over a run.
+#[derive(Debug, Clone)]
+pub struct StageReport {
+    /// The stage's name.
+    pub name: String,
+    /// The operation (`map`, `filter`, `batch`, ...).
+    pub kind: &'static str,
+    /// Where it ran.
+    pub mode: Mode,
+    /// Items the stage took from its input queue(s).
+    pub items_in: u64,
+    /// Items the stage put on its output queue(s).
+    pub items_out: u64,
+    /// Failures (0 in a successful run).
+    pub errors: u64,
+    /// Time spent inside tasks, summed over workers.
+    pub busy: Duration,
+    /// Time from the start of the run until the stage's last worker exited.
+    pub wall: Duration,
+    /// Mean number of items waiting in the stage's input queue(s), sampled every few ms.
+    pub mean_queue_depth: f64,
+}
+
+impl StageReport {
+    /// Items out per second of wall time.
+    pub fn throughput(&self) -> f64 {
+        let secs = self.wall.as_secs_f64();
+        if secs > 0.0 {
+            self.items_out as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// Busy time as a share of the time its workers had (`workers × wall`), 0 to 1.
+    pub fn utilization(&self) -> f64 {
+        let avail = self.wall.as_secs_f64() * self.mode.count().max(1) as f64;
+        if avail > 0.0 {
+            (self.busy.as_secs_f64() / avail).min(1.0)
+        } else {
+            0.0
+        }
+    }
+}
+
+/// What a run measured, stage by stage. `Display` prints a table.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Wall time of the whole run.
+    pub wall: Duration,
+    /// One entry per stage, in declaration order.
+    pub stages: Vec<StageReport>,
+}
+
+impl Report {
+    /// The report of the stage called `name`.
+    pub fn stage(&self, name: &str) -> Option<&StageReport> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<20} {:<9} {:>9} {:>10} {:>10} {:>6} {:>10} {:>10} {:>12} {:>7}",
+            "stage",
+            "kind",
+            "workers",
+            "in",
+            "out",
+            "errors",
+            "busy ms",
+            "wall ms",
+            "items/s",
+            "depth"
+        )?;
+        for s in &self.stages {
+            let workers = match s.mode {
+                Mode::Threads(n) => format!("{n}t"),
+                Mode::Processes(n) => format!("{n}p"),
+            };
+            writeln!(
+                f,
+                "{:<20} {:<9} {:>9} {:>10} {:>10} {:>6} {:>10.1} {:>10.1} {:>12.0} {:>7.1}",
+                s.name,
+                s.kind,
+                workers,
+                s.items_in,
+                s.items_out,
+                s.errors,
+                s.busy.as_secs_f64() * 1e3,
+                s.wall.as_secs_f64() * 1e3,
+                s.throughput(),
+                s.mean_queue_depth
+            )?;
+        }
+        write!(
+            f,
+            "total wall time: {:.1} ms",
+            self.wall.as_secs_f64() * 1e3
+        )
+    }
+}

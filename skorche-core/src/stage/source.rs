@@ -1,0 +1,52 @@
+//! A source: pulls an iterator lazily, one item per free slot downstream.
+
+use std::time::Instant;
+
+use crate::error::{FailureKind, PipelineError};
+use crate::exec::launch::{Launch, Runner};
+use crate::exec::worker_cx::panic_message;
+use crate::order::Tag;
+use crate::packet::Packet;
+use crate::stage::send;
+
+pub(crate) struct SourceRunner<I> {
+    pub(crate) iter: I,
+}
+
+impl<I> Runner for SourceRunner<I>
+where
+    I: Iterator + Send + 'static,
+    I::Item: Send + 'static,
+{
+    fn launch(self: Box<Self>, cx: &mut Launch<'_>) -> Result<(), PipelineError> {
+        let tx = cx.output::<I::Item>(0);
+        let mut iter = self.iter;
+        cx.spawn(move |cx| {
+            let mut seq = 0u64;
+            while !cx.aborted() {
+                let start = Instant::now();
+                let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| iter.next()));
+                cx.local.busy += start.elapsed();
+                let value = match next {
+                    Ok(Some(v)) => v,
+                    Ok(None) => break,
+                    Err(p) => {
+                        cx.fail(Some(seq), FailureKind::Panic, panic_message(&*p));
+                        break;
+                    }
+                };
+                cx.local.items_in += 1;
+                let packet = Packet::Item {
+                    seq,
+                    tag: Tag::NONE,
+                    value,
+                };
+                if !send(&tx, cx, packet) {
+                    break;
+                }
+                seq += 1;
+            }
+        });
+        Ok(())
+    }
+}
