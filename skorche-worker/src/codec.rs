@@ -1,0 +1,290 @@
+//! The one serialization seam: serde + bincode 2.0.1 (`config::standard()`).
+//!
+//! Swapping the format (e.g. for `wincode` or `postcard`) touches only this file.
+//!
+//! Byte payloads bypass element-wise serde: when `T` is `Vec<u8>` (checked by `TypeId`), its
+//! bytes are written raw, without a length prefix, and read back raw. Values whose encoding is
+//! at least the threshold go into a shared-memory ring: the value is serialized (or, for bytes,
+//! copied once) straight into the ring reservation, with no intermediate buffer.
+
+use crate::error::{DecodeError, EncodeError};
+use crate::protocol::Payload;
+use crate::shm::{Handle, Ring};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::any::{type_name, Any, TypeId};
+use std::time::Duration;
+
+fn config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+fn is_bytes<T: 'static>() -> bool {
+    TypeId::of::<T>() == TypeId::of::<Vec<u8>>()
+}
+
+/// Serializes a value with the crate's format (bincode 2, standard config).
+///
+/// This is the format of [`Welcome::params`](crate::protocol::Welcome) and of inline
+/// payloads of non-byte types.
+///
+/// # Errors
+/// [`EncodeError::Serialize`] if serde refuses the value.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
+    bincode::serde::encode_to_vec(value, config()).map_err(|e| EncodeError::Serialize {
+        type_name: type_name::<T>(),
+        message: e.to_string(),
+    })
+}
+
+/// Deserializes a value written by [`encode`]; every byte must be consumed.
+///
+/// # Errors
+/// [`DecodeError::Deserialize`] or [`DecodeError::TrailingBytes`].
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let (value, used) =
+        bincode::serde::decode_from_slice::<T, _>(bytes, config()).map_err(|e| {
+            DecodeError::Deserialize {
+                type_name: type_name::<T>(),
+                message: e.to_string(),
+            }
+        })?;
+    if used != bytes.len() {
+        return Err(DecodeError::TrailingBytes {
+            type_name: type_name::<T>(),
+            extra: bytes.len() - used,
+        });
+    }
+    Ok(value)
+}
+
+/// Number of bytes [`encode`] would produce (one counting pass, no allocation).
+///
+/// For `Vec<u8>` under the payload bypass, use [`payload_len`].
+///
+/// # Errors
+/// [`EncodeError::Serialize`] if serde refuses the value.
+pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, EncodeError> {
+    let mut counter = bincode::enc::write::SizeWriter::default();
+    bincode::serde::encode_into_writer(value, &mut counter, config()).map_err(|e| {
+        EncodeError::Serialize {
+            type_name: type_name::<T>(),
+            message: e.to_string(),
+        }
+    })?;
+    Ok(counter.bytes_written)
+}
+
+/// Number of bytes [`encode_payload`] would store for `value` (raw length for `Vec<u8>`).
+///
+/// # Errors
+/// [`EncodeError::Serialize`] if serde refuses the value.
+pub fn payload_len<T: Serialize + 'static>(value: &T) -> Result<usize, EncodeError> {
+    match (value as &dyn Any).downcast_ref::<Vec<u8>>() {
+        Some(bytes) => Ok(bytes.len()),
+        None => encoded_len(value),
+    }
+}
+
+/// Encodes a value as a [`Payload`].
+///
+/// With a `ring` and an encoded size of at least `threshold` bytes, the value is written
+/// straight into a reservation in the ring (waiting up to `timeout` for space, never
+/// overwriting) and a [`Payload::Shm`] handle is returned; otherwise it is
+/// [`Payload::Inline`]. A `Vec<u8>` is stored raw: moved as-is when inline (no copy), copied
+/// once when in the ring.
+///
+/// # Errors
+/// [`EncodeError::Serialize`] if serde refuses the value, [`EncodeError::Reserve`] if the ring
+/// stayed full for `timeout`.
+pub fn encode_payload<T: Serialize + 'static>(
+    value: T,
+    ring: Option<&Ring>,
+    threshold: usize,
+    timeout: Duration,
+) -> Result<Payload, EncodeError> {
+    if is_bytes::<T>() {
+        let mut slot = Some(value);
+        let bytes = (&mut slot as &mut dyn Any)
+            .downcast_mut::<Option<Vec<u8>>>()
+            .and_then(Option::take)
+            .expect("TypeId checked: T is Vec<u8>");
+        return match ring {
+            Some(ring) if bytes.len() >= threshold => {
+                let mut res = reserve(ring, bytes.len(), timeout)?;
+                res.copy_from_slice(&bytes);
+                Ok(Payload::Shm(res.commit()))
+            }
+            _ => Ok(Payload::Inline(bytes)),
+        };
+    }
+    match ring {
+        None => encode(&value).map(Payload::Inline),
+        Some(ring) => {
+            let len = encoded_len(&value)?;
+            if len < threshold {
+                return encode(&value).map(Payload::Inline);
+            }
+            let mut res = reserve(ring, len, timeout)?;
+            let written = bincode::serde::encode_into_slice(&value, &mut res[..], config())
+                .map_err(|e| EncodeError::Serialize {
+                    type_name: type_name::<T>(),
+                    message: e.to_string(),
+                })?;
+            debug_assert_eq!(written, len, "size pass and write pass agree");
+            Ok(Payload::Shm(res.commit()))
+        }
+    }
+}
+
+fn reserve(
+    ring: &Ring,
+    len: usize,
+    timeout: Duration,
+) -> Result<crate::shm::Reservation<'_>, EncodeError> {
+    ring.reserve(len, timeout)
+        .map_err(|source| EncodeError::Reserve {
+            ring: ring.id(),
+            len,
+            source,
+        })
+}
+
+/// Finds the ring a handle points into.
+///
+/// # Errors
+/// [`DecodeError::UnknownRing`] when no ring in `rings` has the handle's id.
+pub fn ring_for<'r>(handle: &Handle, rings: &'r [Ring]) -> Result<&'r Ring, DecodeError> {
+    rings
+        .iter()
+        .find(|r| r.id() == handle.ring)
+        .ok_or(DecodeError::UnknownRing { ring: handle.ring })
+}
+
+/// Decodes a payload as a `T`, reading a ring record in place and then releasing it.
+///
+/// The record is released even when decoding fails, so a bad record cannot pin the ring.
+/// To keep a ring record alive (to forward it), do not decode it: send the [`Payload`] on.
+///
+/// # Errors
+/// [`DecodeError`] if the bytes are not a `T`, or the handle is unknown, stale or out of
+/// bounds. Never panics on hostile input.
+pub fn decode_payload<T: DeserializeOwned + 'static>(
+    payload: &Payload,
+    rings: &[Ring],
+) -> Result<T, DecodeError> {
+    match payload {
+        Payload::Inline(bytes) => decode_bytes::<T>(bytes),
+        Payload::Shm(handle) => read_shm(handle, rings, decode_bytes::<T>),
+    }
+}
+
+/// Like [`decode_payload`], but takes the payload by value so an inline `Vec<u8>` is moved
+/// out without a copy.
+///
+/// # Errors
+/// As [`decode_payload`].
+pub fn decode_payload_owned<T: DeserializeOwned + 'static>(
+    payload: Payload,
+    rings: &[Ring],
+) -> Result<T, DecodeError> {
+    match payload {
+        Payload::Inline(bytes) if is_bytes::<T>() => {
+            let mut slot = Some(bytes);
+            Ok((&mut slot as &mut dyn Any)
+                .downcast_mut::<Option<T>>()
+                .and_then(Option::take)
+                .expect("TypeId checked: T is Vec<u8>"))
+        }
+        other => decode_payload(&other, rings),
+    }
+}
+
+/// Runs `f` over the bytes of a ring record in place, then releases the record.
+///
+/// # Errors
+/// The handle's errors, or `f`'s.
+pub fn read_shm<R>(
+    handle: &Handle,
+    rings: &[Ring],
+    f: impl FnOnce(&[u8]) -> Result<R, DecodeError>,
+) -> Result<R, DecodeError> {
+    let ring = ring_for(handle, rings)?;
+    let result = {
+        let guard = ring.read(handle).map_err(|source| DecodeError::Handle {
+            ring: handle.ring,
+            source,
+        })?;
+        f(&guard)
+    };
+    ring.release(handle).map_err(|source| DecodeError::Handle {
+        ring: handle.ring,
+        source,
+    })?;
+    result
+}
+
+/// Releases a ring record without reading it (e.g. an output nobody will consume).
+/// Inline payloads need nothing.
+///
+/// # Errors
+/// The handle's errors.
+pub fn release_payload(payload: &Payload, rings: &[Ring]) -> Result<(), DecodeError> {
+    if let Payload::Shm(handle) = payload {
+        let ring = ring_for(handle, rings)?;
+        ring.release(handle).map_err(|source| DecodeError::Handle {
+            ring: handle.ring,
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+fn decode_bytes<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T, DecodeError> {
+    if is_bytes::<T>() {
+        let mut slot = Some(bytes.to_vec());
+        return Ok((&mut slot as &mut dyn Any)
+            .downcast_mut::<Option<T>>()
+            .and_then(Option::take)
+            .expect("TypeId checked: T is Vec<u8>"));
+    }
+    decode(bytes)
+}
+
+/// The rings and limits a process uses to encode and decode payloads.
+///
+/// A worker builds one from its [`Welcome`](crate::protocol::Welcome); a coordinator may build
+/// one from the rings it created.
+#[derive(Debug, Default)]
+pub struct PayloadIo {
+    /// Attached rings, searched by id when decoding a handle.
+    pub rings: Vec<Ring>,
+    /// Index into `rings` of the ring large outputs are written to.
+    pub output_ring: Option<usize>,
+    /// Outputs of at least this many encoded bytes go to the output ring.
+    pub shm_threshold: usize,
+    /// How long a writer waits for space in a full ring.
+    pub reserve_timeout: Duration,
+}
+
+impl PayloadIo {
+    /// Encodes an output per [`encode_payload`] with this process's output ring.
+    ///
+    /// # Errors
+    /// As [`encode_payload`].
+    pub fn encode<T: Serialize + 'static>(&self, value: T) -> Result<Payload, EncodeError> {
+        let ring = self.output_ring.and_then(|i| self.rings.get(i));
+        encode_payload(value, ring, self.shm_threshold, self.reserve_timeout)
+    }
+
+    /// Decodes an input per [`decode_payload_owned`].
+    ///
+    /// # Errors
+    /// As [`decode_payload`].
+    pub fn decode<T: DeserializeOwned + 'static>(
+        &self,
+        payload: Payload,
+    ) -> Result<T, DecodeError> {
+        decode_payload_owned(payload, &self.rings)
+    }
+}

@@ -1,0 +1,248 @@
+//! Error types, one per operation.
+
+use crate::shm::{HandleError, OpenError, ReserveError, RingId};
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+/// Encoding a value into a [`Payload`](crate::protocol::Payload) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// serde/bincode refused the value.
+    #[error("cannot serialize value of type {type_name}: {message}")]
+    Serialize {
+        /// `type_name` of the value.
+        type_name: &'static str,
+        /// bincode's message.
+        message: String,
+    },
+    /// The output ring stayed full (or is unusable) for the whole timeout.
+    #[error("cannot reserve {len} bytes in ring {ring:?}: {source}")]
+    Reserve {
+        /// The ring.
+        ring: RingId,
+        /// Bytes asked for.
+        len: usize,
+        /// The ring's error.
+        #[source]
+        source: ReserveError,
+    },
+}
+
+/// Decoding a [`Payload`](crate::protocol::Payload) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The bytes are not a valid encoding of the type.
+    #[error("cannot deserialize {type_name}: {message}")]
+    Deserialize {
+        /// `type_name` of the expected value.
+        type_name: &'static str,
+        /// bincode's message.
+        message: String,
+    },
+    /// The bytes decode but leave bytes unread.
+    #[error("cannot deserialize {type_name}: {extra} trailing bytes")]
+    TrailingBytes {
+        /// `type_name` of the expected value.
+        type_name: &'static str,
+        /// Unread bytes.
+        extra: usize,
+    },
+    /// A handle names a ring this process has not attached.
+    #[error("handle names unknown ring {ring:?}")]
+    UnknownRing {
+        /// The ring named.
+        ring: RingId,
+    },
+    /// The ring rejected the handle (out of bounds, stale, not committed ...).
+    #[error("invalid handle into ring {ring:?}: {source}")]
+    Handle {
+        /// The ring named.
+        ring: RingId,
+        /// The ring's error.
+        #[source]
+        source: HandleError,
+    },
+}
+
+/// The worker's handshake did not match what the coordinator expects.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// The worker speaks another protocol version.
+    #[error("stage {stage}: worker speaks protocol version {found}, expected {expected}")]
+    VersionMismatch {
+        /// Stage name.
+        stage: String,
+        /// Our [`PROTOCOL_VERSION`](crate::protocol::PROTOCOL_VERSION).
+        expected: u32,
+        /// The worker's.
+        found: u32,
+    },
+    /// The worker binary does not know the task (or announced another one).
+    #[error("stage {stage}: worker does not run task {task:?} (known tasks: {known:?}): {reason}")]
+    UnknownTask {
+        /// Stage name.
+        stage: String,
+        /// The task asked for.
+        task: String,
+        /// Tasks the worker binary knows, if it said.
+        known: Vec<String>,
+        /// The worker's or our own explanation.
+        reason: String,
+    },
+    /// The task's input or output type differs between coordinator and worker.
+    #[error("stage {stage}: task {task:?} {which} type mismatch: expected {expected}, worker has {found}")]
+    TypeMismatch {
+        /// Stage name.
+        stage: String,
+        /// Task name.
+        task: String,
+        /// `"input"` or `"output"`.
+        which: &'static str,
+        /// The coordinator's type name.
+        expected: String,
+        /// The worker's type name.
+        found: String,
+    },
+    /// The worker sent something other than the expected handshake message.
+    #[error("stage {stage}: handshake protocol error: {detail}")]
+    Protocol {
+        /// Stage name.
+        stage: String,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+/// Spawning a worker process and completing its handshake failed.
+///
+/// In every case the child (if one was started) has been killed and reaped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The IPC server or channel could not be created.
+    #[error("stage {stage}: cannot set up ipc channel: {source}")]
+    Ipc {
+        /// Stage name.
+        stage: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The executable could not be started.
+    #[error("stage {stage}: cannot start worker {exe:?}: {source}")]
+    Exec {
+        /// Stage name.
+        stage: String,
+        /// The executable.
+        exe: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The child exited before greeting (it does not speak the protocol, or crashed).
+    #[error("stage {stage}: worker {exe:?} (pid {pid}) exited with {status} before the handshake")]
+    Exited {
+        /// Stage name.
+        stage: String,
+        /// The executable.
+        exe: PathBuf,
+        /// Its pid.
+        pid: u32,
+        /// Its exit status.
+        status: ExitStatus,
+    },
+    /// The child did not complete the handshake in time; it was killed.
+    #[error("stage {stage}: worker {exe:?} (pid {pid}) did not complete the handshake within {timeout:?}")]
+    Timeout {
+        /// Stage name.
+        stage: String,
+        /// The executable.
+        exe: PathBuf,
+        /// Its pid.
+        pid: u32,
+        /// The handshake timeout.
+        timeout: Duration,
+    },
+    /// The worker greeted but does not match.
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
+    /// The worker accepted the handshake but could not attach rings or build the task state.
+    #[error("stage {stage}: worker (pid {pid}) failed to start task: {reason}")]
+    Init {
+        /// Stage name.
+        stage: String,
+        /// Its pid.
+        pid: u32,
+        /// The worker's explanation.
+        reason: String,
+    },
+}
+
+/// Talking to a running worker failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The worker process ended without saying `Bye` (crash, kill, abort ...). It is reaped.
+    #[error("stage {stage}: worker pid {pid} died ({})", describe_status(*status, *signal))]
+    WorkerDied {
+        /// Stage name.
+        stage: String,
+        /// Its pid.
+        pid: u32,
+        /// Exit code if it exited.
+        status: Option<i32>,
+        /// Signal number if it was killed by a signal.
+        signal: Option<i32>,
+    },
+    /// The worker sent something that is not a valid message at this point.
+    #[error("stage {stage}: protocol error from worker pid {pid}: {detail}")]
+    Protocol {
+        /// Stage name.
+        stage: String,
+        /// Its pid.
+        pid: u32,
+        /// What was wrong.
+        detail: String,
+    },
+    /// A message could not be sent (the worker is gone).
+    #[error("stage {stage}: cannot send to worker pid {pid}: {detail}")]
+    Send {
+        /// Stage name.
+        stage: String,
+        /// Its pid.
+        pid: u32,
+        /// The channel's error.
+        detail: String,
+    },
+    /// The worker already finished; no more events.
+    #[error("stage {stage}: worker pid {pid} already finished")]
+    Finished {
+        /// Stage name.
+        stage: String,
+        /// Its pid.
+        pid: u32,
+    },
+}
+
+fn describe_status(status: Option<i32>, signal: Option<i32>) -> String {
+    match (status, signal) {
+        (_, Some(sig)) => format!("killed by signal {sig}"),
+        (Some(code), None) => format!("exit code {code}"),
+        (None, None) => "unknown status".to_string(),
+    }
+}
+
+/// A worker could not attach a ring named in `Welcome`.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot attach ring {index}: {source}")]
+pub struct AttachError {
+    /// Index in `Welcome::rings`.
+    pub index: usize,
+    /// The ring's error.
+    #[source]
+    pub source: OpenError,
+}

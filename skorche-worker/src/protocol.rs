@@ -1,0 +1,218 @@
+//! The versioned wire protocol between a coordinator and one worker process.
+//!
+//! Every message is a serde type carried by `ipc-channel`. The worker speaks first:
+//!
+//! ```text
+//! worker                                   coordinator
+//!   | -- Hello{version,pid,task,types,reply} -> |   (over the one-shot server)
+//!   | <- Welcome{stage,params,rings,..} ------- |   (or Reject{reason})
+//!   | -- Ready -------------------------------> |   (or Refuse{reason}: state/rings failed)
+//!   | <- Work([WorkItem{seq,payload}..]) ------ |   (any number of batches)
+//!   | -- Results([Done|Failed ..]) -----------> |   (exactly one per Work batch)
+//!   | <- End ---------------------------------- |
+//!   | -- Bye ---------------------------------> |   then the worker exits 0
+//! ```
+//!
+//! A worker whose binary does not know the task answers the server with
+//! [`FromWorker::Refuse`] instead of `Hello`.
+
+use crate::shm::{Handle, RingDescriptor};
+use ipc_channel::ipc::IpcSender;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Version of this protocol; bumped on any change to a message's shape or meaning.
+///
+/// Both sides compare it at handshake: a worker built from another version of this crate is
+/// rejected with [`HandshakeError::VersionMismatch`](crate::error::HandshakeError).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// A message from a worker to its coordinator.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum FromWorker {
+    /// First message: who the worker is and what it runs.
+    Hello(Hello),
+    /// The worker cannot serve: the task is unknown in its binary (sent instead of `Hello`), or
+    /// attaching rings or building the task state failed (sent instead of `Ready`).
+    Refuse {
+        /// Protocol version of the worker.
+        version: u32,
+        /// Process id of the worker.
+        pid: u32,
+        /// Human-readable cause, naming the task and, for an unknown task, the known ones.
+        reason: String,
+        /// Names of the tasks registered in the worker binary.
+        known: Vec<String>,
+    },
+    /// Sent after `Welcome`: rings attached and task state built; work may flow.
+    Ready,
+    /// The results of one `Work` batch, in the batch's order.
+    Results(Vec<ItemResult>),
+    /// Sent after `End` once every result was sent; the worker then exits 0.
+    Bye,
+}
+
+/// The worker's greeting.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Hello {
+    /// [`PROTOCOL_VERSION`] of the worker.
+    pub version: u32,
+    /// Process id of the worker.
+    pub pid: u32,
+    /// Registered name of the task the worker will run.
+    pub task: String,
+    /// `std::any::type_name` of the task's input.
+    pub input_type: String,
+    /// `std::any::type_name` of the task's output.
+    pub output_type: String,
+    /// Where the coordinator sends [`ToWorker`] messages.
+    pub reply: IpcSender<ToWorker>,
+}
+
+/// A message from the coordinator to one worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ToWorker {
+    /// Handshake accepted: what the worker needs to run.
+    Welcome(Welcome),
+    /// Handshake refused; the worker exits non-zero.
+    Reject {
+        /// Why, naming the stage.
+        reason: String,
+    },
+    /// A batch of inputs.
+    Work(Vec<WorkItem>),
+    /// End of stream: finish, send the remaining results and `Bye`, exit 0.
+    End,
+}
+
+/// Handshake reply: per-worker configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Welcome {
+    /// Name of the stage, for logs and errors.
+    pub stage: String,
+    /// Per-worker constants, serialized with [`codec::encode`](crate::codec::encode); the
+    /// task's state is built from them once.
+    pub params: Vec<u8>,
+    /// Shared-memory rings the worker attaches (inputs it reads, and its output ring).
+    pub rings: Vec<RingDescriptor>,
+    /// Index into `rings` of the ring the worker writes large outputs to; `None`: all inline.
+    pub output_ring: Option<usize>,
+    /// Outputs whose encoded size is at least this many bytes go to the output ring.
+    pub shm_threshold: usize,
+}
+
+/// One input item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkItem {
+    /// Opaque tag chosen by the coordinator and echoed in the result.
+    pub seq: u64,
+    /// The encoded input.
+    pub payload: Payload,
+}
+
+/// An encoded value: inline bytes, or a record in a shared-memory ring.
+///
+/// A payload can be forwarded untouched: a worker's output `Payload` put into another
+/// worker's [`WorkItem`] moves a ring record without the coordinator copying it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Payload {
+    /// The encoded bytes themselves (small values).
+    Inline(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// A committed record in a ring; the reader releases it after decoding.
+    Shm(Handle),
+}
+
+impl Payload {
+    /// Length in bytes of the encoded value.
+    pub fn len(&self) -> usize {
+        match self {
+            Payload::Inline(b) => b.len(),
+            Payload::Shm(h) => h.len as usize,
+        }
+    }
+
+    /// Whether the encoded value is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The ring handle, if the payload lives in shared memory.
+    pub fn handle(&self) -> Option<&Handle> {
+        match self {
+            Payload::Inline(_) => None,
+            Payload::Shm(h) => Some(h),
+        }
+    }
+}
+
+/// The outcome of one input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ItemResult {
+    /// The task ran; zero or more outputs.
+    Done {
+        /// The input's tag.
+        seq: u64,
+        /// Encoded outputs, in order.
+        outputs: Vec<Payload>,
+    },
+    /// The task failed on this input.
+    Failed {
+        /// The input's tag.
+        seq: u64,
+        /// What went wrong.
+        failure: TaskFailure,
+    },
+}
+
+impl ItemResult {
+    /// The input's tag.
+    pub fn seq(&self) -> u64 {
+        match self {
+            ItemResult::Done { seq, .. } | ItemResult::Failed { seq, .. } => *seq,
+        }
+    }
+}
+
+/// Why a task failed on one input (or while building its state).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskFailure {
+    /// Error, panic, or payload that could not be decoded/encoded.
+    pub kind: FailureKind,
+    /// The error's `Display`, or the panic message.
+    pub message: String,
+}
+
+impl TaskFailure {
+    /// A failure of the given kind.
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        TaskFailure {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for TaskFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            FailureKind::Error => "task error",
+            FailureKind::Panic => "task panicked",
+            FailureKind::Codec => "payload codec error",
+        };
+        write!(f, "{what}: {}", self.message)
+    }
+}
+
+impl std::error::Error for TaskFailure {}
+
+/// The kind of a [`TaskFailure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The task returned `Err`.
+    Error,
+    /// The task panicked.
+    Panic,
+    /// The input could not be decoded, or an output could not be encoded or stored.
+    Codec,
+}

@@ -1,0 +1,639 @@
+//! Tasks registered under stable names.
+//!
+//! A task is declared once with [`task!`](crate::task), which defines a
+//! `static NAME: TaskDef<In, Out>` and registers an erased entry with [`inventory`], so every
+//! binary that links the code (the driver re-executed as a worker, or a separate worker
+//! binary) can look the task up by name. The same [`TaskDef`] runs in-process in thread mode
+//! ([`BoundTask::instantiate`]) and in a worker process (looked up with [`lookup`]).
+//!
+//! ```
+//! use skorche_worker::registry::Outputs;
+//!
+//! fn double(x: u64) -> u64 { x * 2 }
+//! skorche_worker::task! {
+//!     /// Doubles a number.
+//!     pub static DOUBLE: u64 => u64 = map("doc_double", double);
+//! }
+//!
+//! let mut inst = DOUBLE.bind().instantiate()?;
+//! assert!(matches!(inst.call(21)?, Outputs::One(42)));
+//! assert_eq!(skorche_worker::registry::lookup("doc_double").unwrap().input_type(), "u64");
+//! # Ok::<(), skorche_worker::protocol::TaskFailure>(())
+//! ```
+
+use crate::codec::{self, PayloadIo};
+use crate::protocol::{FailureKind, Payload, TaskFailure};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::any::type_name;
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+/// How a task maps inputs to outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TaskKind {
+    /// `fn(In) -> Out`.
+    Map,
+    /// `fn(In) -> Result<Out, E: Display>`.
+    TryMap,
+    /// `fn(In) -> impl IntoIterator<Item = Out>`: zero or more outputs per input.
+    FlatMap,
+    /// State built once per instance from params: `init: fn(P) -> S`, `run: fn(&mut S, In) -> Out`.
+    Stateful,
+    /// As `Stateful`, with `run: fn(&mut S, In) -> Result<Out, E: Display>`.
+    TryStateful,
+}
+
+/// The outputs of one call: one value (map kinds) or any number (flat-map).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outputs<Out> {
+    /// Exactly one output.
+    One(Out),
+    /// Zero or more outputs.
+    Many(Vec<Out>),
+}
+
+impl<Out> Outputs<Out> {
+    /// Number of outputs.
+    pub fn len(&self) -> usize {
+        match self {
+            Outputs::One(_) => 1,
+            Outputs::Many(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no outputs.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Calls `f` on each output in order.
+    pub fn for_each(self, mut f: impl FnMut(Out)) {
+        match self {
+            Outputs::One(o) => f(o),
+            Outputs::Many(v) => v.into_iter().for_each(f),
+        }
+    }
+
+    /// The outputs as a vector.
+    pub fn into_vec(self) -> Vec<Out> {
+        match self {
+            Outputs::One(o) => vec![o],
+            Outputs::Many(v) => v,
+        }
+    }
+}
+
+/// One running copy of a task (its state, if any). Created by [`BoundTask::instantiate`].
+pub trait TaskInstance<In, Out>: Send {
+    /// Runs the task on one input.
+    ///
+    /// # Errors
+    /// The task's error as [`FailureKind::Error`]; a panic is caught and reported as
+    /// [`FailureKind::Panic`] with the panic message.
+    fn call(&mut self, input: In) -> Result<Outputs<Out>, TaskFailure>;
+}
+
+/// Constructor stored in a [`TaskDef`]: builds an instance from encoded params.
+pub type MakeFn<In, Out> = fn(&[u8]) -> Result<Box<dyn TaskInstance<In, Out>>, TaskFailure>;
+
+/// A registered task: its stable name, kind and constructor. Defined by [`task!`](crate::task).
+pub struct TaskDef<In, Out> {
+    name: &'static str,
+    kind: TaskKind,
+    make: MakeFn<In, Out>,
+    _types: PhantomData<fn(In) -> Out>,
+}
+
+impl<In, Out> fmt::Debug for TaskDef<In, Out> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskDef")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("input_type", &type_name::<In>())
+            .field("output_type", &type_name::<Out>())
+            .finish()
+    }
+}
+
+impl<In: 'static, Out: 'static> TaskDef<In, Out> {
+    /// Builds a definition from parts; [`task!`](crate::task) is the usual way.
+    pub const fn from_parts(name: &'static str, kind: TaskKind, make: MakeFn<In, Out>) -> Self {
+        TaskDef {
+            name,
+            kind,
+            make,
+            _types: PhantomData,
+        }
+    }
+
+    /// The stable registered name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// `std::any::type_name` of the input.
+    pub fn input_type(&self) -> &'static str {
+        type_name::<In>()
+    }
+
+    /// `std::any::type_name` of the output.
+    pub fn output_type(&self) -> &'static str {
+        type_name::<Out>()
+    }
+
+    /// The task's kind.
+    pub fn kind(&self) -> TaskKind {
+        self.kind
+    }
+
+    /// Binds the task with no params (stateless tasks, or a state whose params are `()`).
+    pub fn bind(&'static self) -> BoundTask<In, Out> {
+        BoundTask {
+            def: self,
+            params: Arc::from(Vec::new()),
+        }
+    }
+
+    /// Binds the task with per-worker constants, serialized with [`codec::encode`]; each
+    /// instance (thread or worker process) builds its state from them.
+    ///
+    /// # Panics
+    /// If serde refuses `params` (see [`TaskDef::try_bind_with`]).
+    pub fn bind_with<P: Serialize>(&'static self, params: &P) -> BoundTask<In, Out> {
+        self.try_bind_with(params)
+            .expect("task params must be serializable")
+    }
+
+    /// As [`TaskDef::bind_with`], returning the encode error.
+    ///
+    /// # Errors
+    /// [`EncodeError`](crate::error::EncodeError) if serde refuses `params`.
+    pub fn try_bind_with<P: Serialize>(
+        &'static self,
+        params: &P,
+    ) -> Result<BoundTask<In, Out>, crate::error::EncodeError> {
+        Ok(BoundTask {
+            def: self,
+            params: Arc::from(codec::encode(params)?),
+        })
+    }
+
+    /// Builds an instance from encoded params, catching a panic in the constructor.
+    ///
+    /// # Errors
+    /// Params that do not decode ([`FailureKind::Codec`]), or a panicking `init`.
+    pub fn instantiate(
+        &self,
+        params: &[u8],
+    ) -> Result<Box<dyn TaskInstance<In, Out>>, TaskFailure> {
+        match catch_unwind(AssertUnwindSafe(|| (self.make)(params))) {
+            Ok(r) => r,
+            Err(p) => Err(TaskFailure::new(FailureKind::Panic, panic_message(&*p))),
+        }
+    }
+}
+
+/// A task with its params: what a stage runs. Cheap to clone; shared across threads.
+pub struct BoundTask<In: 'static, Out: 'static> {
+    def: &'static TaskDef<In, Out>,
+    params: Arc<[u8]>,
+}
+
+impl<In: 'static, Out: 'static> Clone for BoundTask<In, Out> {
+    fn clone(&self) -> Self {
+        BoundTask {
+            def: self.def,
+            params: Arc::clone(&self.params),
+        }
+    }
+}
+
+impl<In: 'static, Out: 'static> fmt::Debug for BoundTask<In, Out> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoundTask")
+            .field("def", self.def)
+            .field("params_len", &self.params.len())
+            .finish()
+    }
+}
+
+impl<In: 'static, Out: 'static> BoundTask<In, Out> {
+    /// The stable registered name.
+    pub fn name(&self) -> &'static str {
+        self.def.name
+    }
+
+    /// The encoded params (sent to workers in `Welcome`).
+    pub fn params(&self) -> &[u8] {
+        &self.params
+    }
+
+    /// `std::any::type_name` of the input.
+    pub fn input_type(&self) -> &'static str {
+        type_name::<In>()
+    }
+
+    /// `std::any::type_name` of the output.
+    pub fn output_type(&self) -> &'static str {
+        type_name::<Out>()
+    }
+
+    /// The task's kind.
+    pub fn kind(&self) -> TaskKind {
+        self.def.kind
+    }
+
+    /// Whether a call may give other than exactly one output.
+    pub fn is_flat_map(&self) -> bool {
+        self.def.kind == TaskKind::FlatMap
+    }
+
+    /// The definition this was bound from.
+    pub fn def(&self) -> &'static TaskDef<In, Out> {
+        self.def
+    }
+
+    /// Builds an instance (state from params) to run in this process, as thread mode does.
+    ///
+    /// # Errors
+    /// As [`TaskDef::instantiate`].
+    pub fn instantiate(&self) -> Result<Box<dyn TaskInstance<In, Out>>, TaskFailure> {
+        self.def.instantiate(&self.params)
+    }
+}
+
+/// The text of a panic payload (`&str` or `String`), or a placeholder.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}
+
+fn guarded<R>(f: impl FnOnce() -> Result<R, TaskFailure>) -> Result<R, TaskFailure> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => Err(TaskFailure::new(FailureKind::Panic, panic_message(&*p))),
+    }
+}
+
+fn task_error(e: impl fmt::Display) -> TaskFailure {
+    TaskFailure::new(FailureKind::Error, e.to_string())
+}
+
+// ------------------------------------------------------------------ instances
+
+struct MapInstance<F>(F);
+impl<In, Out, F: FnMut(In) -> Out + Send> TaskInstance<In, Out> for MapInstance<F> {
+    fn call(&mut self, input: In) -> Result<Outputs<Out>, TaskFailure> {
+        guarded(|| Ok(Outputs::One((self.0)(input))))
+    }
+}
+
+struct TryMapInstance<F>(F);
+impl<In, Out, E: fmt::Display, F: FnMut(In) -> Result<Out, E> + Send> TaskInstance<In, Out>
+    for TryMapInstance<F>
+{
+    fn call(&mut self, input: In) -> Result<Outputs<Out>, TaskFailure> {
+        guarded(|| (self.0)(input).map(Outputs::One).map_err(task_error))
+    }
+}
+
+struct FlatMapInstance<F>(F);
+impl<In, Out, I: IntoIterator<Item = Out>, F: FnMut(In) -> I + Send> TaskInstance<In, Out>
+    for FlatMapInstance<F>
+{
+    fn call(&mut self, input: In) -> Result<Outputs<Out>, TaskFailure> {
+        guarded(|| Ok(Outputs::Many((self.0)(input).into_iter().collect())))
+    }
+}
+
+struct StatefulInstance<S, F> {
+    state: S,
+    run: F,
+}
+impl<In, Out, S: Send, F: FnMut(&mut S, In) -> Out + Send> TaskInstance<In, Out>
+    for StatefulInstance<S, F>
+{
+    fn call(&mut self, input: In) -> Result<Outputs<Out>, TaskFailure> {
+        guarded(|| Ok(Outputs::One((self.run)(&mut self.state, input))))
+    }
+}
+
+struct TryStatefulInstance<S, F> {
+    state: S,
+    run: F,
+}
+impl<In, Out, E: fmt::Display, S: Send, F: FnMut(&mut S, In) -> Result<Out, E> + Send>
+    TaskInstance<In, Out> for TryStatefulInstance<S, F>
+{
+    fn call(&mut self, input: In) -> Result<Outputs<Out>, TaskFailure> {
+        guarded(|| {
+            (self.run)(&mut self.state, input)
+                .map(Outputs::One)
+                .map_err(task_error)
+        })
+    }
+}
+
+/// Constructors used by the [`task!`](crate::task) macro. Not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    use super::*;
+
+    type Made<In, Out> = Result<Box<dyn TaskInstance<In, Out>>, TaskFailure>;
+
+    pub fn map<In: 'static, Out: 'static, F>(f: F) -> Made<In, Out>
+    where
+        F: FnMut(In) -> Out + Send + 'static,
+    {
+        Ok(Box::new(MapInstance(f)))
+    }
+
+    pub fn try_map<In: 'static, Out: 'static, E: fmt::Display, F>(f: F) -> Made<In, Out>
+    where
+        F: FnMut(In) -> Result<Out, E> + Send + 'static,
+    {
+        Ok(Box::new(TryMapInstance(f)))
+    }
+
+    pub fn flat_map<In: 'static, Out: 'static, I: IntoIterator<Item = Out>, F>(
+        f: F,
+    ) -> Made<In, Out>
+    where
+        F: FnMut(In) -> I + Send + 'static,
+    {
+        Ok(Box::new(FlatMapInstance(f)))
+    }
+
+    fn params<P: DeserializeOwned>(bytes: &[u8], task: &str) -> Result<P, TaskFailure> {
+        codec::decode::<P>(bytes).map_err(|e| {
+            TaskFailure::new(
+                FailureKind::Codec,
+                format!("task {task:?}: bad params: {e}"),
+            )
+        })
+    }
+
+    pub fn stateful<In: 'static, Out: 'static, P: DeserializeOwned, S: Send + 'static, I, F>(
+        task: &str,
+        bytes: &[u8],
+        init: I,
+        run: F,
+    ) -> Made<In, Out>
+    where
+        I: FnOnce(P) -> S,
+        F: FnMut(&mut S, In) -> Out + Send + 'static,
+    {
+        let p = params::<P>(bytes, task)?;
+        Ok(Box::new(StatefulInstance {
+            state: init(p),
+            run,
+        }))
+    }
+
+    pub fn try_stateful<In: 'static, Out: 'static, P, S, E, I, F>(
+        task: &str,
+        bytes: &[u8],
+        init: I,
+        run: F,
+    ) -> Made<In, Out>
+    where
+        P: DeserializeOwned,
+        S: Send + 'static,
+        E: fmt::Display,
+        I: FnOnce(P) -> S,
+        F: FnMut(&mut S, In) -> Result<Out, E> + Send + 'static,
+    {
+        let p = params::<P>(bytes, task)?;
+        Ok(Box::new(TryStatefulInstance {
+            state: init(p),
+            run,
+        }))
+    }
+}
+
+// ------------------------------------------------------------------ erased registry
+
+/// A registered task seen without its types: what a worker process looks up by name.
+pub trait ErasedTask: Sync {
+    /// The stable registered name.
+    fn name(&self) -> &'static str;
+    /// `std::any::type_name` of the input.
+    fn input_type(&self) -> &'static str;
+    /// `std::any::type_name` of the output.
+    fn output_type(&self) -> &'static str;
+    /// The task's kind.
+    fn kind(&self) -> TaskKind;
+    /// Builds an instance that decodes inputs and encodes outputs as [`Payload`]s.
+    ///
+    /// # Errors
+    /// As [`TaskDef::instantiate`].
+    fn instantiate_erased(&self, params: &[u8]) -> Result<Box<dyn ErasedInstance>, TaskFailure>;
+}
+
+/// A task instance over encoded payloads (worker side).
+pub trait ErasedInstance: Send {
+    /// Decodes `input`, runs the task, and encodes each output with `io`.
+    ///
+    /// # Errors
+    /// The task's failure, or [`FailureKind::Codec`] when the input does not decode or an
+    /// output cannot be encoded or stored. Outputs already written to a ring before an
+    /// encode failure are released.
+    fn call_payload(&mut self, input: Payload, io: &PayloadIo)
+        -> Result<Vec<Payload>, TaskFailure>;
+}
+
+struct Erased<In, Out>(Box<dyn TaskInstance<In, Out>>);
+
+impl<In, Out> ErasedInstance for Erased<In, Out>
+where
+    In: DeserializeOwned + 'static,
+    Out: Serialize + 'static,
+{
+    fn call_payload(
+        &mut self,
+        input: Payload,
+        io: &PayloadIo,
+    ) -> Result<Vec<Payload>, TaskFailure> {
+        let value: In = io.decode(input).map_err(|e| {
+            TaskFailure::new(FailureKind::Codec, format!("cannot decode input: {e}"))
+        })?;
+        let outputs = self.0.call(value)?;
+        let mut encoded = Vec::with_capacity(outputs.len());
+        let mut error = None;
+        outputs.for_each(|o| {
+            if error.is_none() {
+                match io.encode(o) {
+                    Ok(p) => encoded.push(p),
+                    Err(e) => error = Some(e),
+                }
+            }
+        });
+        if let Some(e) = error {
+            for p in &encoded {
+                let _ = codec::release_payload(p, &io.rings);
+            }
+            return Err(TaskFailure::new(
+                FailureKind::Codec,
+                format!("cannot encode output: {e}"),
+            ));
+        }
+        Ok(encoded)
+    }
+}
+
+impl<In, Out> ErasedTask for TaskDef<In, Out>
+where
+    In: DeserializeOwned + 'static,
+    Out: Serialize + 'static,
+{
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn input_type(&self) -> &'static str {
+        type_name::<In>()
+    }
+    fn output_type(&self) -> &'static str {
+        type_name::<Out>()
+    }
+    fn kind(&self) -> TaskKind {
+        self.kind
+    }
+    fn instantiate_erased(&self, params: &[u8]) -> Result<Box<dyn ErasedInstance>, TaskFailure> {
+        Ok(Box::new(Erased(self.instantiate(params)?)))
+    }
+}
+
+/// An entry in the distributed registry, submitted by [`task!`](crate::task).
+pub struct Registration {
+    task: &'static dyn ErasedTask,
+}
+
+impl fmt::Debug for Registration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registration")
+            .field("name", &self.task.name())
+            .finish()
+    }
+}
+
+impl Registration {
+    /// Wraps a task definition for [`inventory::submit!`].
+    pub const fn new(task: &'static dyn ErasedTask) -> Self {
+        Registration { task }
+    }
+
+    /// The registered task.
+    pub fn task(&self) -> &'static dyn ErasedTask {
+        self.task
+    }
+}
+
+inventory::collect!(Registration);
+
+/// Finds a registered task by name. If several share the name, the first found wins (see
+/// [`duplicate_names`]).
+pub fn lookup(name: &str) -> Option<&'static dyn ErasedTask> {
+    inventory::iter::<Registration>()
+        .find(|r| r.task.name() == name)
+        .map(|r| r.task)
+}
+
+/// All registered tasks, in no particular order.
+pub fn tasks() -> impl Iterator<Item = &'static dyn ErasedTask> {
+    inventory::iter::<Registration>().map(|r| r.task)
+}
+
+/// Sorted names of all registered tasks.
+pub fn task_names() -> Vec<&'static str> {
+    let mut names: Vec<_> = tasks().map(|t| t.name()).collect();
+    names.sort_unstable();
+    names
+}
+
+/// Names registered more than once (a program error: a test should assert this is empty).
+pub fn duplicate_names() -> Vec<&'static str> {
+    let names = task_names();
+    let mut dups: Vec<_> = names
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    dups.dedup();
+    dups
+}
+
+/// Declares a task under a stable name and registers it in every binary that links it.
+///
+/// Forms (`$f`, `$init`, `$run` are paths to functions):
+///
+/// ```text
+/// [pub] static NAME: In => Out = map("name", f);             // fn(In) -> Out
+/// [pub] static NAME: In => Out = try_map("name", f);         // fn(In) -> Result<Out, E: Display>
+/// [pub] static NAME: In => Out = flat_map("name", f);        // fn(In) -> impl IntoIterator<Item = Out>
+/// [pub] static NAME: In => Out = stateful("name", init, run);     // init: fn(P) -> S, run: fn(&mut S, In) -> Out
+/// [pub] static NAME: In => Out = try_stateful("name", init, run); // run: fn(&mut S, In) -> Result<Out, E>
+/// ```
+///
+/// `P` is decoded from the params given to [`TaskDef::bind_with`]. Several declarations may
+/// share one invocation. Names must be unique in the program.
+///
+/// ```
+/// fn scale_init(factor: u64) -> u64 { factor }
+/// fn scale(factor: &mut u64, x: u64) -> u64 { x * *factor }
+/// skorche_worker::task! {
+///     /// Multiplies by a per-worker constant.
+///     pub static SCALE: u64 => u64 = stateful("doc_scale", scale_init, scale);
+/// }
+/// let out = SCALE.bind_with(&3u64).instantiate()?.call(5)?;
+/// assert_eq!(out.into_vec(), vec![15]);
+/// # Ok::<(), skorche_worker::protocol::TaskFailure>(())
+/// ```
+#[macro_export]
+macro_rules! task {
+    () => {};
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = map($name:expr, $f:path); $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, Map,
+            |_p: &[u8]| $crate::registry::__private::map::<$In, $Out, _>($f));
+        $crate::task!($($rest)*);
+    };
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = try_map($name:expr, $f:path); $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, TryMap,
+            |_p: &[u8]| $crate::registry::__private::try_map::<$In, $Out, _, _>($f));
+        $crate::task!($($rest)*);
+    };
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = flat_map($name:expr, $f:path); $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, FlatMap,
+            |_p: &[u8]| $crate::registry::__private::flat_map::<$In, $Out, _, _>($f));
+        $crate::task!($($rest)*);
+    };
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = stateful($name:expr, $init:path, $run:path); $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, Stateful,
+            |p: &[u8]| $crate::registry::__private::stateful::<$In, $Out, _, _, _, _>($name, p, $init, $run));
+        $crate::task!($($rest)*);
+    };
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = try_stateful($name:expr, $init:path, $run:path); $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, TryStateful,
+            |p: &[u8]| $crate::registry::__private::try_stateful::<$In, $Out, _, _, _, _, _>($name, p, $init, $run));
+        $crate::task!($($rest)*);
+    };
+    (@def $(#[$m:meta])* $vis:vis $N:ident, $In:ty, $Out:ty, $name:expr, $kind:ident, $make:expr) => {
+        $(#[$m])*
+        $vis static $N: $crate::registry::TaskDef<$In, $Out> =
+            $crate::registry::TaskDef::from_parts($name, $crate::registry::TaskKind::$kind, $make);
+        $crate::inventory::submit! {
+            $crate::registry::Registration::new(&$N)
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests;
