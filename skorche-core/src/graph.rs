@@ -49,6 +49,8 @@ pub(crate) struct QueueDecl {
     /// A merged queue shares the channel of the queue it was merged into.
     pub(crate) merged_into: Option<QueueId>,
     pub(crate) make: fn(usize) -> ErasedChannel,
+    /// Builds an `order save` stage over this queue's item type.
+    pub(crate) save_runner: fn(crossbeam_channel::Sender<()>) -> Box<dyn Runner>,
 }
 
 /// The whole declaration.
@@ -58,7 +60,15 @@ pub(crate) struct Graph {
     pub(crate) queues: Vec<QueueDecl>,
     pub(crate) default_capacity: Option<usize>,
     pub(crate) default_mode: Option<Mode>,
-    pub(crate) markers: Vec<String>,
+    /// Number of marker kinds declared.
+    pub(crate) marker_kinds: usize,
+    /// Save points declared, and whether each has its load.
+    pub(crate) save_points: Vec<SavePoint>,
+}
+
+pub(crate) struct SavePoint {
+    pub(crate) node: NodeId,
+    pub(crate) loaded: bool,
 }
 
 impl Graph {
@@ -75,6 +85,12 @@ impl Graph {
             type_name: std::any::type_name::<T>(),
             merged_into: None,
             make: make_channel::<T>,
+            save_runner: |credits| {
+                Box::new(crate::stage::order::SaveRunner::<T> {
+                    credits,
+                    _t: std::marker::PhantomData,
+                })
+            },
         });
         let id = self.queues.len() - 1;
         self.nodes[producer].outputs.push(id);

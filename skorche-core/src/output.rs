@@ -9,8 +9,9 @@ use crossbeam_channel::Receiver;
 
 use crate::error::PipelineError;
 use crate::exec::run::{RunShared, Started};
-use crate::packet::Packet;
+use crate::packet::{MarkerId, Packet};
 use crate::report::Report;
+use crate::stage::marker::{Marker, SeenMarkers};
 
 /// A declared output of a pipeline, to be taken from [`Running::take`].
 #[derive(Debug)]
@@ -94,6 +95,7 @@ impl Running {
             finish: self.finish.clone(),
             report: None,
             done: false,
+            seen: SeenMarkers::default(),
         }
     }
 
@@ -137,6 +139,7 @@ pub struct Output<T> {
     finish: Arc<Finish>,
     report: Option<Report>,
     done: bool,
+    seen: SeenMarkers,
 }
 
 impl<T> std::fmt::Debug for Output<T> {
@@ -188,19 +191,90 @@ impl<T> Output<T> {
     }
 }
 
+/// One event of an output stream: an item, or a marker passing.
+#[derive(Debug)]
+pub enum Event<T> {
+    /// An item.
+    Item(T),
+    /// A marker (each occurrence once, even if copies of it were merged).
+    Marker(MarkerId),
+}
+
+impl<T> Output<T> {
+    /// The next item or marker; `None` at the end of the stream.
+    pub fn next_event(&mut self) -> Option<Result<Event<T>, PipelineError>> {
+        if self.done {
+            return None;
+        }
+        loop {
+            let received = self.rx.as_ref()?.recv();
+            match received {
+                Ok(Packet::Item { value, .. }) => return Some(Ok(Event::Item(value))),
+                Ok(Packet::Marker { id, .. }) if self.seen.first_time(id) => {
+                    return Some(Ok(Event::Marker(id)))
+                }
+                Ok(_) => continue,
+                Err(_) => return self.end().map(|r| r.map(Event::Item)),
+            }
+        }
+    }
+
+    /// The items up to the next occurrence of `marker` (which is consumed), or to the end
+    /// of the stream: read a stream one segment (an epoch, a file) at a time.
+    ///
+    /// ```
+    /// # use skorche_core::{Pipeline, Placement};
+    /// let p = Pipeline::new();
+    /// let (q, every_3) = p.source(0..7u32).insert_periodic(3, Placement::After);
+    /// let mut out = p.run_iter(q)?;
+    /// let first: Vec<u32> = out.until(every_3).collect::<Result<_, _>>()?;
+    /// let second: Vec<u32> = out.until(every_3).collect::<Result<_, _>>()?;
+    /// let rest: Vec<u32> = out.until(every_3).collect::<Result<_, _>>()?;
+    /// assert_eq!((first, second, rest), (vec![0, 1, 2], vec![3, 4, 5], vec![6]));
+    /// # Ok::<(), skorche_core::PipelineError>(())
+    /// ```
+    pub fn until(&mut self, marker: Marker) -> Until<'_, T> {
+        Until {
+            output: self,
+            marker,
+            ended: false,
+        }
+    }
+}
+
+/// Items of an [`Output`] up to a marker; created by [`Output::until`].
+#[derive(Debug)]
+pub struct Until<'a, T> {
+    output: &'a mut Output<T>,
+    marker: Marker,
+    ended: bool,
+}
+
+impl<T> Iterator for Until<'_, T> {
+    type Item = Result<T, PipelineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.ended {
+            match self.output.next_event()? {
+                Ok(Event::Item(v)) => return Some(Ok(v)),
+                Ok(Event::Marker(id)) if self.marker.matches(id) => self.ended = true,
+                Ok(Event::Marker(_)) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        None
+    }
+}
+
 impl<T> Iterator for Output<T> {
     type Item = Result<T, PipelineError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let rx = self.rx.as_ref()?;
         loop {
-            match rx.recv() {
-                Ok(Packet::Item { value, .. }) => return Some(Ok(value)),
-                Ok(_) => continue,
-                Err(_) => return self.end(),
+            match self.next_event()? {
+                Ok(Event::Item(v)) => return Some(Ok(v)),
+                Ok(Event::Marker(_)) => continue,
+                Err(e) => return Some(Err(e)),
             }
         }
     }

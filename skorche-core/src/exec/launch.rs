@@ -32,11 +32,6 @@ pub(crate) struct Launch<'a> {
 }
 
 impl Launch<'_> {
-    /// The stage's name.
-    pub(crate) fn name(&self) -> &str {
-        &self.stats.name
-    }
-
     /// How many workers the stage runs on.
     pub(crate) fn workers(&self) -> usize {
         self.mode.count().max(1)

@@ -178,6 +178,14 @@ fn validate(graph: &Graph) -> Result<(), PipelineError> {
     if graph.nodes.is_empty() {
         return Err(PipelineError::Invalid("the pipeline has no stage".into()));
     }
+    for sp in &graph.save_points {
+        if !sp.loaded {
+            return Err(PipelineError::Invalid(format!(
+                "'{}' has no matching order load: its window would fill and stall the run",
+                graph.nodes[sp.node].name
+            )));
+        }
+    }
     for node in &graph.nodes {
         if let Mode::Threads(0) | Mode::Processes(0) = node.mode {
             return Err(PipelineError::Invalid(format!(

@@ -7,6 +7,9 @@ use crate::order::Tag;
 use crate::packet::Packet;
 use crate::stage::send;
 
+/// How long a partial batch of ordered items waits for more input before it is emitted.
+const ORDERED_LINGER: std::time::Duration = std::time::Duration::from_millis(10);
+
 pub(crate) struct BatchRunner {
     pub(crate) size: usize,
 }
@@ -31,7 +34,28 @@ impl BatchRunner {
                 let tag = Tag::group(std::mem::take(tags));
                 send(&tx, cx, Packet::Item { seq, tag, value })
             };
-            for packet in rx.iter() {
+            loop {
+                // Inside an ordered section a partial batch may hold the very item the
+                // reorder window waits for: flush it when the input goes quiet, so a
+                // bounded window can never stall the run.
+                let holding_ordered = tags.iter().any(Tag::is_ordered);
+                let packet = if holding_ordered {
+                    match rx.recv_timeout(ORDERED_LINGER) {
+                        Ok(p) => p,
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                            if !flush(&mut values, &mut tags, first_seq, cx) {
+                                return;
+                            }
+                            continue;
+                        }
+                        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                    }
+                } else {
+                    match rx.recv() {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    }
+                };
                 if cx.aborted() {
                     return;
                 }

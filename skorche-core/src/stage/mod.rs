@@ -5,6 +5,8 @@ pub(crate) mod batch;
 pub(crate) mod filter;
 pub(crate) mod flat_map;
 pub(crate) mod map;
+pub(crate) mod marker;
+pub(crate) mod order;
 pub(crate) mod source;
 pub(crate) mod split;
 pub(crate) mod zip;

@@ -1,0 +1,177 @@
+//! The reorder buffer behind `order load`: packets arrive in any order, tagged with their
+//! positions; whole root positions leave in order as soon as they are complete.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::order::{Share, Step, Tag};
+use crate::packet::Packet;
+
+/// One position of the tree: the packet found there (an item or a marker), the shares of
+/// it seen so far, and the outputs an item placed here was expanded into.
+#[derive(Debug)]
+struct Node<T> {
+    packet: Option<Packet<T>>,
+    share: Share,
+    /// Share of this position carried by the item that was expanded into `children`.
+    expanded: Option<Share>,
+    children: BTreeMap<u64, Node<T>>,
+    last_child: Option<u64>,
+}
+
+impl<T> Default for Node<T> {
+    fn default() -> Self {
+        Node {
+            packet: None,
+            share: Share::ZERO,
+            expanded: None,
+            children: BTreeMap::new(),
+            last_child: None,
+        }
+    }
+}
+
+impl<T> Node<T> {
+    fn complete(&self) -> bool {
+        let mut total = self.share;
+        if let Some(expanded) = self.expanded {
+            if self.children_complete() {
+                total = total.add(expanded);
+            }
+        }
+        total.is_whole()
+    }
+
+    fn children_complete(&self) -> bool {
+        match self.last_child {
+            Some(last) => {
+                self.children.len() as u64 == last + 1 && self.children.values().all(Node::complete)
+            }
+            None => false,
+        }
+    }
+
+    fn drain_into(self, out: &mut VecDeque<Packet<T>>) {
+        if let Some(p) = self.packet {
+            out.push_back(p);
+        }
+        for (_, child) in self.children {
+            child.drain_into(out);
+        }
+    }
+}
+
+/// Restores the order of the packets of one ordered section.
+#[derive(Debug)]
+pub(crate) struct Reorder<T> {
+    roots: BTreeMap<u64, Node<T>>,
+    next: u64,
+    ready: VecDeque<Packet<T>>,
+    held_items: usize,
+}
+
+impl<T> Default for Reorder<T> {
+    fn default() -> Self {
+        Reorder {
+            roots: BTreeMap::new(),
+            next: 0,
+            ready: VecDeque::new(),
+            held_items: 0,
+        }
+    }
+}
+
+impl<T> Reorder<T> {
+    /// Items held back, waiting for an earlier position.
+    pub(crate) fn held_items(&self) -> usize {
+        self.held_items
+    }
+
+    /// Takes one packet. Returns how many root positions became complete (each one frees a
+    /// slot of the save point's window); their packets are then in [`Reorder::pop`].
+    pub(crate) fn push(&mut self, packet: Packet<T>) -> usize {
+        let tag = match &packet {
+            Packet::Item { tag, .. } | Packet::Skip(tag) | Packet::Marker { tag, .. } => {
+                tag.clone()
+            }
+        };
+        if !tag.is_ordered() {
+            // Not from this section's save point: nothing to wait for.
+            self.ready.push_back(packet);
+            return 0;
+        }
+        self.place(&tag, packet);
+        let mut completed = 0;
+        while self.roots.get(&self.next).is_some_and(Node::complete) {
+            let node = self.roots.remove(&self.next).expect("checked above");
+            let before = self.ready.len();
+            node.drain_into(&mut self.ready);
+            self.held_items -= self
+                .ready
+                .range(before..)
+                .filter(|p| matches!(p, Packet::Item { .. }))
+                .count();
+            self.next += 1;
+            completed += 1;
+        }
+        completed
+    }
+
+    fn place(&mut self, tag: &Tag, packet: Packet<T>) {
+        if let Some(members) = tag.members() {
+            // A batch that reached `order load` whole: it stands at its first member's
+            // position, and the other members' positions are empty.
+            let mut rest = members.iter();
+            if let Some(first) = rest.next() {
+                self.place(first, packet);
+            }
+            for m in rest {
+                self.place(m, Packet::Skip(m.clone()));
+            }
+            return;
+        }
+        let steps = tag
+            .steps()
+            .expect("an ordered tag is a position or a group");
+        let node = self.node_at(steps);
+        let share = steps.last().expect("a position has a root step").share;
+        node.share = node.share.add(share);
+        if !matches!(packet, Packet::Skip(_)) && node.packet.is_none() {
+            if matches!(packet, Packet::Item { .. }) {
+                self.held_items += 1;
+            }
+            self.node_at(steps).packet = Some(packet);
+        }
+    }
+
+    fn node_at(&mut self, steps: &[Step]) -> &mut Node<T> {
+        let mut node = self.roots.entry(steps[0].index).or_default();
+        for pair in steps.windows(2) {
+            let (parent, child) = (pair[0], pair[1]);
+            node.expanded = Some(parent.share);
+            if child.last {
+                node.last_child = Some(child.index);
+            }
+            node = node.children.entry(child.index).or_default();
+        }
+        node
+    }
+
+    /// The next packet in order, if one is ready.
+    pub(crate) fn pop(&mut self) -> Option<Packet<T>> {
+        self.ready.pop_front()
+    }
+
+    /// At the end of the stream: whatever is still held, in position order. Only a broken
+    /// section leaves anything here; it is handed on rather than lost.
+    pub(crate) fn finish(&mut self) -> Vec<Packet<T>> {
+        let mut out = VecDeque::new();
+        for (_, node) in std::mem::take(&mut self.roots) {
+            node.drain_into(&mut out);
+        }
+        self.held_items = 0;
+        out.into()
+    }
+}
+
+#[cfg(test)]
+mod tests;
