@@ -87,11 +87,11 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
     let default_cap = graph.default_capacity.unwrap_or(DEFAULT_CAPACITY);
     let mut chan_index = vec![usize::MAX; graph.queues.len()];
     let mut channels: Vec<ErasedChannel> = Vec::new();
-    for q in 0..graph.queues.len() {
-        if graph.queues[q].merged_into.is_none() {
-            let cap = graph.queues[q].capacity.unwrap_or(default_cap).max(1);
+    for (q, decl) in graph.queues.iter().enumerate() {
+        if decl.merged_into.is_none() {
+            let cap = decl.capacity.unwrap_or(default_cap).max(1);
             chan_index[q] = channels.len();
-            channels.push((graph.queues[q].make)(cap));
+            channels.push((decl.make)(cap));
         }
     }
     for q in 0..graph.queues.len() {

@@ -131,7 +131,13 @@ impl<T: Send + 'static> Runner for OnMarkerRunner<T> {
                     Packet::Item { .. } => cx.local.items_in += 1,
                     Packet::Marker { id, .. } if id.kind == kind && seen.first_time(*id) => {
                         let id = *id;
-                        if cx.call(id.count, || Ok(callback(id))).is_none() {
+                        if cx
+                            .call(id.count, || {
+                                callback(id);
+                                Ok(())
+                            })
+                            .is_none()
+                        {
                             return;
                         }
                     }
