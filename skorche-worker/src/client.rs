@@ -688,7 +688,7 @@ impl WorkerProcess {
 }
 
 fn ring_id_of(desc: &RingDescriptor) -> crate::shm::RingId {
-    desc.id
+    desc.ring
 }
 
 fn validate(spec: &SpawnSpec, hello: &Hello) -> Result<(), HandshakeError> {

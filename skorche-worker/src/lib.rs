@@ -56,5 +56,5 @@ pub use inventory;
 
 /// The shared-memory types used in this crate's API (re-exported from `skorche-shm`).
 pub mod rings {
-    pub use crate::shm::{Handle, Ring, RingDescriptor, RingId};
+    pub use skorche_shm::*;
 }
