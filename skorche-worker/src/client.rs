@@ -146,12 +146,9 @@ impl Slot {
         // Block without reaping and without the lock, so `kill` stays usable meanwhile.
         let pid = nix::unistd::Pid::from_raw(self.pid as i32);
         let flags = nix::sys::wait::WaitPidFlag::WEXITED | nix::sys::wait::WaitPidFlag::WNOWAIT;
-        loop {
-            match nix::sys::wait::waitid(nix::sys::wait::Id::Pid(pid), flags) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                _ => break,
-            }
-        }
+        while let Err(nix::errno::Errno::EINTR) =
+            nix::sys::wait::waitid(nix::sys::wait::Id::Pid(pid), flags)
+        {}
         let mut st = self.lock();
         if st.status.is_none() {
             match st.child.wait() {

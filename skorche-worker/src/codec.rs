@@ -42,13 +42,31 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> 
 /// # Errors
 /// [`DecodeError::Deserialize`] or [`DecodeError::TrailingBytes`].
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    // A hostile length prefix must not make bincode allocate gigabytes: cap the bytes a
+    // decode may claim to a multiple of the input (const-generic limits, so pick a bucket).
+    let need = bytes.len().max(1).saturating_mul(DECODE_LIMIT_FACTOR);
+    macro_rules! pick {
+        ($($k:literal)*) => {
+            $( if need <= (1usize << $k) { return decode_limited::<T, { 1usize << $k }>(bytes); } )*
+        };
+    }
+    pick!(12 16 20 24 28 32 36 40);
+    decode_limited::<T, { usize::MAX }>(bytes)
+}
+
+/// Bytes a decode may claim (for strings and byte buffers) per input byte. Strings and bytes
+/// claim exactly their length, so 16 leaves ample headroom while a forged length prefix in a
+/// short message is refused before any allocation.
+const DECODE_LIMIT_FACTOR: usize = 16;
+
+fn decode_limited<T: DeserializeOwned, const LIMIT: usize>(bytes: &[u8]) -> Result<T, DecodeError> {
     let (value, used) =
-        bincode::serde::decode_from_slice::<T, _>(bytes, config()).map_err(|e| {
-            DecodeError::Deserialize {
+        bincode::serde::decode_from_slice::<T, _>(bytes, config().with_limit::<LIMIT>()).map_err(
+            |e| DecodeError::Deserialize {
                 type_name: type_name::<T>(),
                 message: e.to_string(),
-            }
-        })?;
+            },
+        )?;
     if used != bytes.len() {
         return Err(DecodeError::TrailingBytes {
             type_name: type_name::<T>(),

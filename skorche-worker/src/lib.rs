@@ -22,7 +22,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let task = builtin::IDENTITY_U64.bind();
 //! let spec = SpawnSpec::for_task("target/release/skorche-worker", "ids", &task);
-//! let (tx, rx, proc_) = WorkerProcess::spawn(&spec)?.split();
+//! let (tx, mut rx, proc_) = WorkerProcess::spawn(&spec)?.split();
 //! tx.send(vec![WorkItem { seq: 0, payload: codec::encode_payload(7u64, None, 0, Default::default())? }])?;
 //! tx.end()?;
 //! while let WorkerEvent::Results(results) = rx.recv()? {

@@ -48,6 +48,7 @@ pub mod exit_code {
 /// Code that runs before `enter` in `main` runs in every worker too; keep it side-effect free.
 ///
 /// ```no_run
+/// # #[allow(clippy::needless_doctest_main)]
 /// fn main() {
 ///     skorche_worker::enter();
 ///     // driver code: build and run the pipeline

@@ -1,1 +1,147 @@
+use super::*;
+use crate::builtin;
+use crate::protocol::FailureKind;
 
+fn parse_even(x: u64) -> Result<u64, String> {
+    if x % 2 == 0 {
+        Ok(x / 2)
+    } else {
+        Err(format!("{x} is odd"))
+    }
+}
+
+fn count_init(start: u64) -> u64 {
+    start
+}
+
+fn count(total: &mut u64, x: u64) -> u64 {
+    *total += x;
+    *total
+}
+
+fn words(s: String) -> Vec<String> {
+    s.split_whitespace().map(String::from).collect()
+}
+
+crate::task! {
+    static T_HALF: u64 => u64 = try_map("test_registry_half", parse_even);
+    static T_COUNT: u64 => u64 = stateful("test_registry_count", count_init, count);
+    static T_WORDS: String => String = flat_map("test_registry_words", words);
+}
+
+#[test]
+fn builtin_tasks_are_registered_under_their_names() {
+    for name in [
+        "identity_u64",
+        "produce_bytes",
+        "checksum_bytes",
+        "sleep_jitter",
+        "fail_on",
+        "panic_on",
+        "abort_on",
+        "repeat_n",
+    ] {
+        let task = lookup(name).unwrap_or_else(|| panic!("{name} not registered"));
+        assert_eq!(task.name(), name);
+    }
+    assert!(lookup("no_such_task").is_none());
+}
+
+#[test]
+fn registered_names_are_unique() {
+    assert_eq!(duplicate_names(), Vec::<&str>::new());
+}
+
+#[test]
+fn type_names_are_recorded() {
+    let t = lookup("produce_bytes").unwrap();
+    assert_eq!(t.input_type(), "(u64, u64)");
+    assert_eq!(t.output_type(), "alloc::vec::Vec<u8>");
+    assert_eq!(builtin::PRODUCE_BYTES.input_type(), t.input_type());
+    let b = builtin::REPEAT_N.bind();
+    assert_eq!((b.input_type(), b.output_type()), ("u64", "u64"));
+    assert!(b.is_flat_map());
+    assert!(!builtin::IDENTITY_U64.bind().is_flat_map());
+    assert_eq!(T_WORDS.kind(), TaskKind::FlatMap);
+    assert_eq!(
+        lookup("test_registry_count").unwrap().kind(),
+        TaskKind::Stateful
+    );
+}
+
+#[test]
+fn try_map_reports_the_error_display() {
+    let mut sut = T_HALF.bind().instantiate().unwrap();
+    assert_eq!(sut.call(4).unwrap(), Outputs::One(2));
+    let err = sut.call(3).unwrap_err();
+    assert_eq!(err.kind, FailureKind::Error);
+    assert_eq!(err.message, "3 is odd");
+}
+
+#[test]
+fn stateful_task_builds_state_from_params_per_instance() {
+    let bound = T_COUNT.bind_with(&100u64);
+    assert_eq!(
+        bound.params(),
+        crate::codec::encode(&100u64).unwrap().as_slice()
+    );
+    let mut a = bound.instantiate().unwrap();
+    let mut b = bound.clone().instantiate().unwrap();
+    assert_eq!(a.call(1).unwrap(), Outputs::One(101));
+    assert_eq!(a.call(2).unwrap(), Outputs::One(103));
+    assert_eq!(b.call(5).unwrap(), Outputs::One(105));
+}
+
+#[test]
+fn stateful_task_with_bad_params_fails_to_instantiate() {
+    let err = T_COUNT
+        .bind()
+        .instantiate()
+        .err()
+        .expect("no params for a u64 state");
+    assert_eq!(err.kind, FailureKind::Codec);
+    assert!(err.message.contains("test_registry_count"), "{err}");
+}
+
+#[test]
+fn panic_is_caught_with_its_message() {
+    let mut sut = builtin::PANIC_ON.bind_with(&7u64).instantiate().unwrap();
+    assert_eq!(sut.call(6).unwrap(), Outputs::One(6));
+    let err = sut.call(7).unwrap_err();
+    assert_eq!(err.kind, FailureKind::Panic);
+    assert_eq!(err.message, "panic_on: panicking on item 7");
+    assert_eq!(sut.call(8).unwrap(), Outputs::One(8));
+}
+
+#[test]
+fn flat_map_returns_many() {
+    let mut sut = T_WORDS.bind().instantiate().unwrap();
+    assert_eq!(
+        sut.call("a bc  d".into()).unwrap().into_vec(),
+        vec!["a", "bc", "d"]
+    );
+    assert!(sut.call(String::new()).unwrap().is_empty());
+}
+
+#[test]
+fn erased_instance_decodes_and_encodes_payloads() {
+    let io = PayloadIo::default();
+    let mut sut = lookup("repeat_n").unwrap().instantiate_erased(&[]).unwrap();
+    let out = sut.call_payload(
+        crate::protocol::Payload::Inline(codec::encode(&3u64).unwrap()),
+        &io,
+    );
+    let out = out.unwrap();
+    assert_eq!(out.len(), 3);
+    let bad = sut
+        .call_payload(crate::protocol::Payload::Inline(vec![0xff]), &io)
+        .unwrap_err();
+    assert_eq!(bad.kind, FailureKind::Codec);
+}
+
+#[test]
+fn bound_task_is_send_sync_clone() {
+    fn check<T: Send + Sync + Clone + 'static>() {}
+    check::<BoundTask<u64, u64>>();
+    check::<BoundTask<Vec<u8>, String>>();
+}
