@@ -1,0 +1,166 @@
+//! Property test: random reserve/commit/abandon/read/release sequences against a simple model
+//! of the ring's space accounting.
+#![cfg(not(loom))]
+
+use std::collections::VecDeque;
+
+use proptest::prelude::*;
+use skorche_shm::{Handle, HandleError, ReserveError, Ring};
+
+const CAPACITY: usize = 2048;
+const HEADER: u64 = 64;
+
+fn record_size(len: usize) -> u64 {
+    HEADER + (len as u64).div_ceil(64) * 64
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// Reserve `len`, fill, commit.
+    Write(usize),
+    /// Reserve `len` and drop the reservation uncommitted.
+    Abandon(usize),
+    /// Read the n-th known handle (modulo the count).
+    Read(usize),
+    /// Release the n-th known handle (modulo the count).
+    Release(usize),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0usize..700).prop_map(Op::Write),
+        1 => (0usize..700).prop_map(Op::Abandon),
+        3 => any::<usize>().prop_map(Op::Read),
+        4 => any::<usize>().prop_map(Op::Release),
+    ]
+}
+
+#[derive(Debug, PartialEq)]
+enum Slot {
+    Live,
+    Freed,
+}
+
+/// The model: absolute head/tail and the records in between, oldest first.
+struct Model {
+    cap: u64,
+    head: u64,
+    tail: u64,
+    records: VecDeque<(u64, u64, Slot)>,
+}
+
+impl Model {
+    fn reclaim(&mut self) {
+        while let Some((_, size, Slot::Freed)) = self.records.front() {
+            self.tail += size;
+            self.records.pop_front();
+        }
+    }
+
+    /// Where a record of `len` bytes goes, or `None` if the ring is full.
+    fn reserve(&mut self, len: usize) -> Option<u64> {
+        let size = record_size(len);
+        self.reclaim();
+        loop {
+            let free = self.cap - (self.head - self.tail);
+            let pos = self.head % self.cap;
+            if pos + size > self.cap {
+                let pad = self.cap - pos;
+                if pad > free {
+                    return None;
+                }
+                self.records.push_back((self.head, pad, Slot::Freed));
+                self.head += pad;
+                self.reclaim();
+                continue;
+            }
+            if size > free {
+                return None;
+            }
+            let at = self.head;
+            self.records.push_back((at, size, Slot::Live));
+            self.head += size;
+            return Some(at);
+        }
+    }
+
+    fn free(&mut self, abs: u64) {
+        let r = self.records.iter_mut().find(|r| r.0 == abs).expect("known");
+        r.2 = Slot::Freed;
+    }
+}
+
+struct Known {
+    handle: Handle,
+    seed: u8,
+    released: bool,
+}
+
+fn pattern(seed: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|i| seed.wrapping_add(i as u8)).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn ring_matches_model(ops in prop::collection::vec(op(), 1..200)) {
+        let sut = Ring::create_in_process(CAPACITY).unwrap();
+        let mut model = Model { cap: CAPACITY as u64, head: 0, tail: 0, records: VecDeque::new() };
+        let mut known: Vec<Known> = Vec::new();
+        for (step, op) in ops.into_iter().enumerate() {
+            match op {
+                Op::Write(len) | Op::Abandon(len) => {
+                    let expected = model.reserve(len);
+                    match (sut.try_reserve(len), expected) {
+                        (Ok(mut r), Some(abs)) => {
+                            let h = r.handle();
+                            prop_assert_eq!(h.offset, abs % model.cap);
+                            prop_assert_eq!(h.generation, abs / model.cap + 1);
+                            prop_assert_eq!(h.len, len as u64);
+                            if matches!(op, Op::Write(_)) {
+                                let seed = step as u8;
+                                r.copy_from_slice(&pattern(seed, len));
+                                prop_assert_eq!(r.commit(), h);
+                                known.push(Known { handle: h, seed, released: false });
+                            } else {
+                                drop(r);
+                                model.free(abs);
+                            }
+                        }
+                        (Err(ReserveError::Full { .. }), None) => {}
+                        (got, want) => prop_assert!(false, "step {}: ring {:?}, model {:?}", step, got.map(|r| r.handle()), want),
+                    }
+                }
+                Op::Read(n) if !known.is_empty() => {
+                    let k = &known[n % known.len()];
+                    match sut.read(&k.handle) {
+                        Ok(g) => {
+                            prop_assert!(!k.released, "read of a released record succeeded");
+                            prop_assert_eq!(&*g, &pattern(k.seed, k.handle.len as usize)[..]);
+                        }
+                        Err(HandleError::Released { .. } | HandleError::Stale { .. }) => {
+                            prop_assert!(k.released);
+                        }
+                        Err(e) => prop_assert!(false, "unexpected read error: {}", e),
+                    }
+                }
+                Op::Release(n) if !known.is_empty() => {
+                    let i = n % known.len();
+                    let h = known[i].handle;
+                    match sut.release(&h) {
+                        Ok(()) => {
+                            prop_assert!(!known[i].released);
+                            known[i].released = true;
+                            model.free((h.generation - 1) * model.cap + h.offset);
+                        }
+                        Err(HandleError::DoubleRelease { .. }) => prop_assert!(known[i].released),
+                        Err(e) => prop_assert!(false, "unexpected release error: {}", e),
+                    }
+                }
+                Op::Read(_) | Op::Release(_) => {}
+            }
+            prop_assert!(sut.used() <= CAPACITY);
+        }
+    }
+}
