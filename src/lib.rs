@@ -1,6 +1,206 @@
 //! skorche: declarative, typed data-processing pipelines.
+//!
+//! Write plain functions, bind them to typed, bounded queues, and run: each stage runs on
+//! its own worker threads, every queue applies backpressure, and the output can be read
+//! as an iterator while the pipeline runs.
+//!
+//! ```
+//! use skorche::prelude::*;
+//!
+//! fn parse(line: String) -> Result<u64, std::num::ParseIntError> {
+//!     line.trim().parse()
+//! }
+//!
+//! let p = Pipeline::new();
+//! let lines = p.source(vec!["3".to_string(), "14".into(), "15".into(), "92".into()]);
+//! let numbers = lines.try_map(parse).workers(2).name("parse");
+//! let (even, odd) = numbers.split(|n| n % 2 == 0);
+//! let halves = even.map(|n| n / 2);
+//! let squares = odd.map(|n| n * n);
+//! let all = p.merge([halves, squares]);
+//!
+//! println!("{}", p.to_dot()); // the graph, before anything runs
+//! let (mut out, report) = p.run_iter(all)?.collect_report()?;
+//! out.sort();
+//! assert_eq!(out, [7, 9, 46, 225]);
+//! assert_eq!(report.stage("parse").unwrap().items_out, 4);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Declaring
+//!
+//! A [`Pipeline`] hands out [`Queue`]s: [`Pipeline::source`] makes one from any iterator,
+//! and every operation consumes a queue and returns the next:
+//!
+//! | operation | from | to |
+//! |---|---|---|
+//! | [`map`](Queue::map), [`try_map`](Queue::try_map), [`map_with`](Queue::map_with) | `Queue<T>` | `Queue<U>` |
+//! | [`chain`](Queue::chain) (several tasks in one stage) | `Queue<T>` | `Queue<U>` |
+//! | [`filter`](Queue::filter) | `Queue<T>` | `Queue<T>` |
+//! | [`flat_map`](Queue::flat_map) | `Queue<T>` | `Queue<U>` |
+//! | [`split`](Queue::split), [`split_by`](Queue::split_by) | `Queue<T>` | 2 or n `Queue<T>` |
+//! | [`batch`](Queue::batch) / [`unbatch`](Queue::unbatch) | `Queue<T>` / `Queue<Vec<T>>` | `Queue<Vec<T>>` / `Queue<T>` |
+//! | [`Pipeline::merge`] | n `Queue<T>` | `Queue<T>` |
+//! | [`Pipeline::zip`] | `Queue<A>`, `Queue<B>` | `Queue<(A, B)>` |
+//!
+//! [`workers`](Queue::workers), [`capacity`](Queue::capacity) and [`name`](Queue::name)
+//! configure the stage that produced a queue. Types are checked by the compiler: a task
+//! whose input type is not the queue's item type does not compile.
+//!
+//! ```compile_fail
+//! use skorche::Pipeline;
+//! let p = Pipeline::new();
+//! let words = p.source(vec!["a".to_string()]); // Queue<String>
+//! let _ = words.map(|n: u64| n + 1);            // a task over u64: does not compile
+//! ```
+//!
+//! Declaring is lazy: it runs nothing, not even the source iterator.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::sync::Arc;
+//! use skorche::Pipeline;
+//!
+//! let calls = Arc::new(AtomicUsize::new(0));
+//! let seen = calls.clone();
+//! let p = Pipeline::new();
+//! let out = p.source(0..10u32).map(move |x| { seen.fetch_add(1, Ordering::Relaxed); x });
+//! assert_eq!(calls.load(Ordering::Relaxed), 0); // declared, not run
+//! assert_eq!(p.run_iter(out)?.count(), 10);
+//! assert_eq!(calls.load(Ordering::Relaxed), 10);
+//! # Ok::<(), skorche::PipelineError>(())
+//! ```
+//!
+//! # Running
+//!
+//! - [`Pipeline::run`] runs to completion and returns the [`Report`]; the items of queues
+//!   nobody consumes are dropped (and counted).
+//! - [`Pipeline::run_iter`] starts the run and returns an [`Output`]: an iterator over one
+//!   queue's items while the stages work. [`Output::collect_report`] reads it to the end
+//!   and also returns the report.
+//! - [`Pipeline::start`] runs a pipeline with several outputs, declared with
+//!   [`Pipeline::output`] and taken from the [`Running`] pipeline. Read them concurrently
+//!   (each queue is bounded, so an output nobody reads eventually stalls the run).
+//!
+//! ```
+//! use skorche::Pipeline;
+//!
+//! let p = Pipeline::new();
+//! let (small, large) = p.source(0..100u32).split(|&n| n < 10);
+//! let small = p.output(small);
+//! let large = p.output(large.map(|n| n * 2));
+//! let mut running = p.start()?;
+//! let (small, large) = (running.take(small), running.take(large));
+//! let reader = std::thread::spawn(move || large.map(|r| r.unwrap()).sum::<u32>());
+//! let small: Vec<u32> = small.collect::<Result<_, _>>()?;
+//! assert_eq!(small, (0..10).collect::<Vec<_>>());
+//! assert_eq!(reader.join().unwrap(), (10..100).map(|n| n * 2).sum());
+//! # Ok::<(), skorche::PipelineError>(())
+//! ```
+//!
+//! # Backpressure
+//!
+//! Every queue holds at most its [`capacity`](Queue::capacity) (default 64), and the source
+//! is pulled only when there is room: a slow stage slows everything upstream, and the
+//! items alive inside the run never exceed [`Pipeline::max_in_flight`]. An endless source
+//! is fine.
+//!
+//! ```
+//! use skorche::Pipeline;
+//!
+//! let p = Pipeline::new();
+//! let squares = p.source(0u64..).map(|n| n * n).capacity(4); // an endless source
+//! let first: Vec<u64> = p.run_iter(squares)?.take(5).collect::<Result<_, _>>()?;
+//! assert_eq!(first, [0, 1, 4, 9, 16]); // dropping the output stopped the run
+//! # Ok::<(), skorche::PipelineError>(())
+//! ```
+//!
+//! # Per-worker state
+//!
+//! [`Queue::map_with`] builds a state once in each worker (a model, a connection, a
+//! scratch buffer) and lends it to the task for every item; it never crosses threads, so
+//! it need not be `Send`.
+//!
+//! ```
+//! use std::rc::Rc;
+//! use skorche::Pipeline;
+//!
+//! let p = Pipeline::new();
+//! let out = p
+//!     .source(vec!["a b", "c d e"])
+//!     .map_with(
+//!         || (Rc::new(()), Vec::<usize>::new()), // not Send: stays in its worker
+//!         |(_, scratch), line: &str| {
+//!             scratch.clear();
+//!             scratch.extend(line.split(' ').map(str::len));
+//!             scratch.len()
+//!         },
+//!     )
+//!     .workers(2);
+//! let mut counts: Vec<usize> = p.run_iter(out)?.collect::<Result<_, _>>()?;
+//! counts.sort();
+//! assert_eq!(counts, [2, 3]);
+//! # Ok::<(), skorche::PipelineError>(())
+//! ```
+//!
+//! # Errors
+//!
+//! A task returning `Err` (through [`Queue::try_map`] and friends) or panicking stops the
+//! whole pipeline: every worker exits, and the run returns one [`PipelineError`] that
+//! names each failed stage, the failing item's sequence number (its index in its source)
+//! and the cause.
+//!
+//! ```
+//! use skorche::{FailureKind, Pipeline};
+//!
+//! let p = Pipeline::new();
+//! let parsed = p
+//!     .source(vec!["1", "2", "x", "4"])
+//!     .try_map(|s: &str| s.parse::<u32>())
+//!     .name("parse");
+//! let err = p.run_iter(parsed)?.collect::<Result<Vec<u32>, _>>().unwrap_err();
+//! let failure = &err.failures()[0];
+//! assert_eq!(failure.stage, "parse");
+//! assert_eq!(failure.seq, Some(2)); // "x" is item #2 of the source
+//! assert_eq!(failure.kind, FailureKind::Task);
+//! println!("{err}"); // pipeline failed: stage 'parse', item #2: task error: invalid digit found in string
+//! # Ok::<(), skorche::PipelineError>(())
+//! ```
+//!
+//! # Rendering
+//!
+//! [`Pipeline::to_dot`] (Graphviz) and [`Pipeline::to_mermaid`] draw the declared graph
+//! before it runs: each stage with its kind and workers, each queue with its item type and
+//! capacity. The [`Report`]'s `Display` is a table of per-stage measurements.
+//!
+//! ```
+//! use skorche::Pipeline;
+//!
+//! let p = Pipeline::new();
+//! let out = p.source(0..3u8).map(u32::from).workers(2).name("widen");
+//! assert!(p.to_dot().starts_with("digraph"));
+//! assert!(p.to_mermaid().contains("widen"));
+//! # let _ = out;
+//! ```
+//!
+//! # Crates
+//!
+//! This facade re-exports [`core`] (the graph API and executor: everything at the top level
+//! here), [`worker`] (the worker-process runtime) and [`shm`] (the shared-memory ring).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+
 pub use skorche_core as core;
 pub use skorche_shm as shm;
 pub use skorche_worker as worker;
+
+pub use skorche_core::{
+    BoxError, Chain, Event, FailureKind, Marker, MarkerId, Mode, OrderPoint, Output, OutputPort,
+    Pipeline, PipelineError, Placement, Queue, Report, Running, StageFailure, StageReport, Until,
+    DEFAULT_ORDER_WINDOW,
+};
+
+/// The names most pipelines need: `use skorche::prelude::*;`.
+pub mod prelude {
+    pub use skorche_core::{BoxError, Chain, Output, Pipeline, PipelineError, Queue, Report};
+}
