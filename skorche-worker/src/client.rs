@@ -425,18 +425,18 @@ impl WorkerProcess {
                 stage: stage.clone(),
                 source,
             })?;
-        let child = Command::new(&spec.exe)
+        let mut command = Command::new(&spec.exe);
+        command
             .env(ENV_SERVER, &name)
             .env(ENV_TASK, &spec.task)
             .env(ENV_STAGE, &spec.stage)
             .env(ENV_PARENT, std::process::id().to_string())
-            .stdin(Stdio::null())
-            .spawn()
-            .map_err(|source| SpawnError::Exec {
-                stage: stage.clone(),
-                exe: spec.exe.clone(),
-                source,
-            })?;
+            .stdin(Stdio::null());
+        let child = spawn_from_long_lived_thread(command).map_err(|source| SpawnError::Exec {
+            stage: stage.clone(),
+            exe: spec.exe.clone(),
+            source,
+        })?;
         let pid = child.id();
         let slot = Arc::new(Slot {
             stage: stage.clone(),
@@ -682,6 +682,41 @@ impl WorkerProcess {
         let handle = self.sender.handle.clone();
         (self.sender, self.receiver, handle)
     }
+}
+
+/// Spawns `command` from one process-wide thread that never exits.
+///
+/// Linux delivers `PR_SET_PDEATHSIG` when the *thread* that forked the child exits, not the
+/// process: a worker spawned from a short-lived thread (a scoped stage thread, a test thread)
+/// would be SIGKILLed when that thread ends. Forking from a thread that lives as long as the
+/// process makes the death signal mean what it says: the coordinator process died.
+fn spawn_from_long_lived_thread(command: Command) -> std::io::Result<Child> {
+    type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: std::sync::OnceLock<std::io::Result<Mutex<mpsc::Sender<Job>>>> =
+        std::sync::OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        thread::Builder::new()
+            .name("skorche-spawner".into())
+            .spawn(move || {
+                for (mut command, reply) in rx {
+                    let _ = reply.send(command.spawn());
+                }
+            })?;
+        Ok(Mutex::new(tx))
+    });
+    let spawner = spawner
+        .as_ref()
+        .map_err(|e| std::io::Error::new(e.kind(), e.to_string()))?;
+    let (reply_tx, reply_rx) = mpsc::channel();
+    spawner
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send((command, reply_tx))
+        .map_err(|_| std::io::Error::other("spawner thread is gone"))?;
+    reply_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("spawner thread is gone"))?
 }
 
 fn ring_id_of(desc: &RingDescriptor) -> crate::shm::RingId {

@@ -69,3 +69,17 @@ fn killed_worker_is_reported_with_pid_and_signal() {
     assert!(matches!(rx.recv(), Err(ClientError::Finished { .. })));
     assert!(tx.send(items(0..1)).is_err());
 }
+
+#[test]
+fn worker_outlives_the_thread_that_spawned_it() {
+    let _w = watchdog(30);
+    // PR_SET_PDEATHSIG fires when the forking *thread* exits; spawning must not tie the worker
+    // to the caller's thread.
+    let mut sut = std::thread::spawn(|| spawn(&builtin::IDENTITY_U64.bind()))
+        .join()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    sut.send(items(0..3)).unwrap();
+    assert_eq!(results(&mut sut).len(), 3);
+    finish(sut);
+}
