@@ -9,6 +9,31 @@
 //! Every child is reaped: by [`WorkerHandle::wait`], by the receiver when the worker hangs up,
 //! or, at the latest, when the last of the three parts is dropped (the child is then killed
 //! first if still running). No zombie outlives its `WorkerProcess`.
+//!
+//! # Driving a worker (what a coordinator does)
+//!
+//! 1. Build a [`SpawnSpec`] ([`SpawnSpec::for_task`] fills names, types and params from a
+//!    [`BoundTask`]; add rings, the output ring index and the shm threshold), then
+//!    [`WorkerProcess::spawn`]. Spawning forks from one process-wide thread, so the worker's
+//!    parent-death signal is tied to the process, not to the calling thread.
+//! 2. [`split`](WorkerProcess::split). Feed [`WorkItem`] batches with [`WorkerSender::send`]
+//!    from one thread; drain [`WorkerReceiver::recv`] on another. Each batch gets exactly one
+//!    [`WorkerEvent::Results`] with one [`ItemResult`] per item, in the batch's order; `seq` is
+//!    yours (ordering tags, item bookkeeping).
+//! 3. **Bound what is in flight** (credits): sockets have finite buffers, so a sender that never
+//!    waits for results while nobody receives can block forever once both directions are full.
+//!    Keep at most N batches unanswered per worker (a few batches of 64–512 small items).
+//! 4. [`WorkerSender::end`], then receive until [`WorkerEvent::Finished`]: the worker has sent
+//!    every result, exited 0 and been reaped.
+//! 5. On [`ClientError::WorkerDied`], the items sent and not answered are the ones the worker
+//!    held: re-dispatch them or fail the stage. On any error, dropping the parts kills and
+//!    reaps the child.
+//!
+//! Payloads: encode inputs with [`codec::encode_payload`](crate::codec::encode_payload); an
+//! output [`Payload::Shm`] handle lives in the worker's output ring, which the coordinator
+//! created: decode it there with [`codec::decode_payload`](crate::codec::decode_payload) (which
+//! releases it), or forward the `Payload` untouched in another stage's `WorkItem`, whose worker
+//! attached the same ring (its reader releases it).
 
 use crate::error::{ClientError, HandshakeError, SpawnError};
 use crate::protocol::{
@@ -274,7 +299,8 @@ pub struct WorkerReceiver {
     rx: IpcReceiver<FromWorker>,
     handle: WorkerHandle,
     /// Ring ids the worker may hand out (its output ring), checked on every handle.
-    output_rings: Vec<crate::shm::RingId>,
+    /// `(ring id, capacity)` of the worker's output ring.
+    output_rings: Vec<(crate::shm::RingId, u64)>,
     finished: bool,
 }
 
@@ -340,10 +366,13 @@ impl WorkerReceiver {
                     if let ItemResult::Done { seq, outputs } = r {
                         for p in outputs {
                             if let Payload::Shm(h) = p {
-                                if !self.output_rings.contains(&h.ring) {
+                                let inside = self.output_rings.iter().any(|&(id, cap)| {
+                                    id == h.ring
+                                        && h.offset.checked_add(h.len).is_some_and(|end| end <= cap)
+                                });
+                                if !inside {
                                     return Err(self.protocol(format!(
-                                        "item {seq}: handle into ring {:?}, which is not the worker's output ring",
-                                        h.ring
+                                        "item {seq}: handle {h:?} is not inside the worker's output ring"
                                     )));
                                 }
                             }
@@ -465,7 +494,10 @@ impl WorkerProcess {
             if let Ok(tx) = IpcSender::<FromWorker>::connect(name.clone()) {
                 let _ = tx.send(FromWorker::Bye);
             }
-            let _ = acceptor.join();
+            // Not joined: should the accept still be stuck (a child that connected, then
+            // stalled, keeps it waiting until its socket closes), a detached thread is better
+            // than a hang. The child is dead or killed at this point, so it ends soon.
+            drop(acceptor);
         };
         let accepted = loop {
             match done_rx.recv_timeout(SPAWN_POLL) {
@@ -719,8 +751,8 @@ fn spawn_from_long_lived_thread(command: Command) -> std::io::Result<Child> {
         .map_err(|_| std::io::Error::other("spawner thread is gone"))?
 }
 
-fn ring_id_of(desc: &RingDescriptor) -> crate::shm::RingId {
-    desc.ring
+fn ring_id_of(desc: &RingDescriptor) -> (crate::shm::RingId, u64) {
+    (desc.ring, desc.capacity)
 }
 
 fn validate(spec: &SpawnSpec, hello: &Hello) -> Result<(), HandshakeError> {
