@@ -438,7 +438,7 @@ impl WorkerProcess {
     /// Spawns `spec.exe` as a worker and completes the handshake within
     /// `spec.handshake_timeout`.
     ///
-    /// The child gets the bootstrap environment ([`ENV_SERVER`](crate::ENV_SERVER) ...),
+    /// The child gets the bootstrap environment ([`ENV_SERVER`] ...),
     /// a null stdin and the parent's stdout and stderr.
     ///
     /// # Errors
