@@ -45,7 +45,8 @@ pub mod exit_code {
 /// own children do not inherit them), arranges to be killed if its parent dies, connects to
 /// the coordinator, runs the task until end of stream, and exits; it never returns.
 ///
-/// Code that runs before `enter` in `main` runs in every worker too; keep it side-effect free.
+/// Code that runs before `enter` in `main` runs in every worker too; keep it side-effect free,
+/// and call `enter` before starting threads (it edits the environment).
 ///
 /// ```no_run
 /// # #[allow(clippy::needless_doctest_main)]
@@ -69,11 +70,21 @@ pub fn enter() {
     let code = match (server.into_string(), task) {
         (Ok(server), Some(task)) => run(&server, &task, &stage, parent),
         _ => {
-            tracing::error!("skorche worker: malformed bootstrap environment");
+            fatal("", "malformed bootstrap environment");
             exit_code::BAD_ENV
         }
     };
     std::process::exit(code);
+}
+
+/// A fatal worker error: logged with `tracing` and, since a worker usually has no subscriber,
+/// also written to its stderr (which the coordinator's spawn inherits).
+fn fatal(stage: &str, msg: &str) {
+    tracing::error!(stage, pid = std::process::id(), "{msg}");
+    eprintln!(
+        "skorche worker (stage {stage:?}, pid {}): {msg}",
+        std::process::id()
+    );
 }
 
 fn guard_parent(parent: Option<i32>) -> Result<(), i32> {
@@ -86,7 +97,7 @@ fn guard_parent(parent: Option<i32>) -> Result<(), i32> {
     if let Some(expected) = parent {
         // The parent may have died before the death signal was armed.
         if nix::unistd::getppid().as_raw() != expected {
-            tracing::error!("skorche worker: parent {expected} is gone");
+            fatal("", &format!("parent {expected} is gone"));
             return Err(exit_code::ORPHANED);
         }
     }
@@ -101,7 +112,7 @@ fn run(server: &str, task_name: &str, stage: &str, parent: Option<i32>) -> i32 {
     let to_coord = match IpcSender::<FromWorker>::connect(server.to_string()) {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!(stage, "cannot connect to coordinator server: {e}");
+            fatal(stage, &format!("cannot connect to coordinator server: {e}"));
             return exit_code::ORPHANED;
         }
     };
@@ -112,7 +123,7 @@ fn run(server: &str, task_name: &str, stage: &str, parent: Option<i32>) -> i32 {
             .collect();
         let reason =
             format!("task {task_name:?} is not registered in this binary (known: {known:?})");
-        tracing::error!(stage, "{reason}");
+        fatal(stage, &reason);
         let _ = to_coord.send(FromWorker::Refuse {
             version: PROTOCOL_VERSION,
             pid,
@@ -124,7 +135,7 @@ fn run(server: &str, task_name: &str, stage: &str, parent: Option<i32>) -> i32 {
     let (reply, from_coord) = match ipc::channel::<ToWorker>() {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!(stage, "cannot create channel: {e}");
+            fatal(stage, &format!("cannot create channel: {e}"));
             return exit_code::ORPHANED;
         }
     };
@@ -142,22 +153,22 @@ fn run(server: &str, task_name: &str, stage: &str, parent: Option<i32>) -> i32 {
     let welcome = match from_coord.recv() {
         Ok(ToWorker::Welcome(w)) => w,
         Ok(ToWorker::Reject { reason }) => {
-            tracing::error!(stage, "coordinator rejected handshake: {reason}");
+            fatal(stage, &format!("coordinator rejected handshake: {reason}"));
             return exit_code::REJECTED;
         }
         Ok(other) => {
-            tracing::error!(stage, "expected Welcome, got {other:?}");
+            fatal(stage, &format!("expected Welcome, got {other:?}"));
             return exit_code::PROTOCOL;
         }
         Err(e) => {
-            tracing::error!(stage, "coordinator hung up during handshake: {e}");
+            fatal(stage, &format!("coordinator hung up during handshake: {e}"));
             return exit_code::ORPHANED;
         }
     };
     let (io, instance) = match setup(task, &welcome) {
         Ok(x) => x,
         Err(reason) => {
-            tracing::error!(stage = welcome.stage, "{reason}");
+            fatal(&welcome.stage, &reason);
             let _ = to_coord.send(FromWorker::Refuse {
                 version: PROTOCOL_VERSION,
                 pid,
@@ -229,7 +240,7 @@ fn serve(
                     results.push(result);
                 }
                 if let Err(e) = to_coord.send(FromWorker::Results(results)) {
-                    tracing::error!(stage, "cannot send results: {e}");
+                    fatal(stage, &format!("cannot send results: {e}"));
                     return exit_code::ORPHANED;
                 }
             }
@@ -239,15 +250,15 @@ fn serve(
                 return exit_code::OK;
             }
             Ok(other) => {
-                tracing::error!(stage, "unexpected message {other:?}");
+                fatal(stage, &format!("unexpected message {other:?}"));
                 return exit_code::PROTOCOL;
             }
             Err(ipc_channel::IpcError::Disconnected) => {
-                tracing::error!(stage, "coordinator hung up");
+                fatal(stage, "coordinator hung up");
                 return exit_code::ORPHANED;
             }
             Err(e) => {
-                tracing::error!(stage, "bad message from coordinator: {e}");
+                fatal(stage, &format!("bad message from coordinator: {e}"));
                 return exit_code::PROTOCOL;
             }
         }
