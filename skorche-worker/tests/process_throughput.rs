@@ -16,32 +16,33 @@ fn small_items_throughput_is_printed() {
     } else {
         1_000_000
     };
-    const BATCH: u64 = 512;
-    let (tx, mut rx, handle) = spawn(&builtin::IDENTITY_U64.bind()).split();
-    // Pre-encode outside the timed region, as a coordinator forwarding payloads would.
-    let batches: Vec<_> = (0..n)
-        .step_by(BATCH as usize)
-        .map(|i| items(i..(i + BATCH).min(n)))
-        .collect();
-    let t0 = Instant::now();
-    let feeder = std::thread::spawn(move || {
-        for b in batches {
-            tx.send(b).unwrap();
+    for batch in [64u64, 512, 4096] {
+        let (tx, mut rx, handle) = spawn(&builtin::IDENTITY_U64.bind()).split();
+        // Pre-encode outside the timed region, as a coordinator forwarding payloads would.
+        let batches: Vec<_> = (0..n)
+            .step_by(batch as usize)
+            .map(|i| items(i..(i + batch).min(n)))
+            .collect();
+        let t0 = Instant::now();
+        let feeder = std::thread::spawn(move || {
+            for b in batches {
+                tx.send(b).unwrap();
+            }
+            tx.end().unwrap();
+        });
+        let mut count = 0u64;
+        while let WorkerEvent::Results(r) = rx.recv().unwrap() {
+            count += r.len() as u64;
         }
-        tx.end().unwrap();
-    });
-    let mut count = 0u64;
-    while let WorkerEvent::Results(r) = rx.recv().unwrap() {
-        count += r.len() as u64;
+        let dt = t0.elapsed();
+        feeder.join().unwrap();
+        assert_eq!(count, n);
+        assert!(handle.wait().success());
+        eprintln!(
+            "identity_u64: {n} items in {dt:?}: {:.2} M items/s (batch {batch})",
+            n as f64 / dt.as_secs_f64() / 1e6
+        );
     }
-    let dt = t0.elapsed();
-    feeder.join().unwrap();
-    assert_eq!(count, n);
-    assert!(handle.wait().success());
-    eprintln!(
-        "identity_u64: {n} items in {dt:?}: {:.2} M items/s (batch {BATCH})",
-        n as f64 / dt.as_secs_f64() / 1e6
-    );
 }
 
 #[test]
