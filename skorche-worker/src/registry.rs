@@ -584,7 +584,18 @@ pub fn duplicate_names() -> Vec<&'static str> {
 /// ```
 ///
 /// `P` is decoded from the params given to [`TaskDef::bind_with`]. Several declarations may
-/// share one invocation. Names must be unique in the program.
+/// share one invocation. Names must be unique in the program ([`duplicate_names`] finds
+/// clashes). Registration uses [`inventory`]: a task is known in every binary that links the
+/// module declaring it, on platforms `inventory` supports (Linux, macOS, Windows ...).
+///
+/// The declared types are checked against the function by the compiler:
+///
+/// ```compile_fail
+/// fn halve(x: u32) -> u32 { x / 2 }
+/// skorche_worker::task! {
+///     static HALVE: u64 => u64 = map("doc_halve_wrong_types", halve);
+/// }
+/// ```
 ///
 /// ```
 /// fn scale_init(factor: u64) -> u64 { factor }

@@ -237,3 +237,41 @@ fn dropping_a_worker_process_kills_and_reaps_it() {
         "pid {pid} not reaped"
     );
 }
+
+#[test]
+fn shm_output_is_forwarded_untouched_to_another_worker() {
+    let _w = watchdog(60);
+    const LEN: u64 = 4 << 20;
+    let ring = Ring::create(16 << 20).expect("create ring");
+    let mut producer_spec = spec("produce", &builtin::PRODUCE_BYTES.bind());
+    producer_spec.rings = vec![ring.descriptor()];
+    producer_spec.output_ring = Some(0);
+    let mut consumer_spec = spec("checksum", &builtin::CHECKSUM_BYTES.bind());
+    consumer_spec.rings = vec![ring.descriptor()];
+    let mut producer = WorkerProcess::spawn(&producer_spec).expect("spawn producer");
+    let mut consumer = WorkerProcess::spawn(&consumer_spec).expect("spawn consumer");
+    // 8 × 4 MiB through a 16 MiB ring: only works if the consumer releases what it reads.
+    for seed in 0..8u64 {
+        producer
+            .send(vec![WorkItem {
+                seq: seed,
+                payload: inline((seed, LEN)),
+            }])
+            .unwrap();
+        let res = results(&mut producer);
+        let ItemResult::Done { outputs, .. } = &res[0] else {
+            panic!("{res:?}")
+        };
+        assert!(matches!(outputs[0], Payload::Shm(_)));
+        consumer
+            .send(vec![WorkItem {
+                seq: seed,
+                payload: outputs[0].clone(),
+            }])
+            .unwrap();
+        let expected = builtin::checksum(&builtin::produce_bytes((seed, LEN)));
+        assert_eq!(done_u64(&results(&mut consumer)[0]), (seed, vec![expected]));
+    }
+    finish(producer);
+    finish(consumer);
+}
