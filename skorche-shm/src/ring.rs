@@ -103,6 +103,7 @@ pub struct Ring {
     cap: usize,
     backing: BackingDescriptor,
     owner: bool,
+    #[cfg_attr(loom, allow(dead_code))]
     unlinked: std::sync::atomic::AtomicBool,
     /// Random token claiming the shared `writer` word; nonzero.
     token: u64,
@@ -624,6 +625,15 @@ impl Ring {
     fn check_word(&self, h: &Handle, loc: &Located, w: u64) -> Result<(), HandleError> {
         let (offset, generation) = (h.offset, h.generation);
         if !tag_matches(w, generation) {
+            // Reclaimed (and maybe reused) after `locate` checked it: a stale handle. Otherwise the
+            // offset is not a record boundary of that generation: a forged handle.
+            if self.reclaimed(loc) {
+                return Err(HandleError::Stale {
+                    offset,
+                    generation,
+                    record_generation: self.current_generation(offset),
+                });
+            }
             return Err(HandleError::NotARecord { offset, generation });
         }
         match state_of(w) {
@@ -707,7 +717,8 @@ impl Ring {
         let mut w = state.load(Ordering::Acquire);
         loop {
             match self.check_word(handle, &loc, w) {
-                Err(HandleError::Released { .. }) => {
+                // Only released records are ever reclaimed, so a stale handle was released.
+                Err(HandleError::Released { .. } | HandleError::Stale { .. }) => {
                     return Err(HandleError::DoubleRelease { offset, generation })
                 }
                 other => other?,

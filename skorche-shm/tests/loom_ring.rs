@@ -1,0 +1,138 @@
+//! Loom model tests of the ring's atomics protocol on a small heap ring; the real protocol code
+//! runs with loom's atomics (see `src/sync.rs`).
+//!
+//! Run with: `RUSTFLAGS="--cfg loom" cargo test -p skorche-shm --release --test loom_ring`
+#![cfg(loom)]
+
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+use skorche_shm::{HandleError, ReserveError, Ring};
+
+/// 256 data bytes: two records of 64 payload bytes (128 bytes each) fill the ring.
+const CAPACITY: usize = 256;
+
+/// Checks every byte of `payload` is `byte`, twice, with a load of `writes` in between. Loom
+/// does not track plain memory and switches threads only at operations on shared sync objects,
+/// so the writer bumps `writes` after it writes: loom then explores the writer running between
+/// the two checks, which would expose an overwrite of borrowed bytes.
+fn assert_stable(payload: &[u8], byte: u8, writes: &AtomicUsize) {
+    assert!(
+        payload.iter().all(|&b| b == byte),
+        "payload changed under a guard"
+    );
+    writes.load(Ordering::SeqCst);
+    assert!(
+        payload.iter().all(|&b| b == byte),
+        "payload changed under a guard"
+    );
+}
+
+fn write(ring: &Ring, byte: u8) -> Result<skorche_shm::Handle, ReserveError> {
+    let mut r = ring.try_reserve(64)?;
+    r.fill(byte);
+    Ok(r.commit())
+}
+
+#[test]
+fn writer_never_reuses_space_a_reader_still_holds() {
+    loom::model(|| {
+        let ring = Arc::new(Ring::create_in_process(CAPACITY).unwrap());
+        let writes = Arc::new(AtomicUsize::new(0));
+        let first = write(&ring, 1).unwrap();
+        let reader = {
+            let ring = ring.clone();
+            let writes = writes.clone();
+            thread::spawn(move || {
+                let guard = ring.read(&first).unwrap();
+                assert_stable(&guard, 1, &writes);
+                drop(guard);
+                ring.release(&first).unwrap();
+            })
+        };
+        let second = write(&ring, 2).unwrap();
+        // The third record needs the first one's space: it succeeds only after the release.
+        let third = write(&ring, 3);
+        writes.fetch_add(1, Ordering::SeqCst);
+        match third {
+            Ok(third) => {
+                assert_eq!(third.offset, first.offset);
+                assert!(matches!(ring.read(&first), Err(HandleError::Stale { .. })));
+                assert!(ring.read(&third).unwrap().iter().all(|&b| b == 3));
+            }
+            Err(e) => assert!(matches!(e, ReserveError::Full { .. }), "{e}"),
+        }
+        reader.join().unwrap();
+        assert!(ring.read(&second).unwrap().iter().all(|&b| b == 2));
+    });
+}
+
+#[test]
+fn concurrent_double_release_succeeds_once() {
+    loom::model(|| {
+        let ring = Arc::new(Ring::create_in_process(CAPACITY).unwrap());
+        let h = write(&ring, 7).unwrap();
+        let other = {
+            let ring = ring.clone();
+            thread::spawn(move || ring.release(&h))
+        };
+        let mine = ring.release(&h);
+        let theirs = other.join().unwrap();
+        let oks = [&mine, &theirs].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(oks, 1, "{mine:?} {theirs:?}");
+        assert!([mine, theirs]
+            .iter()
+            .any(|r| matches!(r, Err(HandleError::DoubleRelease { .. }))));
+    });
+}
+
+#[test]
+fn release_racing_a_read_never_frees_a_pinned_record() {
+    loom::model(|| {
+        let ring = Arc::new(Ring::create_in_process(CAPACITY).unwrap());
+        let writes = Arc::new(AtomicUsize::new(0));
+        let h = write(&ring, 9).unwrap();
+        // The releaser reuses the space at once if its release succeeds: two more records wrap
+        // around onto the first one's bytes.
+        let releaser = {
+            let ring = ring.clone();
+            let writes = writes.clone();
+            thread::spawn(move || {
+                let released = ring.release(&h);
+                if released.is_ok() {
+                    write(&ring, 0xEE).unwrap();
+                    let _ = write(&ring, 0xFF);
+                    writes.fetch_add(1, Ordering::SeqCst);
+                }
+                released
+            })
+        };
+        let read = ring.read(&h).map(|g| {
+            assert_stable(&g, 9, &writes);
+        });
+        let released = releaser.join().unwrap();
+        match (read, released) {
+            (Ok(()), Ok(())) => {}                         // read finished before release
+            (Ok(()), Err(HandleError::InUse { .. })) => {} // release saw the pin
+            (Err(HandleError::Released { .. }), Ok(())) => {} // release came first
+            (Err(HandleError::Stale { .. }), Ok(())) => {} // ... and the space was reused
+            other => panic!("impossible outcome {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn writer_threads_share_one_writer_and_commit_to_a_concurrent_reader() {
+    loom::model(|| {
+        let ring = Arc::new(Ring::create_in_process(CAPACITY).unwrap());
+        let other = {
+            let ring = ring.clone();
+            thread::spawn(move || write(&ring, 4).unwrap())
+        };
+        let mine = write(&ring, 5).unwrap();
+        let theirs = other.join().unwrap();
+        assert_ne!(mine.offset, theirs.offset);
+        assert!(ring.read(&mine).unwrap().iter().all(|&b| b == 5));
+        assert!(ring.read(&theirs).unwrap().iter().all(|&b| b == 4));
+    });
+}
