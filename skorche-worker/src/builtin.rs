@@ -5,6 +5,7 @@
 //! |---|---|---|---|
 //! | `identity_u64` | map | `u64 -> u64` | returns its input |
 //! | `produce_bytes` | map | `(u64, u64) -> Vec<u8>` | `(seed, len)`: deterministic bytes |
+//! | `produce_bytes_in_place` | fill_bytes | `(u64, u64) -> Vec<u8>` | same bytes, written in place |
 //! | `checksum_bytes` | map | `Vec<u8> -> u64` | [`checksum`] of the bytes |
 //! | `sleep_jitter` | map | `u64 -> u64` | sleeps 1–4 ms (by input), returns input |
 //! | `fail_on` | try_stateful | `u64 -> u64` | param `k`: error when the input is `k` |
@@ -14,17 +15,24 @@
 
 use std::time::Duration;
 
-/// Deterministic bytes for `(seed, len)`: word `i` is splitmix64 of `seed + i·γ`.
+/// Deterministic bytes for `(seed, len)`: see [`fill_pattern`].
+pub fn produce_bytes((seed, len): (u64, u64)) -> Vec<u8> {
+    let mut out = vec![0u8; len as usize];
+    fill_pattern(seed, &mut out);
+    out
+}
+
+/// Fills `out` deterministically: word `i` (8 bytes, little-endian) is splitmix64 of
+/// `seed + i·γ`; a short tail takes the first bytes of the next word.
 ///
 /// Counter-based (no dependency between words), so the CPU generates words in parallel.
-pub fn produce_bytes((seed, len): (u64, u64)) -> Vec<u8> {
+pub fn fill_pattern(seed: u64, out: &mut [u8]) {
     fn word(seed: u64, i: u64) -> [u8; 8] {
         let mut z = seed.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         (z ^ (z >> 31)).to_le_bytes()
     }
-    let mut out = vec![0u8; len as usize];
     let mut chunks = out.chunks_exact_mut(8);
     let mut i = 0u64;
     for chunk in &mut chunks {
@@ -35,7 +43,14 @@ pub fn produce_bytes((seed, len): (u64, u64)) -> Vec<u8> {
     let last = word(seed, i);
     let n = tail.len();
     tail.copy_from_slice(&last[..n]);
-    out
+}
+
+fn requested_len(input: &(u64, u64)) -> usize {
+    input.1 as usize
+}
+
+fn fill_requested((seed, _): (u64, u64), out: &mut [u8]) {
+    fill_pattern(seed, out);
 }
 
 /// A fast 64-bit checksum: FNV-1a-style mixing over little-endian `u64` words, then the tail
@@ -113,6 +128,10 @@ crate::task! {
     pub static PANIC_ON: u64 => u64 = stateful("panic_on", keep, panic_on);
     /// `u64 -> u64` with param `k: u64`: aborts the process on the input equal to `k`.
     pub static ABORT_ON: u64 => u64 = stateful("abort_on", keep, abort_on);
+    /// `(seed, len) -> Vec<u8>`: the same bytes as [`PRODUCE_BYTES`], written in place (in a
+    /// worker, straight into the output ring when at or above the shm threshold).
+    pub static PRODUCE_BYTES_IN_PLACE: (u64, u64) => Vec<u8> =
+        fill_bytes("produce_bytes_in_place", requested_len, fill_requested);
     /// `u64 -> u64`, flat-map: `n` copies of `n`.
     pub static REPEAT_N: u64 => u64 = flat_map("repeat_n", repeat_n);
 }

@@ -45,6 +45,10 @@ pub enum TaskKind {
     Stateful,
     /// As `Stateful`, with `run: fn(&mut S, In) -> Result<Out, E: Display>`.
     TryStateful,
+    /// A `Vec<u8>` output of known size written in place: `size: fn(&In) -> usize`,
+    /// `fill: fn(In, &mut [u8])`. In a worker, an output at or above the shm threshold is
+    /// filled straight inside the output ring (no intermediate buffer, no copy).
+    FillBytes,
 }
 
 /// The outputs of one call: one value (map kinds) or any number (flat-map).
@@ -95,6 +99,44 @@ pub trait TaskInstance<In, Out>: Send {
     /// The task's error as [`FailureKind::Error`]; a panic is caught and reported as
     /// [`FailureKind::Panic`] with the panic message.
     fn call(&mut self, input: In) -> Result<Outputs<Out>, TaskFailure>;
+
+    /// Runs the task and encodes its outputs with `io` (worker side).
+    ///
+    /// The default calls [`TaskInstance::call`] and encodes each output with
+    /// [`PayloadIo::encode`]; a task declared with `fill_bytes` instead writes its output
+    /// straight into the output ring. Outputs already stored in a ring are released if a later
+    /// one fails to encode.
+    ///
+    /// # Errors
+    /// As [`TaskInstance::call`], plus [`FailureKind::Codec`] when an output cannot be encoded
+    /// or stored.
+    fn call_encoded(&mut self, input: In, io: &PayloadIo) -> Result<Vec<Payload>, TaskFailure>
+    where
+        Out: Serialize + 'static,
+    {
+        let outputs = self.call(input)?;
+        let mut encoded = Vec::with_capacity(outputs.len());
+        let mut error = None;
+        outputs.for_each(|o| {
+            if error.is_none() {
+                match io.encode(o) {
+                    Ok(p) => encoded.push(p),
+                    Err(e) => error = Some(e),
+                }
+            }
+        });
+        if let Some(e) = error {
+            for p in &encoded {
+                let _ = codec::release_payload(p, &io.rings);
+            }
+            return Err(encode_failure(e));
+        }
+        Ok(encoded)
+    }
+}
+
+fn encode_failure(e: crate::error::EncodeError) -> TaskFailure {
+    TaskFailure::new(FailureKind::Codec, format!("cannot encode output: {e}"))
 }
 
 /// Constructor stored in a [`TaskDef`]: builds an instance from encoded params.
@@ -343,6 +385,51 @@ impl<In, Out, E: fmt::Display, S: Send, F: FnMut(&mut S, In) -> Result<Out, E> +
     }
 }
 
+struct FillBytesInstance<Z, F> {
+    size: Z,
+    fill: F,
+}
+impl<In, Z, F> TaskInstance<In, Vec<u8>> for FillBytesInstance<Z, F>
+where
+    Z: FnMut(&In) -> usize + Send,
+    F: FnMut(In, &mut [u8]) + Send,
+{
+    fn call(&mut self, input: In) -> Result<Outputs<Vec<u8>>, TaskFailure> {
+        guarded(|| {
+            let mut out = vec![0u8; (self.size)(&input)];
+            (self.fill)(input, &mut out);
+            Ok(Outputs::One(out))
+        })
+    }
+
+    fn call_encoded(&mut self, input: In, io: &PayloadIo) -> Result<Vec<Payload>, TaskFailure> {
+        let Some(ring) = io.output_ring.and_then(|i| io.rings.get(i)) else {
+            return self
+                .call(input)
+                .map(|o| o.into_vec().into_iter().map(Payload::Inline).collect());
+        };
+        guarded(|| {
+            let len = (self.size)(&input);
+            if len < io.shm_threshold {
+                let mut out = vec![0u8; len];
+                (self.fill)(input, &mut out);
+                return Ok(vec![Payload::Inline(out)]);
+            }
+            // Written in place: no intermediate buffer. A panic in `fill` drops the
+            // reservation uncommitted.
+            let mut res = ring.reserve(len, io.reserve_timeout).map_err(|source| {
+                encode_failure(crate::error::EncodeError::Reserve {
+                    ring: ring.id(),
+                    len,
+                    source,
+                })
+            })?;
+            (self.fill)(input, &mut res[..]);
+            Ok(vec![Payload::Shm(res.commit())])
+        })
+    }
+}
+
 /// Constructors used by the [`task!`](crate::task) macro. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
@@ -371,6 +458,14 @@ pub mod __private {
         F: FnMut(In) -> I + Send + 'static,
     {
         Ok(Box::new(FlatMapInstance(f)))
+    }
+
+    pub fn fill_bytes<In: 'static, Z, F>(size: Z, fill: F) -> Made<In, Vec<u8>>
+    where
+        Z: FnMut(&In) -> usize + Send + 'static,
+        F: FnMut(In, &mut [u8]) + Send + 'static,
+    {
+        Ok(Box::new(FillBytesInstance { size, fill }))
     }
 
     fn params<P: DeserializeOwned>(bytes: &[u8], task: &str) -> Result<P, TaskFailure> {
@@ -466,27 +561,7 @@ where
         let value: In = io.decode(input).map_err(|e| {
             TaskFailure::new(FailureKind::Codec, format!("cannot decode input: {e}"))
         })?;
-        let outputs = self.0.call(value)?;
-        let mut encoded = Vec::with_capacity(outputs.len());
-        let mut error = None;
-        outputs.for_each(|o| {
-            if error.is_none() {
-                match io.encode(o) {
-                    Ok(p) => encoded.push(p),
-                    Err(e) => error = Some(e),
-                }
-            }
-        });
-        if let Some(e) = error {
-            for p in &encoded {
-                let _ = codec::release_payload(p, &io.rings);
-            }
-            return Err(TaskFailure::new(
-                FailureKind::Codec,
-                format!("cannot encode output: {e}"),
-            ));
-        }
-        Ok(encoded)
+        self.0.call_encoded(value, io)
     }
 }
 
@@ -581,6 +656,7 @@ pub fn duplicate_names() -> Vec<&'static str> {
 /// [pub] static NAME: In => Out = flat_map("name", f);        // fn(In) -> impl IntoIterator<Item = Out>
 /// [pub] static NAME: In => Out = stateful("name", init, run);     // init: fn(P) -> S, run: fn(&mut S, In) -> Out
 /// [pub] static NAME: In => Out = try_stateful("name", init, run); // run: fn(&mut S, In) -> Result<Out, E>
+/// [pub] static NAME: In => Vec<u8> = fill_bytes("name", size, fill); // size: fn(&In) -> usize, fill: fn(In, &mut [u8])
 /// ```
 ///
 /// `P` is decoded from the params given to [`TaskDef::bind_with`]. Several declarations may
@@ -634,6 +710,11 @@ macro_rules! task {
     ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = try_stateful($name:expr, $init:path, $run:path); $($rest:tt)*) => {
         $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, TryStateful,
             |p: &[u8]| $crate::registry::__private::try_stateful::<$In, $Out, _, _, _, _, _>($name, p, $init, $run));
+        $crate::task!($($rest)*);
+    };
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = fill_bytes($name:expr, $size:path, $fill:path); $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, FillBytes,
+            |_p: &[u8]| $crate::registry::__private::fill_bytes::<$In, _, _>($size, $fill));
         $crate::task!($($rest)*);
     };
     (@def $(#[$m:meta])* $vis:vis $N:ident, $In:ty, $Out:ty, $name:expr, $kind:ident, $make:expr) => {

@@ -47,13 +47,19 @@ fn small_items_throughput_is_printed() {
 
 #[test]
 fn large_payload_throughput_is_printed() {
+    for task in [&builtin::PRODUCE_BYTES, &builtin::PRODUCE_BYTES_IN_PLACE] {
+        large_payloads(task);
+    }
+}
+
+fn large_payloads(task: &'static skorche_worker::registry::TaskDef<(u64, u64), Vec<u8>>) {
     use skorche_worker::protocol::{ItemResult, Payload, WorkItem};
     use skorche_worker::rings::Ring;
     let _w = watchdog(60);
     const LEN: u64 = 8 << 20;
     let n: u64 = if cfg!(debug_assertions) { 4 } else { 64 };
     let ring = Ring::create(64 << 20).expect("ring");
-    let mut spec = spec("big", &builtin::PRODUCE_BYTES.bind());
+    let mut spec = spec("big", &task.bind());
     spec.rings = vec![ring.descriptor()];
     spec.output_ring = Some(0);
     let (tx, mut rx, handle) = skorche_worker::client::WorkerProcess::spawn(&spec)
@@ -89,7 +95,8 @@ fn large_payload_throughput_is_printed() {
     assert!(handle.wait().success());
     assert_eq!(bytes, n * LEN);
     eprintln!(
-        "produce_bytes 8 MiB via ring: {n} items in {dt:?}: {:.2} GB/s (includes generating the bytes in the worker)",
+        "{} 8 MiB via ring: {n} items in {dt:?}: {:.2} GB/s (includes generating the bytes)",
+        task.name(),
         bytes as f64 / dt.as_secs_f64() / 1e9
     );
 }

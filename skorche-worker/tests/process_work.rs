@@ -159,10 +159,19 @@ fn forged_shm_handle_in_work_fails_the_item() {
 
 #[test]
 fn large_outputs_come_back_through_the_ring() {
+    large_outputs(&builtin::PRODUCE_BYTES);
+}
+
+#[test]
+fn in_place_outputs_come_back_through_the_ring() {
+    large_outputs(&builtin::PRODUCE_BYTES_IN_PLACE);
+}
+
+fn large_outputs(task: &'static skorche_worker::registry::TaskDef<(u64, u64), Vec<u8>>) {
     let _w = watchdog(60);
     const LEN: u64 = 8 << 20;
     let ring = Ring::create(20 << 20).expect("create ring");
-    let mut spec = spec("big", &builtin::PRODUCE_BYTES.bind());
+    let mut spec = spec("big", &task.bind());
     spec.rings = vec![ring.descriptor()];
     spec.output_ring = Some(0);
     spec.shm_threshold = 64 * 1024;

@@ -40,6 +40,7 @@ fn builtin_tasks_are_registered_under_their_names() {
         "panic_on",
         "abort_on",
         "repeat_n",
+        "produce_bytes_in_place",
     ] {
         let task = lookup(name).unwrap_or_else(|| panic!("{name} not registered"));
         assert_eq!(task.name(), name);
@@ -144,4 +145,44 @@ fn bound_task_is_send_sync_clone() {
     fn check<T: Send + Sync + Clone + 'static>() {}
     check::<BoundTask<u64, u64>>();
     check::<BoundTask<Vec<u8>, String>>();
+}
+
+#[test]
+fn fill_bytes_task_gives_the_same_bytes_in_thread_mode() {
+    let mut sut = builtin::PRODUCE_BYTES_IN_PLACE
+        .bind()
+        .instantiate()
+        .unwrap();
+    for len in [0u64, 1, 7, 8, 9, 1000] {
+        let out = sut.call((3, len)).unwrap().into_vec();
+        assert_eq!(out, vec![builtin::produce_bytes((3, len))]);
+    }
+    assert_eq!(builtin::PRODUCE_BYTES_IN_PLACE.kind(), TaskKind::FillBytes);
+}
+
+#[test]
+fn fill_bytes_task_writes_into_the_output_ring() {
+    let ring = crate::shm::Ring::create_in_process(1 << 20).unwrap();
+    let io = PayloadIo {
+        rings: vec![ring],
+        output_ring: Some(0),
+        shm_threshold: 100,
+        reserve_timeout: std::time::Duration::from_secs(1),
+    };
+    let mut sut = lookup("produce_bytes_in_place")
+        .unwrap()
+        .instantiate_erased(&[])
+        .unwrap();
+    let input = |len: u64| crate::protocol::Payload::Inline(codec::encode(&(5u64, len)).unwrap());
+    let small = sut.call_payload(input(50), &io).unwrap();
+    assert_eq!(
+        small,
+        vec![crate::protocol::Payload::Inline(builtin::produce_bytes((
+            5, 50
+        )))]
+    );
+    let big = sut.call_payload(input(5000), &io).unwrap();
+    assert!(matches!(big[0], crate::protocol::Payload::Shm(_)));
+    let bytes: Vec<u8> = codec::decode_payload(&big[0], &io.rings).unwrap();
+    assert_eq!(bytes, builtin::produce_bytes((5, 5000)));
 }
