@@ -36,8 +36,15 @@ impl Share {
         Share::new(num, den)
     }
 
-    pub(crate) fn is_whole(self) -> bool {
-        self.num == self.den
+    /// Whether this share reaches `target` (`self >= target`).
+    pub(crate) fn reaches(self, target: Share) -> bool {
+        u128::from(self.num) * u128::from(target.den)
+            >= u128::from(target.num) * u128::from(self.den)
+    }
+
+    /// This share split `ways` ways (one branch's part).
+    pub(crate) fn split(self, ways: usize) -> Share {
+        self.divided(ways)
     }
 
     pub(crate) const ZERO: Share = Share { num: 0, den: 1 };

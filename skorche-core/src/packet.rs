@@ -38,13 +38,14 @@ impl<T> Packet<T> {
 }
 
 impl<T> Packet<T> {
-    /// A copy of a control packet (items cannot be copied: `T` need not be `Clone`).
-    pub(crate) fn clone_control(&self) -> Packet<T> {
+    /// The copy of a control packet sent down one of `ways` split branches (items are
+    /// never copied: `T` need not be `Clone`).
+    pub(crate) fn shared_control(&self, ways: usize) -> Packet<T> {
         match self {
             Packet::Item { .. } => unreachable!("only control packets are copied"),
-            Packet::Skip(tag) => Packet::Skip(tag.clone()),
+            Packet::Skip(tag) => Packet::Skip(tag.share(ways)),
             Packet::Marker { tag, id } => Packet::Marker {
-                tag: tag.clone(),
+                tag: tag.share(ways),
                 id: *id,
             },
         }

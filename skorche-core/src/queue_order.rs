@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crossbeam_channel::{bounded, Receiver};
 
 use crate::graph::{NodeDecl, QueueDecl, SavePoint};
+use crate::order::Share;
 use crate::packet::MarkerId;
 use crate::queue::Queue;
 use crate::stage::marker::{InsertRunner, Marker, OnMarkerRunner, Placement};
@@ -80,9 +81,15 @@ impl<T: Send + 'static> Queue<T> {
     /// Ends the ordered section opened by `point`: items leave in the order they had at
     /// the save point.
     pub fn order_load(self, point: OrderPoint) -> Queue<T> {
-        self.graph.borrow_mut().save_points[point.index].loaded = true;
+        let target = {
+            let mut g = self.graph.borrow_mut();
+            g.save_points[point.index].loaded = true;
+            let save = g.save_points[point.index].node;
+            reaching_share(&g, self.id, save)
+        };
         let runner = LoadRunner::<T> {
             credits: point.credits,
+            target,
             high_water: point.high_water,
             _t: PhantomData,
         };
@@ -199,5 +206,28 @@ impl<T: Send + 'static> Queue<T> {
         self.add_stage("on_marker", None, false, Box::new(runner), 1)
             .pop()
             .expect("one output")
+    }
+}
+
+/// The part of each position saved at `save` that flows into queue `q`: splits divide it,
+/// merges add it up. Everything upstream of `q` is declared already, so this is exact.
+fn reaching_share(
+    g: &crate::graph::Graph,
+    q: crate::graph::QueueId,
+    save: crate::graph::NodeId,
+) -> Share {
+    let node = &g.nodes[g.queues[q].producer];
+    if g.queues[q].producer == save {
+        return Share::WHOLE;
+    }
+    match node.kind {
+        "source" => Share::ZERO,
+        "merge" => node
+            .inputs
+            .iter()
+            .map(|&i| reaching_share(g, i, save))
+            .fold(Share::ZERO, Share::add),
+        "split" => reaching_share(g, node.inputs[0], save).split(node.outputs.len()),
+        _ => reaching_share(g, node.inputs[0], save),
     }
 }

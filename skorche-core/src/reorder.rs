@@ -31,20 +31,22 @@ impl<T> Default for Node<T> {
 }
 
 impl<T> Node<T> {
-    fn complete(&self) -> bool {
+    /// Whether every part of this position that can reach the load has arrived.
+    fn complete(&self, target: Share) -> bool {
         let mut total = self.share;
         if let Some(expanded) = self.expanded {
-            if self.children_complete() {
+            if self.children_complete(target) {
                 total = total.add(expanded);
             }
         }
-        total.is_whole()
+        total.reaches(target)
     }
 
-    fn children_complete(&self) -> bool {
+    fn children_complete(&self, target: Share) -> bool {
         match self.last_child {
             Some(last) => {
-                self.children.len() as u64 == last + 1 && self.children.values().all(Node::complete)
+                self.children.len() as u64 == last + 1
+                    && self.children.values().all(|c| c.complete(target))
             }
             None => false,
         }
@@ -63,6 +65,9 @@ impl<T> Node<T> {
 /// Restores the order of the packets of one ordered section.
 #[derive(Debug)]
 pub(crate) struct Reorder<T> {
+    /// The part of a position that reaches this load: 1 unless the load sits on some
+    /// branches of a split only.
+    target: Share,
     roots: BTreeMap<u64, Node<T>>,
     next: u64,
     ready: VecDeque<Packet<T>>,
@@ -71,16 +76,22 @@ pub(crate) struct Reorder<T> {
 
 impl<T> Default for Reorder<T> {
     fn default() -> Self {
+        Reorder::new(Share::WHOLE)
+    }
+}
+
+impl<T> Reorder<T> {
+    /// A buffer for a load that receives `target` of each position.
+    pub(crate) fn new(target: Share) -> Self {
         Reorder {
+            target,
             roots: BTreeMap::new(),
             next: 0,
             ready: VecDeque::new(),
             held_items: 0,
         }
     }
-}
 
-impl<T> Reorder<T> {
     /// Items held back, waiting for an earlier position.
     pub(crate) fn held_items(&self) -> usize {
         self.held_items
@@ -94,14 +105,18 @@ impl<T> Reorder<T> {
                 tag.clone()
             }
         };
-        if !tag.is_ordered() {
+        if !tag.is_ordered() || self.already_emitted(&tag) {
             // Not from this section's save point: nothing to wait for.
             self.ready.push_back(packet);
             return 0;
         }
         self.place(&tag, packet);
         let mut completed = 0;
-        while self.roots.get(&self.next).is_some_and(Node::complete) {
+        while self
+            .roots
+            .get(&self.next)
+            .is_some_and(|n| n.complete(self.target))
+        {
             let node = self.roots.remove(&self.next).expect("checked above");
             let before = self.ready.len();
             node.drain_into(&mut self.ready);
@@ -114,6 +129,18 @@ impl<T> Reorder<T> {
             completed += 1;
         }
         completed
+    }
+
+    /// A packet for a position that has already left would wait forever: it can only come
+    /// from a section the load cannot see whole, and it is passed on rather than lost.
+    fn already_emitted(&self, tag: &Tag) -> bool {
+        let first = match tag.members() {
+            Some(m) => m.first().and_then(Tag::steps),
+            None => tag.steps(),
+        };
+        let late = first.is_some_and(|s| s[0].index < self.next);
+        debug_assert!(!late, "a packet arrived for a position already emitted");
+        late
     }
 
     fn place(&mut self, tag: &Tag, packet: Packet<T>) {

@@ -74,3 +74,13 @@ fn a_whole_batch_stands_at_its_first_member() {
     assert_eq!(sut.push(item(group, 99)), 2);
     assert_eq!(values(&mut sut), [99]);
 }
+
+#[test]
+fn a_load_on_one_branch_completes_at_its_share() {
+    let mut sut = Reorder::new(crate::order::Share::WHOLE.split(2));
+    let t0 = Tag::root(0);
+    let t1 = Tag::root(1);
+    assert_eq!(sut.push(item(t1.share(2), 1)), 0);
+    assert_eq!(sut.push(Packet::Skip(t0.share(2))), 2);
+    assert_eq!(values(&mut sut), [1]);
+}

@@ -68,6 +68,7 @@ impl<T: Send + 'static> Runner for SaveRunner<T> {
 /// Holds early packets back until every earlier position has passed.
 pub(crate) struct LoadRunner<T> {
     pub(crate) credits: Receiver<()>,
+    pub(crate) target: crate::order::Share,
     /// Largest number of items the reorder buffer held, for tests and the report.
     pub(crate) high_water: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     pub(crate) _t: std::marker::PhantomData<fn(T)>,
@@ -79,8 +80,9 @@ impl<T: Send + 'static> Runner for LoadRunner<T> {
         let tx = cx.output::<T>(0);
         let credits = self.credits;
         let high_water = self.high_water;
+        let target = self.target;
         cx.spawn(move |cx| {
-            let mut buffer = Reorder::<T>::default();
+            let mut buffer = Reorder::<T>::new(target);
             for packet in rx.iter() {
                 if cx.aborted() {
                     return;

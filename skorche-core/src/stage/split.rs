@@ -27,10 +27,11 @@ impl<T: Send + 'static> Runner for SplitRunner<T> {
                         return;
                     }
                     let (seq, tag, value) = match packet.into_control::<T>() {
-                        // A marker or a skip belongs to every branch.
+                        // A marker or a skip belongs to every branch, each copy carrying
+                        // its share of the position.
                         Ok(control) => {
                             for tx in &txs {
-                                if !send(tx, cx, control.clone_control()) {
+                                if !send(tx, cx, control.shared_control(ways)) {
                                     return;
                                 }
                             }
