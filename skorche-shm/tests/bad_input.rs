@@ -369,3 +369,37 @@ fn unsealed_memfd_is_refused() {
         Err(OpenError::NotSealed { .. })
     ));
 }
+
+#[test]
+fn ring_and_its_borrows_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Ring>();
+    send::<skorche_shm::Reservation<'static>>();
+    send::<skorche_shm::ReadGuard<'static>>();
+    // Several writer threads of one process share the ring's single writer.
+    let sut = std::sync::Arc::new(Ring::create(1 << 20).unwrap());
+    let handles: Vec<Handle> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4u8)
+            .map(|i| {
+                let sut = &sut;
+                s.spawn(move || {
+                    (0..50)
+                        .map(|_| sut.write(&[i; 100], T).unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert_eq!(handles.len(), 200);
+    for h in &handles {
+        let g = sut.read(h).unwrap();
+        assert!(g.iter().all(|&b| b == g[0]));
+        drop(g);
+        sut.release(h).unwrap();
+    }
+}
