@@ -39,6 +39,10 @@ pub(crate) struct NodeDecl {
     pub(crate) outputs: Vec<QueueId>,
     /// `None` for virtual nodes (merge) that need no thread of their own.
     pub(crate) runner: Option<Box<dyn Runner>>,
+    /// Process-mode settings of this stage.
+    pub(crate) process: crate::exec::process::ProcessOptions,
+    /// Whether the stage runs a registered task (and so may run in processes).
+    pub(crate) process_capable: bool,
 }
 
 pub(crate) struct QueueDecl {
@@ -64,6 +68,10 @@ pub(crate) struct Graph {
     pub(crate) marker_kinds: usize,
     /// Save points declared, and whether each has its load.
     pub(crate) save_points: Vec<SavePoint>,
+    /// The worker executable for process stages (default: the driver itself).
+    pub(crate) worker_program: Option<std::path::PathBuf>,
+    /// Processes for registered-task stages declared from now on.
+    pub(crate) default_processes: Option<usize>,
 }
 
 pub(crate) struct SavePoint {

@@ -64,6 +64,22 @@ impl Pipeline {
         self
     }
 
+    /// Registered-task stages declared from now on run in `n` worker processes
+    /// ([`Queue::processes`] per stage overrides it).
+    pub fn default_processes(&self, n: usize) -> &Self {
+        self.graph.borrow_mut().default_processes = Some(n.max(1));
+        self
+    }
+
+    /// The executable process stages spawn as workers. By default it is the driver itself
+    /// (`std::env::current_exe()`), whose `main` must then call `skorche::worker::enter()`
+    /// first thing; a separate binary (such as `skorche-worker`, or one of your own that
+    /// links your tasks) can be named instead.
+    pub fn worker_program(&self, path: impl Into<std::path::PathBuf>) -> &Self {
+        self.graph.borrow_mut().worker_program = Some(path.into());
+        self
+    }
+
     /// A queue fed from `items`, pulled lazily: one item per free slot downstream, so an
     /// endless iterator works and nothing is read ahead beyond the declared capacities.
     pub fn source<I>(&self, items: I) -> Queue<I::Item>
@@ -83,6 +99,8 @@ impl Pipeline {
             inputs: Vec::new(),
             outputs: Vec::new(),
             runner: Some(Box::new(SourceRunner { iter })),
+            process: Default::default(),
+            process_capable: false,
         });
         let id = g.add_queue::<I::Item>(node);
         drop(g);
@@ -113,6 +131,8 @@ impl Pipeline {
             inputs: queues.iter().map(|q| q.id).collect(),
             outputs: Vec::new(),
             runner: None,
+            process: Default::default(),
+            process_capable: false,
         });
         let out = g.add_queue::<T>(node);
         for q in &queues {

@@ -375,6 +375,8 @@ pub(crate) fn add_stage<U: Send + 'static>(
         inputs: inputs.to_vec(),
         outputs: Vec::new(),
         runner: Some(runner),
+        process: Default::default(),
+        process_capable: false,
     });
     for &q in inputs {
         g.queues[q].consumer = Some(node);

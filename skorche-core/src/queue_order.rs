@@ -139,6 +139,8 @@ impl<T: Send + 'static> Queue<T> {
                 inputs: vec![input],
                 outputs: Vec::new(),
                 runner: Some(runner),
+                process: Default::default(),
+                process_capable: false,
             });
             let template = &g.queues[input];
             let saved = QueueDecl {

@@ -29,6 +29,8 @@ pub(crate) struct Launch<'a> {
     pub(crate) channels: &'a mut [ErasedChannel],
     pub(crate) shared: &'a Arc<RunShared>,
     pub(crate) threads: &'a mut Vec<JoinHandle<()>>,
+    /// Process-mode settings (used by registered-task stages in process mode).
+    pub(crate) process: crate::exec::process::ProcessOptions,
 }
 
 impl Launch<'_> {

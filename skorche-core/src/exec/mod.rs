@@ -2,5 +2,6 @@
 //! worker processes).
 
 pub(crate) mod launch;
+pub(crate) mod process;
 pub(crate) mod run;
 pub(crate) mod worker_cx;

@@ -118,6 +118,13 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
             channels: &mut channels,
             shared: &shared,
             threads: &mut threads,
+            process: {
+                let mut opts = node.process.clone();
+                if opts.program.is_none() {
+                    opts.program = graph.worker_program.clone();
+                }
+                opts
+            },
         };
         let input_chans = cx.inputs.clone();
         if let Err(e) = runner.launch(&mut cx) {

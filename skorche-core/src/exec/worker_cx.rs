@@ -61,6 +61,11 @@ impl WorkerCx {
         }
     }
 
+    /// A context for another thread of the same worker (process mode's collector).
+    pub(crate) fn fork(&self) -> WorkerCx {
+        WorkerCx::new(self.stats.clone(), self.shared.clone())
+    }
+
     /// Runs a worker body: a panic in our own code is reported like a task panic, the
     /// counters are folded in and the supervisor is told that this thread is done.
     pub(crate) fn run(&mut self, body: impl FnOnce(&mut WorkerCx)) {

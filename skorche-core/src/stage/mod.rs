@@ -9,6 +9,7 @@ pub(crate) mod marker;
 pub(crate) mod order;
 pub(crate) mod source;
 pub(crate) mod split;
+pub(crate) mod task;
 pub(crate) mod zip;
 
 use crossbeam_channel::Sender;

@@ -1,0 +1,480 @@
+//! The process coordinator: runs a registered task's stage in N worker processes.
+//!
+//! Per worker process the coordinator creates two shared-memory rings (inputs it writes,
+//! outputs the worker writes), spawns the worker executable, and runs two threads:
+//!
+//! * the **feeder** takes items from the stage's input queue (several feeders share it,
+//!   which balances load), packs the ones already waiting into one batch (so one message
+//!   carries many small items), encodes each (above the threshold straight into the input
+//!   ring), and sends it, keeping at most `window` batches unanswered (credits);
+//! * the **collector** receives each batch's results in order, decodes the outputs (reading
+//!   ring records in place, then releasing them), and puts them on the output queue with
+//!   the positions their inputs had. Markers and skips never go to a worker: they wait
+//!   behind the batch in flight when they arrived, so they keep their place.
+//!
+//! A task error or panic, a dead worker, a protocol fault or an expired item timeout fails
+//! the stage and stops the run; the stage's workers are killed and reaped in every case.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use skorche_worker::client::{
+    SpawnSpec, WorkerEvent, WorkerHandle, WorkerProcess, WorkerReceiver, WorkerSender,
+};
+use skorche_worker::codec;
+use skorche_worker::error::ClientError;
+use skorche_worker::protocol::{ItemResult, WorkItem};
+use skorche_worker::registry::BoundTask;
+use skorche_worker::rings::Ring;
+
+use crate::error::{FailureKind, PipelineError};
+use crate::exec::launch::Launch;
+use crate::exec::worker_cx::WorkerCx;
+use crate::order::Tag;
+use crate::packet::Packet;
+use crate::stage::send;
+use crate::stage::task::{emit, kind_of};
+
+/// How often blocked coordinator threads look at the run's stop flag.
+const POLL: Duration = Duration::from_millis(20);
+
+/// How long an encoder waits for room in a full input ring before the stage fails.
+const RING_WAIT: Duration = Duration::from_secs(30);
+
+/// Process-mode settings of one stage.
+#[derive(Debug, Clone)]
+pub(crate) struct ProcessOptions {
+    /// The worker executable; `None`: the driver itself (`std::env::current_exe()`).
+    pub(crate) program: Option<PathBuf>,
+    /// Encoded values of at least this many bytes travel through the rings.
+    pub(crate) shm_threshold: usize,
+    /// Bytes of each ring (one for inputs, one for outputs, per worker).
+    pub(crate) ring_capacity: usize,
+    /// Fail the stage when a batch of k items takes longer than k × this.
+    pub(crate) item_timeout: Option<Duration>,
+    /// Most items in one message.
+    pub(crate) max_batch: usize,
+    /// Most batches unanswered per worker.
+    pub(crate) window: usize,
+}
+
+impl Default for ProcessOptions {
+    fn default() -> Self {
+        ProcessOptions {
+            program: None,
+            shm_threshold: skorche_worker::client::DEFAULT_SHM_THRESHOLD,
+            // Room for a few large payloads in flight; memfd pages cost nothing until
+            // written.
+            ring_capacity: 64 << 20,
+            item_timeout: None,
+            // 256 u64s per message: ipc-channel's per-message cost (a syscall pair) is
+            // amortized well before this, and a batch still fits the socket buffer.
+            max_batch: 256,
+            window: 4,
+        }
+    }
+}
+
+/// One batch sent and not yet answered.
+struct InFlight<U> {
+    /// Source sequence number and position of each item, in the batch's order.
+    items: Vec<(u64, Tag)>,
+    /// Control packets that arrived after this batch: they leave after its results.
+    after: Vec<Packet<U>>,
+    sent: Instant,
+}
+
+type Pending<U> = Arc<Mutex<VecDeque<InFlight<U>>>>;
+
+pub(crate) fn launch<T, U>(task: BoundTask<T, U>, cx: &mut Launch<'_>) -> Result<(), PipelineError>
+where
+    T: Serialize + Send + 'static,
+    U: DeserializeOwned + Send + 'static,
+{
+    let opts = cx.process.clone();
+    let program = match &opts.program {
+        Some(p) => p.clone(),
+        None => std::env::current_exe().map_err(|e| {
+            PipelineError::Invalid(format!(
+                "stage '{}': cannot find the driver executable to re-run as a worker: {e}",
+                cx.stats.name
+            ))
+        })?,
+    };
+    for _ in 0..cx.workers() {
+        let rx = cx.input::<T>(0);
+        let tx = cx.output::<U>(0);
+        let mut spec = SpawnSpec::for_task(program.clone(), cx.stats.name.clone(), &task);
+        spec.shm_threshold = opts.shm_threshold;
+        let flat = task.is_flat_map();
+        let opts = opts.clone();
+        cx.spawn(move |cx| run_worker::<T, U>(cx, spec, opts, flat, rx, tx));
+    }
+    Ok(())
+}
+
+fn run_worker<T, U>(
+    cx: &mut WorkerCx,
+    mut spec: SpawnSpec,
+    opts: ProcessOptions,
+    flat: bool,
+    rx: Receiver<Packet<T>>,
+    tx: Sender<Packet<U>>,
+) where
+    T: Serialize + Send + 'static,
+    U: DeserializeOwned + Send + 'static,
+{
+    let rings = match (
+        Ring::create(opts.ring_capacity),
+        Ring::create(opts.ring_capacity),
+    ) {
+        (Ok(a), Ok(b)) => [a, b],
+        (Err(e), _) | (_, Err(e)) => {
+            return cx.fail(
+                None,
+                FailureKind::Spawn,
+                format!("cannot create a shared-memory ring: {e}"),
+            )
+        }
+    };
+    spec.rings = rings.iter().map(Ring::descriptor).collect();
+    spec.output_ring = Some(1);
+    let process = match WorkerProcess::spawn(&spec) {
+        Ok(p) => p,
+        Err(e) => return cx.fail(None, FailureKind::Spawn, e.to_string()),
+    };
+    let (sender, receiver, handle) = process.split();
+    let pending: Pending<U> = Arc::new(Mutex::new(VecDeque::new()));
+    let (credit_tx, credit_rx) = bounded::<()>(opts.window.max(1));
+
+    std::thread::scope(|scope| {
+        let mut collector_cx = cx.fork();
+        let (pending2, tx2, rings2, opts2) = (pending.clone(), tx.clone(), &rings, &opts);
+        let handle2 = &handle;
+        scope.spawn(move || {
+            collector_cx.run(|ccx| {
+                collect::<U>(
+                    ccx, receiver, handle2, pending2, credit_rx, tx2, rings2, opts2, flat,
+                )
+            })
+        });
+        feed::<T, U>(
+            cx, &sender, &handle, &pending, &credit_tx, &rx, &tx, &rings[0], &opts,
+        );
+        if cx.aborted() {
+            handle.kill();
+        }
+    });
+    handle.wait();
+}
+
+#[allow(clippy::too_many_arguments)]
+fn feed<T: Serialize + 'static, U>(
+    cx: &mut WorkerCx,
+    sender: &WorkerSender,
+    handle: &WorkerHandle,
+    pending: &Pending<U>,
+    credits: &Sender<()>,
+    rx: &Receiver<Packet<T>>,
+    tx: &Sender<Packet<U>>,
+    input_ring: &Ring,
+    opts: &ProcessOptions,
+) {
+    let mut wire_seq = 0u64;
+    let mut work: Vec<WorkItem> = Vec::with_capacity(opts.max_batch);
+    let mut meta: Vec<(u64, Tag)> = Vec::with_capacity(opts.max_batch);
+    loop {
+        let first = match rx.recv_timeout(POLL) {
+            Ok(p) => p,
+            Err(RecvTimeoutError::Timeout) if !cx.aborted() => continue,
+            Err(_) => break,
+        };
+        if cx.aborted() {
+            return;
+        }
+        let mut next = Some(first);
+        while let Some(packet) = next.take() {
+            match packet.into_control::<U>() {
+                Ok(control) => {
+                    // The batch before a marker or skip leaves first; the control packet
+                    // follows its results.
+                    if !flush(cx, sender, pending, credits, &mut work, &mut meta) {
+                        return;
+                    }
+                    let mut q = pending.lock().unwrap_or_else(|e| e.into_inner());
+                    match q.back_mut() {
+                        Some(last) => last.after.push(control),
+                        None => {
+                            drop(q);
+                            if !send(tx, cx, control) {
+                                return;
+                            }
+                        }
+                    }
+                }
+                Err((seq, tag, value)) => {
+                    cx.local.items_in += 1;
+                    let start = Instant::now();
+                    let payload = codec::encode_payload(
+                        value,
+                        Some(input_ring),
+                        opts.shm_threshold,
+                        RING_WAIT,
+                    );
+                    cx.local.busy += start.elapsed();
+                    match payload {
+                        Ok(payload) => {
+                            work.push(WorkItem {
+                                seq: wire_seq,
+                                payload,
+                            });
+                            meta.push((seq, tag));
+                            wire_seq += 1;
+                        }
+                        Err(e) => {
+                            handle.kill();
+                            return cx.fail(
+                                Some(seq),
+                                FailureKind::Protocol,
+                                format!("cannot encode the input: {e}"),
+                            );
+                        }
+                    }
+                }
+            }
+            if work.len() < opts.max_batch {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !flush(cx, sender, pending, credits, &mut work, &mut meta) {
+            return;
+        }
+    }
+    if !cx.aborted() && flush(cx, sender, pending, credits, &mut work, &mut meta) {
+        // The collector reports a failed `end` as the worker's death.
+        let _ = sender.end();
+    }
+}
+
+/// Sends the batch being built, once a credit is free. `false`: stop feeding.
+fn flush<U>(
+    cx: &mut WorkerCx,
+    sender: &WorkerSender,
+    pending: &Pending<U>,
+    credits: &Sender<()>,
+    work: &mut Vec<WorkItem>,
+    meta: &mut Vec<(u64, Tag)>,
+) -> bool {
+    if work.is_empty() {
+        return true;
+    }
+    loop {
+        match credits.send_timeout((), POLL) {
+            Ok(()) => break,
+            Err(SendTimeoutError::Timeout(())) if !cx.aborted() => continue,
+            Err(_) => return false,
+        }
+    }
+    let capacity = work.capacity();
+    pending
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push_back(InFlight {
+            items: std::mem::replace(meta, Vec::with_capacity(capacity)),
+            after: Vec::new(),
+            sent: Instant::now(),
+        });
+    // A send error means the worker is gone: the collector sees it hang up and reports it.
+    sender
+        .send(std::mem::replace(work, Vec::with_capacity(capacity)))
+        .is_ok()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn collect<U: DeserializeOwned + 'static>(
+    cx: &mut WorkerCx,
+    mut receiver: WorkerReceiver,
+    handle: &WorkerHandle,
+    pending: Pending<U>,
+    credits: Receiver<()>,
+    tx: Sender<Packet<U>>,
+    rings: &[Ring],
+    opts: &ProcessOptions,
+    flat: bool,
+) {
+    let mut progress = Instant::now();
+    loop {
+        let event = match receiver.recv_timeout(POLL) {
+            Ok(Some(ev)) => ev,
+            Ok(None) => {
+                if cx.aborted() {
+                    handle.kill();
+                    return;
+                }
+                if let Some(limit) = opts.item_timeout {
+                    let q = pending.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(front) = q.front() {
+                        let since = front.sent.max(progress);
+                        if since.elapsed() > limit * front.items.len() as u32 {
+                            let seq = front.items.first().map(|(s, _)| *s);
+                            drop(q);
+                            handle.kill();
+                            return cx.fail(
+                                seq,
+                                FailureKind::Timeout,
+                                format!(
+                                    "no result within {limit:?} per item; worker pid {} was killed",
+                                    handle.pid()
+                                ),
+                            );
+                        }
+                    }
+                }
+                continue;
+            }
+            Err(ClientError::WorkerDied {
+                pid,
+                status,
+                signal,
+                ..
+            }) => {
+                if cx.aborted() {
+                    return;
+                }
+                let held: Vec<u64> = pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .flat_map(|b| b.items.iter().map(|(s, _)| *s))
+                    .collect();
+                let how = match (signal, status) {
+                    (Some(sig), _) => format!("was killed by signal {sig} ({})", signal_name(sig)),
+                    (None, Some(code)) => format!("exited with code {code}"),
+                    (None, None) => "ended".to_string(),
+                };
+                return cx.fail(
+                    held.first().copied(),
+                    FailureKind::WorkerDied,
+                    format!(
+                        "worker pid {pid} {how} while holding items {}",
+                        list_seqs(&held)
+                    ),
+                );
+            }
+            Err(e) => {
+                handle.kill();
+                if cx.aborted() {
+                    return;
+                }
+                return cx.fail(None, FailureKind::Protocol, e.to_string());
+            }
+        };
+        let results = match event {
+            WorkerEvent::Results(r) => r,
+            WorkerEvent::Finished { .. } => return,
+            other => {
+                handle.kill();
+                return cx.fail(
+                    None,
+                    FailureKind::Protocol,
+                    format!("unexpected event {other:?}"),
+                );
+            }
+        };
+        progress = Instant::now();
+        let batch = pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front();
+        let Some(batch) = batch else {
+            handle.kill();
+            return cx.fail(
+                None,
+                FailureKind::Protocol,
+                "results for a batch that was never sent".into(),
+            );
+        };
+        let _ = credits.try_recv();
+        if results.len() != batch.items.len() {
+            handle.kill();
+            return cx.fail(
+                batch.items.first().map(|(s, _)| *s),
+                FailureKind::Protocol,
+                format!(
+                    "worker pid {} answered {} results for a batch of {}",
+                    handle.pid(),
+                    results.len(),
+                    batch.items.len()
+                ),
+            );
+        }
+        for (result, (seq, tag)) in results.into_iter().zip(batch.items) {
+            match result {
+                ItemResult::Done { outputs, .. } => {
+                    let start = Instant::now();
+                    let mut values = Vec::with_capacity(outputs.len());
+                    for payload in outputs {
+                        match codec::decode_payload_owned::<U>(payload, rings) {
+                            Ok(v) => values.push(v),
+                            Err(e) => {
+                                handle.kill();
+                                return cx.fail(
+                                    Some(seq),
+                                    FailureKind::Protocol,
+                                    format!("bad output from worker pid {}: {e}", handle.pid()),
+                                );
+                            }
+                        }
+                    }
+                    cx.local.busy += start.elapsed();
+                    if !emit(&tx, cx, seq, tag, values, flat) {
+                        return;
+                    }
+                }
+                ItemResult::Failed { failure, .. } => {
+                    handle.kill();
+                    return cx.fail(Some(seq), kind_of(&failure), failure.message);
+                }
+            }
+        }
+        for control in batch.after {
+            if !send(&tx, cx, control) {
+                return;
+            }
+        }
+    }
+}
+
+fn list_seqs(seqs: &[u64]) -> String {
+    const SHOWN: usize = 16;
+    let mut s = seqs
+        .iter()
+        .take(SHOWN)
+        .map(|q| format!("#{q}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if seqs.len() > SHOWN {
+        s.push_str(&format!(" and {} more", seqs.len() - SHOWN));
+    }
+    if seqs.is_empty() {
+        s.push_str("(none)");
+    }
+    s
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        6 => "SIGABRT",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        15 => "SIGTERM",
+        _ => "signal",
+    }
+}

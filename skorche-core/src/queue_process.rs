@@ -1,0 +1,124 @@
+//! Registered tasks and process mode on [`Queue`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use skorche_worker::registry::{BoundTask, TaskDef};
+
+use crate::graph::Mode;
+use crate::queue::Queue;
+use crate::stage::task::TaskRunner;
+
+/// A registered task, bound or not: what [`Queue::map_task`] accepts.
+pub trait IntoTask<T: 'static, U: 'static> {
+    /// The task with its params.
+    fn into_task(self) -> BoundTask<T, U>;
+}
+
+impl<T: 'static, U: 'static> IntoTask<T, U> for BoundTask<T, U> {
+    fn into_task(self) -> BoundTask<T, U> {
+        self
+    }
+}
+
+impl<T: 'static, U: 'static> IntoTask<T, U> for &'static TaskDef<T, U> {
+    fn into_task(self) -> BoundTask<T, U> {
+        self.bind()
+    }
+}
+
+impl<T: Send + 'static> Queue<T> {
+    /// Binds a registered task (declared with `skorche::task!`): it runs on threads like
+    /// any task, and the same code runs in worker processes after [`Queue::processes`].
+    /// A flat-map task's outputs take their input's place, like [`Queue::flat_map`].
+    ///
+    /// In process mode the worker checks the task name and the input and output type names
+    /// at handshake, before any item flows.
+    pub fn map_task<U>(self, task: impl IntoTask<T, U>) -> Queue<U>
+    where
+        T: Serialize,
+        U: DeserializeOwned + Send + 'static,
+    {
+        let task = task.into_task();
+        let name = task.name().to_string();
+        let q: Queue<U> = self
+            .add_stage("task", None, true, Box::new(TaskRunner { task }), 1)
+            .pop()
+            .expect("one output");
+        {
+            let mut g = q.graph.borrow_mut();
+            let producer = g.queues[q.id].producer;
+            g.nodes[producer].process_capable = true;
+            if let Some(n) = g.default_processes {
+                g.nodes[producer].mode = Mode::Processes(n);
+            }
+        }
+        q.set_default_name(&name);
+        q
+    }
+
+    /// The stage that produces this queue runs in `n` worker processes (spawned by
+    /// re-executing the worker program, see [`crate::Pipeline::worker_program`]).
+    ///
+    /// # Panics
+    /// If that stage runs a closure: only a registered task ([`Queue::map_task`]) can
+    /// cross a process boundary.
+    pub fn processes(self, n: usize) -> Self {
+        {
+            let g = self.graph.borrow();
+            let node = &g.nodes[g.queues[self.id].producer];
+            assert!(
+                node.process_capable,
+                "stage '{}' runs a closure; process mode needs a registered task (map_task)",
+                node.name
+            );
+        }
+        self.set_mode(Mode::Processes(n));
+        self
+    }
+
+    fn process_options(self, f: impl FnOnce(&mut crate::exec::process::ProcessOptions)) -> Self {
+        {
+            let mut g = self.graph.borrow_mut();
+            let producer = g.queues[self.id].producer;
+            f(&mut g.nodes[producer].process);
+        }
+        self
+    }
+
+    /// In process mode, values whose encoding has at least `bytes` bytes travel through a
+    /// shared-memory ring and only a handle crosses the socket (default 64 KiB);
+    /// `usize::MAX` sends everything inline.
+    pub fn shm_threshold(self, bytes: usize) -> Self {
+        self.process_options(|o| o.shm_threshold = bytes)
+    }
+
+    /// In process mode, the size in bytes of each worker's two rings (default 64 MiB). A
+    /// value larger than a ring travels inline.
+    pub fn ring_capacity(self, bytes: usize) -> Self {
+        self.process_options(|o| o.ring_capacity = bytes)
+    }
+
+    /// In process mode, fails the stage (and kills the worker) when an item takes longer
+    /// than `limit`; a batch of k items gets k × `limit`.
+    pub fn item_timeout(self, limit: Duration) -> Self {
+        self.process_options(|o| o.item_timeout = Some(limit))
+    }
+
+    /// In process mode, at most `items` per message (default 256) and at most `window`
+    /// messages unanswered per worker (default 4).
+    pub fn process_batching(self, items: usize, window: usize) -> Self {
+        self.process_options(|o| {
+            o.max_batch = items.max(1);
+            o.window = window.max(1);
+        })
+    }
+
+    /// The worker program of this stage only (see [`crate::Pipeline::worker_program`]).
+    pub fn worker_program(self, path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        self.process_options(|o| o.program = Some(path))
+    }
+}
