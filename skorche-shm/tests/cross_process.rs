@@ -51,7 +51,7 @@ fn produce(ring: &Ring, out: impl Write) {
 fn consume(ring: &Ring, input: impl BufRead) -> (usize, u64) {
     let mut rng = StdRng::seed_from_u64(7);
     let mut pending: Vec<Handle> = Vec::new();
-    let (mut count, mut largest, mut out_of_order) = (0usize, 0u64, 0usize);
+    let (mut count, mut largest, mut out_of_order, mut total) = (0usize, 0u64, 0usize, 0u64);
     for line in input.lines() {
         let line = line.expect("read handle line");
         let Some(at) = line.find("H ") else {
@@ -72,6 +72,7 @@ fn consume(ring: &Ring, input: impl BufRead) -> (usize, u64) {
         drop(guard);
         count += 1;
         largest = largest.max(h.len);
+        total += h.len;
         pending.push(h);
         // Release a random pending record, but the oldest one whenever the ring fills up: a
         // consumer that holds the oldest record while waiting for more input would deadlock
@@ -92,6 +93,11 @@ fn consume(ring: &Ring, input: impl BufRead) -> (usize, u64) {
         ring.release(&h).expect("release");
     }
     assert!(out_of_order > RECORDS / 4, "releases were mostly in order");
+    assert!(
+        total > 8 * CAPACITY as u64,
+        "{total} bytes: the ring must be much smaller than the data"
+    );
+    eprintln!("{count} records, {total} bytes, {out_of_order} released out of order");
     (count, largest)
 }
 
