@@ -50,6 +50,10 @@ pub(crate) const HEADER_SIZE: usize = 256;
 /// Records start at multiples of this: one cache line, so that a record header never shares a
 /// line with another record's payload and payloads are 64-byte aligned for fast copies.
 pub const RECORD_ALIGN: usize = 64;
+// The data area and the shared counters each start on their own cache line.
+const _: () = assert!(HEADER_SIZE % RECORD_ALIGN == 0);
+const _: () = assert!(OFF_HEAD % 64 == 0 && OFF_TAIL % 64 == 0 && OFF_WRITER % 64 == 0);
+
 /// Size of a record header (one cache line, see [`RECORD_ALIGN`]).
 pub(crate) const RECORD_HEADER: usize = 64;
 pub(crate) const REC_STATE: usize = 0;
@@ -109,4 +113,33 @@ pub(crate) const fn tag_matches(word: u64, generation: u64) -> bool {
 /// Size of a record with `len` payload bytes, header and alignment padding included.
 pub(crate) const fn record_size(len: usize) -> usize {
     RECORD_HEADER + len.div_ceil(RECORD_ALIGN) * RECORD_ALIGN
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_word_round_trips_its_fields() {
+        for generation in [1, 2, GEN_MASK, GEN_MASK + 5] {
+            for readers in [0, 1, MAX_READERS] {
+                for state in [WRITING, COMMITTED, RELEASED, PADDING, ABANDONED] {
+                    let w = pack(generation, readers, state);
+                    assert_eq!(state_of(w), state);
+                    assert_eq!(readers_of(w), readers);
+                    assert!(tag_matches(w, generation));
+                    assert!(!tag_matches(w, generation + 1));
+                }
+            }
+        }
+        assert_eq!(pack(3, 1, COMMITTED), pack(3, 0, COMMITTED) + READER_ONE);
+    }
+
+    #[test]
+    fn records_are_aligned_and_hold_their_payload() {
+        assert_eq!(record_size(0), 64);
+        assert_eq!(record_size(1), 128);
+        assert_eq!(record_size(64), 128);
+        assert_eq!(record_size(65), 192);
+    }
 }

@@ -744,10 +744,18 @@ impl Ring {
         }
     }
 
-    fn payload_ptr(&self, rec: usize) -> *mut u8 {
+    /// Pointer to the `len` payload bytes of the record at `rec`; panics (a bug in this crate,
+    /// as callers validated both) if they are not inside the segment.
+    fn payload_ptr(&self, rec: usize, len: usize) -> *mut u8 {
         let start = rec + RECORD_HEADER;
-        assert!(start <= self.seg.len());
-        // SAFETY: `start <= len` (asserted), so the result is within (or one past) the region.
+        assert!(
+            start
+                .checked_add(len)
+                .is_some_and(|end| end <= self.seg.len()),
+            "payload {start}+{len} outside a segment of {} bytes",
+            self.seg.len()
+        );
+        // SAFETY: `start + len <= len(segment)` (asserted), so the result is inside the region.
         unsafe { self.seg.base().add(start) }
     }
 }
@@ -849,14 +857,16 @@ impl std::ops::Deref for Reservation<'_> {
         // payload is inside the segment, which outlives `'a`. The record is in state WRITING,
         // which no reader accepts and the writer does not reclaim, so no one else accesses
         // these bytes until `commit`/drop.
-        unsafe { std::slice::from_raw_parts(self.ring.payload_ptr(self.rec), self.len) }
+        unsafe { std::slice::from_raw_parts(self.ring.payload_ptr(self.rec, self.len), self.len) }
     }
 }
 
 impl std::ops::DerefMut for Reservation<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in `deref`; `&mut self` makes this the only borrow of the payload.
-        unsafe { std::slice::from_raw_parts_mut(self.ring.payload_ptr(self.rec), self.len) }
+        unsafe {
+            std::slice::from_raw_parts_mut(self.ring.payload_ptr(self.rec, self.len), self.len)
+        }
     }
 }
 
@@ -900,7 +910,7 @@ impl std::ops::Deref for ReadGuard<'_> {
         // reuse the bytes; the writer stopped writing them before its Release commit, which our
         // Acquire CAS observed. (A peer that ignores the protocol could still write them; see the
         // crate docs, "Trust".)
-        unsafe { std::slice::from_raw_parts(self.ring.payload_ptr(self.rec), self.len) }
+        unsafe { std::slice::from_raw_parts(self.ring.payload_ptr(self.rec, self.len), self.len) }
     }
 }
 
