@@ -164,7 +164,7 @@ pub(crate) struct Channel<T> {
     pub(crate) rx: Receiver<Packet<T>>,
 }
 
-fn make_channel<T: Send + 'static>(capacity: usize) -> ErasedChannel {
+pub(crate) fn make_channel<T: Send + 'static>(capacity: usize) -> ErasedChannel {
     let (tx, rx) = bounded::<Packet<T>>(capacity);
     let drain_rx = rx.clone();
     let depth_rx = rx.clone();

@@ -24,6 +24,9 @@ pub struct StageReport {
     pub busy: Duration,
     /// Time from the start of the run until the stage's last worker exited.
     pub wall: Duration,
+    /// Outputs handed to the next process stage still encoded: their bytes (a shared-memory
+    /// handle or an inline buffer) were never decoded or copied by the coordinator.
+    pub forwarded: u64,
     /// Mean number of items waiting in the stage's input queue(s), sampled every few ms.
     pub mean_queue_depth: f64,
 }

@@ -29,6 +29,13 @@ pub(crate) struct Launch<'a> {
     pub(crate) channels: &'a mut [ErasedChannel],
     pub(crate) shared: &'a Arc<RunShared>,
     pub(crate) threads: &'a mut Vec<JoinHandle<()>>,
+    /// Per input: whether it carries encoded payloads from an upstream process stage.
+    pub(crate) forward_in: Vec<bool>,
+    /// Per output: whether it carries encoded payloads to a downstream process stage.
+    pub(crate) forward_out: Vec<bool>,
+    /// Output rings of process stages whose payloads are forwarded, by channel index.
+    pub(crate) forward_rings:
+        &'a mut std::collections::HashMap<usize, crate::exec::process::SharedRings>,
     /// Process-mode settings (used by registered-task stages in process mode).
     pub(crate) process: crate::exec::process::ProcessOptions,
 }

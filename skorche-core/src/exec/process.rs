@@ -91,100 +91,176 @@ struct InFlight<U> {
 
 type Pending<U> = Arc<Mutex<VecDeque<InFlight<U>>>>;
 
+/// An encoded value on a queue between two process stages.
+pub(crate) use skorche_worker::protocol::Payload;
+
+/// The output rings of one process stage's workers, shared with the stage downstream when
+/// it forwards their records.
+pub(crate) type SharedRings = Arc<Vec<Ring>>;
+
+/// Turns what the feeder takes from its queue into what a worker receives.
+type Encoder<V> = Arc<dyn Fn(V, &Ring) -> Result<Payload, String> + Send + Sync>;
+/// Turns what a worker answered into what the collector puts on its queue.
+type Decoder<W> = Arc<dyn Fn(Payload, &[Ring]) -> Result<W, String> + Send + Sync>;
+
 pub(crate) fn launch<T, U>(task: BoundTask<T, U>, cx: &mut Launch<'_>) -> Result<(), PipelineError>
 where
     T: Serialize + Send + 'static,
     U: DeserializeOwned + Send + 'static,
 {
+    let threshold = cx.process.shm_threshold;
+    let plain_in: Encoder<T> = Arc::new(move |v, ring| {
+        codec::encode_payload(v, Some(ring), threshold, RING_WAIT).map_err(|e| e.to_string())
+    });
+    let plain_out: Decoder<U> =
+        Arc::new(|p, rings| codec::decode_payload_owned::<U>(p, rings).map_err(|e| e.to_string()));
+    let fwd_in: Encoder<Payload> = Arc::new(|p, _| Ok(p));
+    let fwd_out: Decoder<Payload> = Arc::new(|p, _| Ok(p));
+    match (cx.forward_in[0], cx.forward_out[0]) {
+        (false, false) => launch_with(task, cx, plain_in, plain_out),
+        (true, false) => launch_with(task, cx, fwd_in, plain_out),
+        (false, true) => launch_with(task, cx, plain_in, fwd_out),
+        (true, true) => launch_with(task, cx, fwd_in, fwd_out),
+    }
+}
+
+fn launch_with<T, U, V, W>(
+    task: BoundTask<T, U>,
+    cx: &mut Launch<'_>,
+    encode: Encoder<V>,
+    decode: Decoder<W>,
+) -> Result<(), PipelineError>
+where
+    T: 'static,
+    U: 'static,
+    V: Send + 'static,
+    W: Send + 'static,
+{
     let opts = cx.process.clone();
+    let stage = cx.stats.name.clone();
     let program = match &opts.program {
         Some(p) => p.clone(),
         None => std::env::current_exe().map_err(|e| {
             PipelineError::Invalid(format!(
-                "stage '{}': cannot find the driver executable to re-run as a worker: {e}",
-                cx.stats.name
+                "stage '{stage}': cannot find the driver executable to re-run as a worker: {e}"
             ))
         })?,
     };
-    for _ in 0..cx.workers() {
-        let rx = cx.input::<T>(0);
-        let tx = cx.output::<U>(0);
-        let mut spec = SpawnSpec::for_task(program.clone(), cx.stats.name.clone(), &task);
+    let ring_error = |e: skorche_worker::rings::CreateError| {
+        PipelineError::Invalid(format!(
+            "stage '{stage}': cannot create a shared-memory ring: {e}"
+        ))
+    };
+    let workers = cx.workers();
+    let outputs: SharedRings = Arc::new(
+        (0..workers)
+            .map(|_| Ring::create(opts.ring_capacity))
+            .collect::<Result<_, _>>()
+            .map_err(ring_error)?,
+    );
+    if cx.forward_out[0] {
+        cx.forward_rings.insert(cx.outputs[0], outputs.clone());
+    }
+    // Records forwarded from the stage upstream live in its workers' rings: ours attach
+    // them too, read them in place and release them.
+    let upstream = if cx.forward_in[0] {
+        cx.forward_rings.get(&cx.inputs[0]).cloned()
+    } else {
+        None
+    };
+    for index in 0..workers {
+        let input_ring = Ring::create(opts.ring_capacity).map_err(ring_error)?;
+        let rx = cx.input::<V>(0);
+        let tx = cx.output::<W>(0);
+        let mut spec = SpawnSpec::for_task(program.clone(), stage.clone(), &task);
         spec.shm_threshold = opts.shm_threshold;
-        let flat = task.is_flat_map();
-        let opts = opts.clone();
-        cx.spawn(move |cx| run_worker::<T, U>(cx, spec, opts, flat, rx, tx));
+        spec.rings = vec![input_ring.descriptor(), outputs[index].descriptor()];
+        spec.output_ring = Some(1);
+        if let Some(up) = &upstream {
+            spec.rings.extend(up.iter().map(Ring::descriptor));
+        }
+        let worker = Worker {
+            spec,
+            opts: opts.clone(),
+            flat: task.is_flat_map(),
+            input_ring,
+            outputs: outputs.clone(),
+            index,
+            upstream: upstream.clone(),
+            encode: encode.clone(),
+            decode: decode.clone(),
+            forwarding: cx.forward_out[0],
+        };
+        cx.spawn(move |cx| worker.run(cx, rx, tx));
     }
     Ok(())
 }
 
-fn run_worker<T, U>(
-    cx: &mut WorkerCx,
-    mut spec: SpawnSpec,
+/// Everything one worker process of a stage needs, moved into its feeder thread.
+struct Worker<V, W> {
+    spec: SpawnSpec,
     opts: ProcessOptions,
     flat: bool,
-    rx: Receiver<Packet<T>>,
-    tx: Sender<Packet<U>>,
-) where
-    T: Serialize + Send + 'static,
-    U: DeserializeOwned + Send + 'static,
-{
-    let rings = match (
-        Ring::create(opts.ring_capacity),
-        Ring::create(opts.ring_capacity),
-    ) {
-        (Ok(a), Ok(b)) => [a, b],
-        (Err(e), _) | (_, Err(e)) => {
-            return cx.fail(
-                None,
-                FailureKind::Spawn,
-                format!("cannot create a shared-memory ring: {e}"),
-            )
-        }
-    };
-    spec.rings = rings.iter().map(Ring::descriptor).collect();
-    spec.output_ring = Some(1);
-    let process = match WorkerProcess::spawn(&spec) {
-        Ok(p) => p,
-        Err(e) => return cx.fail(None, FailureKind::Spawn, e.to_string()),
-    };
-    let (sender, receiver, handle) = process.split();
-    let pending: Pending<U> = Arc::new(Mutex::new(VecDeque::new()));
-    let (credit_tx, credit_rx) = bounded::<()>(opts.window.max(1));
+    input_ring: Ring,
+    outputs: SharedRings,
+    index: usize,
+    /// Kept alive until our workers are done with the records they reference.
+    upstream: Option<SharedRings>,
+    encode: Encoder<V>,
+    decode: Decoder<W>,
+    /// Whether outputs go on encoded (to a process stage downstream).
+    forwarding: bool,
+}
 
-    std::thread::scope(|scope| {
-        let mut collector_cx = cx.fork();
-        let (pending2, tx2, rings2, opts2) = (pending.clone(), tx.clone(), &rings, &opts);
-        let handle2 = &handle;
-        scope.spawn(move || {
-            collector_cx.run(|ccx| {
-                collect::<U>(
-                    ccx, receiver, handle2, pending2, credit_rx, tx2, rings2, opts2, flat,
-                )
-            })
+impl<V: Send + 'static, W: Send + 'static> Worker<V, W> {
+    fn run(self, cx: &mut WorkerCx, rx: Receiver<Packet<V>>, tx: Sender<Packet<W>>) {
+        let process = match WorkerProcess::spawn(&self.spec) {
+            Ok(p) => p,
+            Err(e) => return cx.fail(None, FailureKind::Spawn, e.to_string()),
+        };
+        let (sender, receiver, handle) = process.split();
+        let pending: Pending<W> = Arc::new(Mutex::new(VecDeque::new()));
+        let (credit_tx, credit_rx) = bounded::<()>(self.opts.window.max(1));
+        let output_ring = std::slice::from_ref(&self.outputs[self.index]);
+        std::thread::scope(|scope| {
+            let mut collector_cx = cx.fork();
+            let (pending2, tx2, handle2, this) = (pending.clone(), tx.clone(), &handle, &self);
+            scope.spawn(move || {
+                collector_cx.run(|ccx| {
+                    collect::<W>(
+                        ccx,
+                        receiver,
+                        handle2,
+                        pending2,
+                        credit_rx,
+                        tx2,
+                        output_ring,
+                        this,
+                    )
+                })
+            });
+            feed::<V, W>(cx, &sender, &handle, &pending, &credit_tx, &rx, &tx, &self);
+            if cx.aborted() {
+                handle.kill();
+            }
         });
-        feed::<T, U>(
-            cx, &sender, &handle, &pending, &credit_tx, &rx, &tx, &rings[0], &opts,
-        );
-        if cx.aborted() {
-            handle.kill();
-        }
-    });
-    handle.wait();
+        handle.wait();
+        drop(self.upstream);
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn feed<T: Serialize + 'static, U>(
+fn feed<V, W>(
     cx: &mut WorkerCx,
     sender: &WorkerSender,
     handle: &WorkerHandle,
-    pending: &Pending<U>,
+    pending: &Pending<W>,
     credits: &Sender<()>,
-    rx: &Receiver<Packet<T>>,
-    tx: &Sender<Packet<U>>,
-    input_ring: &Ring,
-    opts: &ProcessOptions,
+    rx: &Receiver<Packet<V>>,
+    tx: &Sender<Packet<W>>,
+    worker: &Worker<V, W>,
 ) {
+    let opts = &worker.opts;
     let mut wire_seq = 0u64;
     let mut work: Vec<WorkItem> = Vec::with_capacity(opts.max_batch);
     let mut meta: Vec<(u64, Tag)> = Vec::with_capacity(opts.max_batch);
@@ -199,7 +275,7 @@ fn feed<T: Serialize + 'static, U>(
         }
         let mut next = Some(first);
         while let Some(packet) = next.take() {
-            match packet.into_control::<U>() {
+            match packet.into_control::<W>() {
                 Ok(control) => {
                     // The batch before a marker or skip leaves first; the control packet
                     // follows its results.
@@ -220,12 +296,7 @@ fn feed<T: Serialize + 'static, U>(
                 Err((seq, tag, value)) => {
                     cx.local.items_in += 1;
                     let start = Instant::now();
-                    let payload = codec::encode_payload(
-                        value,
-                        Some(input_ring),
-                        opts.shm_threshold,
-                        RING_WAIT,
-                    );
+                    let payload = (worker.encode)(value, &worker.input_ring);
                     cx.local.busy += start.elapsed();
                     match payload {
                         Ok(payload) => {
@@ -296,17 +367,17 @@ fn flush<U>(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn collect<U: DeserializeOwned + 'static>(
+fn collect<W>(
     cx: &mut WorkerCx,
     mut receiver: WorkerReceiver,
     handle: &WorkerHandle,
-    pending: Pending<U>,
+    pending: Pending<W>,
     credits: Receiver<()>,
-    tx: Sender<Packet<U>>,
+    tx: Sender<Packet<W>>,
     rings: &[Ring],
-    opts: &ProcessOptions,
-    flat: bool,
+    worker: &Worker<impl Send, W>,
 ) {
+    let (opts, flat) = (&worker.opts, worker.flat);
     let mut progress = Instant::now();
     loop {
         let event = match receiver.recv_timeout(POLL) {
@@ -419,7 +490,7 @@ fn collect<U: DeserializeOwned + 'static>(
                     let start = Instant::now();
                     let mut values = Vec::with_capacity(outputs.len());
                     for payload in outputs {
-                        match codec::decode_payload_owned::<U>(payload, rings) {
+                        match (worker.decode)(payload, rings) {
                             Ok(v) => values.push(v),
                             Err(e) => {
                                 handle.kill();
@@ -432,6 +503,11 @@ fn collect<U: DeserializeOwned + 'static>(
                         }
                     }
                     cx.local.busy += start.elapsed();
+                    if worker.forwarding {
+                        cx.stats
+                            .forwarded
+                            .fetch_add(values.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
                     if !emit(&tx, cx, seq, tag, values, flat) {
                         return;
                     }

@@ -87,11 +87,18 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
     let default_cap = graph.default_capacity.unwrap_or(DEFAULT_CAPACITY);
     let mut chan_index = vec![usize::MAX; graph.queues.len()];
     let mut channels: Vec<ErasedChannel> = Vec::new();
+    let forwarded = forwarded_queues(&graph, outputs);
     for (q, decl) in graph.queues.iter().enumerate() {
         if decl.merged_into.is_none() {
             let cap = decl.capacity.unwrap_or(default_cap).max(1);
             chan_index[q] = channels.len();
-            channels.push((decl.make)(cap));
+            if forwarded[q] {
+                channels.push(crate::graph::make_channel::<crate::exec::process::Payload>(
+                    cap,
+                ));
+            } else {
+                channels.push((decl.make)(cap));
+            }
         }
     }
     for q in 0..graph.queues.len() {
@@ -99,6 +106,7 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
     }
 
     let mut threads = Vec::new();
+    let mut forward_rings = std::collections::HashMap::new();
     let mut stats = Vec::new();
     let mut depth_of = Vec::new();
     for node in graph.nodes.iter_mut() {
@@ -118,6 +126,9 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
             channels: &mut channels,
             shared: &shared,
             threads: &mut threads,
+            forward_in: node.inputs.iter().map(|&q| forwarded[q]).collect(),
+            forward_out: node.outputs.iter().map(|&q| forwarded[q]).collect(),
+            forward_rings: &mut forward_rings,
             process: {
                 let mut opts = node.process.clone();
                 if opts.program.is_none() {
@@ -179,6 +190,31 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
         supervisor,
         outputs: output_rx,
     })
+}
+
+/// Queues between two process stages: they carry encoded payloads, which the downstream
+/// workers read straight from the upstream workers' rings (the coordinator never decodes
+/// or copies them).
+fn forwarded_queues(graph: &Graph, outputs: &[usize]) -> Vec<bool> {
+    let in_processes = |n: usize| {
+        let node = &graph.nodes[n];
+        node.process_capable && matches!(node.mode, Mode::Processes(_))
+    };
+    graph
+        .queues
+        .iter()
+        .enumerate()
+        .map(|(q, decl)| {
+            decl.merged_into.is_none()
+                && !outputs.contains(&q)
+                && !graph
+                    .queues
+                    .iter()
+                    .any(|other| other.merged_into == Some(q))
+                && in_processes(decl.producer)
+                && decl.consumer.is_some_and(in_processes)
+        })
+        .collect()
 }
 
 fn validate(graph: &Graph) -> Result<(), PipelineError> {
@@ -280,6 +316,7 @@ fn supervise(
                 items_out: st.items_out.load(Relaxed),
                 errors: st.errors.load(Relaxed),
                 busy: Duration::from_nanos(st.busy_ns.load(Relaxed)),
+                forwarded: st.forwarded.load(Relaxed),
                 wall: Duration::from_nanos(st.finished_ns.load(Relaxed)),
                 mean_queue_depth: if samples == 0 {
                     0.0

@@ -17,6 +17,8 @@ pub(crate) struct StageStats {
     pub(crate) items_out: AtomicU64,
     pub(crate) errors: AtomicU64,
     pub(crate) busy_ns: AtomicU64,
+    /// Outputs passed on still encoded to the next process stage.
+    pub(crate) forwarded: AtomicU64,
     /// Nanoseconds from the run's start to the exit of the stage's last worker.
     pub(crate) finished_ns: AtomicU64,
 }
@@ -29,6 +31,7 @@ impl StageStats {
             items_out: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
+            forwarded: AtomicU64::new(0),
             finished_ns: AtomicU64::new(0),
         }
     }
