@@ -109,16 +109,19 @@ fn child_entry() {
     std::thread::sleep(Duration::from_secs(60));
 }
 
-/// Starts an owner child and returns it with the ring's descriptor and the record's handle.
+/// Starts an owner child (under a watchdog) and returns it with the ring's descriptor and the
+/// record's handle.
 fn start_owner(
     role: &str,
 ) -> (
     std::process::Child,
+    Watchdog,
     impl Iterator<Item = String>,
     RingDescriptor,
     Handle,
 ) {
     let mut child = spawn_child(ENTRY, role, &[]);
+    let watchdog = Watchdog::arm(child.id(), Duration::from_secs(60));
     let mut lines = BufReader::new(child.stdout.take().unwrap())
         .lines()
         .map_while(Result::ok);
@@ -130,7 +133,7 @@ fn start_owner(
     };
     let desc: RingDescriptor = serde_json::from_str(&value("DESC ")).unwrap();
     let handle: Handle = serde_json::from_str(&value("HANDLE ")).unwrap();
-    (child, lines, desc, handle)
+    (child, watchdog, lines, desc, handle)
 }
 
 fn sigkill(child: &mut std::process::Child) {
@@ -148,8 +151,7 @@ fn sigkill(child: &mut std::process::Child) {
 
 #[test]
 fn named_ring_unlinked_after_attach_leaves_nothing_when_owner_is_killed() {
-    let (mut child, mut lines, desc, handle) = start_owner("named-owner");
-    let _watchdog = Watchdog::arm(child.id(), Duration::from_secs(60));
+    let (mut child, _watchdog, mut lines, desc, handle) = start_owner("named-owner");
     let path = shm_path(&desc);
     assert!(Path::new(&path).exists());
     let peer = Ring::open(&desc).unwrap();
@@ -169,8 +171,7 @@ fn named_ring_unlinked_after_attach_leaves_nothing_when_owner_is_killed() {
 
 #[test]
 fn memfd_ring_never_appears_in_dev_shm_even_when_owner_is_killed() {
-    let (mut child, _lines, desc, handle) = start_owner("memfd-owner");
-    let _watchdog = Watchdog::arm(child.id(), Duration::from_secs(60));
+    let (mut child, _watchdog, _lines, desc, handle) = start_owner("memfd-owner");
     let pid_tag = format!("skorche-{}-", child.id());
     let id_tag = format!("{:016x}", desc.ring.0);
     assert!(matches!(desc.backing, BackingDescriptor::Memfd { .. }));
