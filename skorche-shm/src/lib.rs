@@ -127,9 +127,11 @@
 //! # Limits
 //!
 //! One writer per ring (the first `Ring` value to reserve; [`ReserveError::WriterBusy`] for
-//! others). A reader killed while holding a [`ReadGuard`], or a consumer that never releases,
-//! stalls reclamation at that record: the ring then fills and reservations time out. Waiting in
-//! [`Ring::reserve`] polls with backoff; there is no cross-process wake-up.
+//! others). A writer killed by a signal keeps its claim, so the ring accepts no new writer; make
+//! a new ring. A reader killed while holding a [`ReadGuard`], a writer killed inside a
+//! reservation, or a consumer that never releases, stalls reclamation at that record: the ring
+//! then fills and reservations time out (nothing is overwritten). Waiting in [`Ring::reserve`]
+//! polls with backoff; there is no cross-process wake-up.
 //!
 //! # Tests and benchmark
 //!
