@@ -136,3 +136,32 @@ fn writer_threads_share_one_writer_and_commit_to_a_concurrent_reader() {
         assert!(ring.read(&theirs).unwrap().iter().all(|&b| b == 4));
     });
 }
+
+#[test]
+fn wrap_with_padding_waits_for_out_of_order_releases() {
+    loom::model(|| {
+        let ring = Arc::new(Ring::create_in_process(CAPACITY).unwrap());
+        let a = write(&ring, 1).unwrap(); // offset 0, 128 bytes
+        let b = ring.try_reserve(0).unwrap().commit(); // offset 128, 64 bytes
+        let releaser = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                ring.release(&b).unwrap(); // newer first: out of order
+                ring.release(&a).unwrap();
+            })
+        };
+        // 64 bytes are left before the end: the next 128-byte record needs padding there and
+        // then the space of `a` (and `b` up to 128) at the start of lap 2.
+        match write(&ring, 3) {
+            Ok(c) => {
+                assert_eq!((c.offset, c.generation), (0, 2));
+                assert!(ring.read(&c).unwrap().iter().all(|&x| x == 3));
+                assert!(matches!(ring.read(&a), Err(HandleError::Stale { .. })));
+            }
+            Err(e) => assert!(matches!(e, ReserveError::Full { .. }), "{e}"),
+        }
+        releaser.join().unwrap();
+        // Everything but (maybe) the new record is released: the ring has room again.
+        assert!(ring.try_reserve(64).is_ok());
+    });
+}
