@@ -16,6 +16,9 @@
 //! ```
 //!
 //! and prints the graph (Graphviz DOT), a digest of the results and the run's report.
+//! Then it runs the same pipeline again with the decompress step in **two worker
+//! processes** (the same `decompress` function, registered as a task; the workers are this
+//! very executable, re-run) and checks that the results are identical.
 //! The directory is removed at the end, also when the run fails.
 
 use std::collections::HashMap;
@@ -29,6 +32,7 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use skorche::prelude::*;
+use skorche::Mode;
 
 /// How many files to generate.
 const FILES: u64 = 200;
@@ -49,6 +53,11 @@ fn decompress(bytes: Vec<u8>) -> io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(bytes.len() * 4);
     GzDecoder::new(bytes.as_slice()).read_to_end(&mut out)?;
     Ok(out)
+}
+
+skorche::worker::task! {
+    /// `decompress`, registered so that it can run in worker processes.
+    static DECOMPRESS: Vec<u8> => Vec<u8> = try_map("files_pipeline.decompress", decompress);
 }
 
 /// Whether decoded bytes are an image (sniffed from the content, not the file name).
@@ -192,21 +201,14 @@ impl fmt::Display for Summary {
 
 // ------------------------------------------------------------------------- main
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Nothing above the pipeline matters if run twice: the temp dir is per process.
-    let started = Instant::now();
-    let dir = TempDir::create()?;
-    let expected = generate_files(dir.path())?;
-    let mut paths: Vec<PathBuf> = fs::read_dir(dir.path())?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<io::Result<_>>()?;
-    paths.sort();
-    let generated = started.elapsed();
-
-    // Declare: nothing runs yet.
-    let p = Pipeline::new();
+/// Declares the pipeline; `decompress_on` says where the decompress stage runs.
+fn declare(p: &Pipeline, paths: Vec<PathBuf>, decompress_on: Mode) -> Queue<Summary> {
     let raw = p.source(paths).try_map(read_file).workers(2).name("read");
-    let decoded = raw.try_map(decompress).workers(2).name("decompress");
+    let decoded = match decompress_on {
+        Mode::Processes(n) => raw.map_task(&DECOMPRESS).processes(n),
+        Mode::Threads(n) => raw.map_task(&DECOMPRESS).workers(n),
+    }
+    .name("decompress");
     let (images, docs) = decoded.split(|b: &Vec<u8>| is_image(b));
     let images = images.name("sniff");
 
@@ -227,10 +229,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .name("count_words")
         .map(Summary::Doc)
         .name("doc_summary");
-    let all = p.merge([image_summaries, doc_summaries]);
+    p.merge([image_summaries, doc_summaries])
+}
 
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // In a worker process this runs the registered task and never returns; in the driver
+    // it returns at once. It comes first so that nothing below runs twice.
+    skorche::worker::enter();
+    // Nothing above the pipeline matters if run twice: the temp dir is per process.
+    let started = Instant::now();
+    let dir = TempDir::create()?;
+    let expected = generate_files(dir.path())?;
+    let mut paths: Vec<PathBuf> = fs::read_dir(dir.path())?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<io::Result<_>>()?;
+    paths.sort();
+    let generated = started.elapsed();
+
+    // Thread mode: every stage on threads of this process.
+    let p = Pipeline::new();
+    let all = declare(&p, paths.clone(), Mode::Threads(2));
     println!("{}", p.to_dot());
-
     // Run, pulling the merged output while the stages work.
     let (mut results, report) = p.run_iter(all)?.collect_report()?;
     results.sort_by(|a, b| a.name().cmp(b.name()));
@@ -242,6 +261,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "(generating the {FILES} files took {:.1} ms)",
         generated.as_secs_f64() * 1e3
     );
+
+    // Process mode: the same task code, the decompress stage now in two worker processes.
+    let p = Pipeline::new();
+    let all = declare(&p, paths, Mode::Processes(2));
+    let (mut in_processes, report) = p.run_iter(all)?.collect_report()?;
+    in_processes.sort_by(|a, b| a.name().cmp(b.name()));
+    println!();
+    println!("{report}");
+    let same = results
+        .iter()
+        .map(ToString::to_string)
+        .eq(in_processes.iter().map(ToString::to_string));
+    println!(
+        "process mode (decompress in 2 worker processes): {} results, {}",
+        in_processes.len(),
+        if same {
+            "identical to thread mode"
+        } else {
+            "DIFFERENT from thread mode"
+        }
+    );
+    if !same {
+        return Err("process mode gave other results than thread mode".into());
+    }
 
     if results.len() != expected {
         return Err(format!("expected {expected} results, got {}", results.len()).into());
