@@ -17,6 +17,7 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -190,6 +191,7 @@ where
             encode: encode.clone(),
             decode: decode.clone(),
             forwarding: cx.forward_out[0],
+            batch_cap: AtomicUsize::new(1),
         };
         cx.spawn(move |cx| worker.run(cx, rx, tx));
     }
@@ -210,6 +212,31 @@ struct Worker<V, W> {
     decode: Decoder<W>,
     /// Whether outputs go on encoded (to a process stage downstream).
     forwarding: bool,
+    /// Most items the feeder packs into the next batch (at most `opts.max_batch`). A
+    /// worker answers a batch only once all of it is done, so a batch whose outputs do not
+    /// fit the output ring stalls on it until the reserve timeout. The cap starts at 1 and
+    /// the collector sets it from the output bytes per item it sees: it doubles while a
+    /// full window of batches fits half the ring, and shrinks to what fits otherwise.
+    batch_cap: AtomicUsize,
+}
+
+impl<V, W> Worker<V, W> {
+    fn batch_cap(&self) -> usize {
+        self.batch_cap
+            .load(Ordering::Relaxed)
+            .clamp(1, self.opts.max_batch.max(1))
+    }
+
+    /// Updates the batch cap after a batch of `items` items answered `bytes` output bytes.
+    fn observe(&self, items: usize, bytes: usize) {
+        let max = self.opts.max_batch.max(1);
+        let budget = (self.opts.ring_capacity / 2 / self.opts.window.max(1)).max(1);
+        let per_item = bytes.div_ceil(items.max(1));
+        let fits = budget.checked_div(per_item).unwrap_or(max);
+        let grown = self.batch_cap().saturating_mul(2);
+        self.batch_cap
+            .store(grown.min(fits).clamp(1, max), Ordering::Relaxed);
+    }
 }
 
 impl<V: Send + 'static, W: Send + 'static> Worker<V, W> {
@@ -318,7 +345,7 @@ fn feed<V, W>(
                     }
                 }
             }
-            if work.len() < opts.max_batch {
+            if work.len() < worker.batch_cap() {
                 next = rx.try_recv().ok();
             }
         }
@@ -471,6 +498,14 @@ fn collect<W>(
             );
         };
         let _ = credits.try_recv();
+        let out_bytes: usize = results
+            .iter()
+            .map(|r| match r {
+                ItemResult::Done { outputs, .. } => outputs.iter().map(Payload::len).sum(),
+                ItemResult::Failed { .. } => 0,
+            })
+            .sum();
+        worker.observe(results.len(), out_bytes);
         if results.len() != batch.items.len() {
             handle.kill();
             return cx.fail(
