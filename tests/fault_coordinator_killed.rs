@@ -1,0 +1,60 @@
+//! SIGKILL of the coordinator (a driver process running a process pipeline): every worker
+//! exits promptly (parent-death signal) and /dev/shm keeps no new entry.
+#[path = "support/process.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use support::*;
+
+/// Starts `skorche-test-worker drive`, waits for its two workers; returns them.
+pub fn start_driver() -> (std::process::Child, Vec<i32>) {
+    let mut driver = Command::new(TEST_WORKER)
+        .args(["drive", "100000000"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawning the driver");
+    let pid = driver.id() as i32;
+    let mut line = String::new();
+    BufReader::new(driver.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("started"), "{line:?}");
+    let start = Instant::now();
+    let workers = loop {
+        let w = worker_children_of(pid);
+        if w.len() == 2 {
+            break w;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "workers: {w:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // Let items flow.
+    std::thread::sleep(Duration::from_millis(300));
+    (driver, workers)
+}
+
+#[test]
+fn workers_exit_when_the_coordinator_is_killed() {
+    let shm = shm_entries();
+    let _dog = Watchdog::arm("coordinator kill", LIMIT);
+    let (mut driver, workers) = start_driver();
+    println!("driver {} workers {workers:?}", driver.id());
+    kill(Pid::from_raw(driver.id() as i32), Signal::SIGKILL).unwrap();
+    let killed = Instant::now();
+    let status = driver.wait().unwrap();
+    println!("driver: {status:?}");
+    let took = wait_exited(&workers, Duration::from_secs(5))
+        .unwrap_or_else(|alive| panic!("workers still alive after 5 s: {alive:?}"));
+    println!(
+        "SIGKILL of the coordinator -> all workers exited: {:?}",
+        killed.elapsed().max(took)
+    );
+    // The issue asks for 1 s; checked with a generous margin above.
+    assert_no_children();
+    assert_no_new_shm(&shm);
+}
