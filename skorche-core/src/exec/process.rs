@@ -291,6 +291,14 @@ fn feed<V, W>(
     let mut wire_seq = 0u64;
     let mut work: Vec<WorkItem> = Vec::with_capacity(opts.max_batch);
     let mut meta: Vec<(u64, Tag)> = Vec::with_capacity(opts.max_batch);
+    // When the batch being built started encoding: busy time is taken once per batch, not
+    // per item (two clock reads per small item cost more than encoding it).
+    let mut encoding: Option<Instant> = None;
+    let busy = |cx: &mut WorkerCx, encoding: &mut Option<Instant>| {
+        if let Some(start) = encoding.take() {
+            cx.local.busy += start.elapsed();
+        }
+    };
     loop {
         let first = match rx.recv_timeout(POLL) {
             Ok(p) => p,
@@ -306,6 +314,7 @@ fn feed<V, W>(
                 Ok(control) => {
                     // The batch before a marker or skip leaves first; the control packet
                     // follows its results.
+                    busy(cx, &mut encoding);
                     if !flush(cx, sender, pending, credits, &mut work, &mut meta) {
                         return;
                     }
@@ -322,9 +331,8 @@ fn feed<V, W>(
                 }
                 Err((seq, tag, value)) => {
                     cx.local.items_in += 1;
-                    let start = Instant::now();
+                    encoding.get_or_insert_with(Instant::now);
                     let payload = (worker.encode)(value, &worker.input_ring);
-                    cx.local.busy += start.elapsed();
                     match payload {
                         Ok(payload) => {
                             work.push(WorkItem {
@@ -335,6 +343,7 @@ fn feed<V, W>(
                             wire_seq += 1;
                         }
                         Err(e) => {
+                            busy(cx, &mut encoding);
                             handle.kill();
                             return cx.fail(
                                 Some(seq),
@@ -349,6 +358,7 @@ fn feed<V, W>(
                 next = rx.try_recv().ok();
             }
         }
+        busy(cx, &mut encoding);
         if !flush(cx, sender, pending, credits, &mut work, &mut meta) {
             return;
         }
