@@ -32,24 +32,48 @@ impl Marker {
 }
 
 /// Remembers the markers seen, so that copies of one marker (a split sends one down every
-/// branch; a merge may bring them together again) fire once.
+/// branch; a merge may bring them together again) fire once. Parallel workers may reorder
+/// markers, so each kind keeps a watermark (every count below it was seen) and the counts
+/// seen above it; memory is bounded by how far markers overtake each other.
 #[derive(Debug, Default)]
 pub(crate) struct SeenMarkers {
-    next: Vec<u64>,
+    kinds: Vec<(u64, std::collections::BTreeSet<u64>)>,
 }
 
 impl SeenMarkers {
     /// `true` the first time `id` is seen.
     pub(crate) fn first_time(&mut self, id: MarkerId) -> bool {
-        if self.next.len() <= id.kind {
-            self.next.resize(id.kind + 1, 0);
+        if self.kinds.len() <= id.kind {
+            self.kinds.resize_with(id.kind + 1, Default::default);
         }
-        if id.count >= self.next[id.kind] {
-            self.next[id.kind] = id.count + 1;
-            true
-        } else {
-            false
+        let (below, above) = &mut self.kinds[id.kind];
+        if id.count < *below || !above.insert(id.count) {
+            return false;
         }
+        while above.remove(below) {
+            *below += 1;
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_order_markers_each_fire_once() {
+        let mut sut = SeenMarkers::default();
+        let id = |count| MarkerId { kind: 0, count };
+        assert!(sut.first_time(id(1)));
+        assert!(sut.first_time(id(0)));
+        assert!(!sut.first_time(id(1)));
+        assert!(!sut.first_time(id(0)));
+        assert!(sut.first_time(id(3)));
+        assert!(sut.first_time(id(2)));
+        assert!(!sut.first_time(id(3)));
+        assert_eq!(sut.kinds[0].0, 4);
+        assert!(sut.kinds[0].1.is_empty());
     }
 }
 
