@@ -54,6 +54,10 @@ impl Finish {
 pub struct Running {
     finish: Arc<Finish>,
     outputs: Vec<Option<Box<dyn Any + Send>>>,
+    /// Drains of the outputs, run for those never taken.
+    discards: Vec<Option<Box<dyn FnOnce() + Send>>>,
+    /// Threads draining untaken outputs; joined before the run is reported over.
+    discarding: Vec<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Running {
@@ -75,6 +79,8 @@ impl Running {
                 live_outputs: Mutex::new(n),
             }),
             outputs: started.outputs,
+            discards: started.discards,
+            discarding: Vec::new(),
         }
     }
 
@@ -83,6 +89,9 @@ impl Running {
     /// # Panics
     /// If the port belongs to another pipeline or was already taken.
     pub fn take<T: Send + 'static>(&mut self, port: OutputPort<T>) -> Output<T> {
+        if let Some(d) = self.discards.get_mut(port.index) {
+            *d = None;
+        }
         let rx = self
             .outputs
             .get_mut(port.index)
@@ -102,13 +111,31 @@ impl Running {
     /// Waits for the end of the run: items of outputs not taken are dropped.
     pub fn wait(mut self) -> Result<Report, PipelineError> {
         self.discard_untaken();
-        self.finish.wait()
+        let result = self.finish.wait();
+        self.join_discards();
+        result
+    }
+
+    fn join_discards(&mut self) {
+        for t in self.discarding.drain(..) {
+            let _ = t.join();
+        }
     }
 
     fn discard_untaken(&mut self) {
         // An output nobody reads must not block the stages feeding it.
-        for slot in self.outputs.iter_mut() {
+        for (i, slot) in self.outputs.iter_mut().enumerate() {
             if slot.take().is_some() {
+                // Consume its items (dropping them) until its producers have exited:
+                // dropping the receiver alone would leave the queue to fill and block.
+                if let Some(discard) = self.discards.get_mut(i).and_then(Option::take) {
+                    self.discarding.push(
+                        std::thread::Builder::new()
+                            .name("skorche:discard".into())
+                            .spawn(discard)
+                            .expect("spawning a discard thread"),
+                    );
+                }
                 let mut live = self
                     .finish
                     .live_outputs
@@ -127,6 +154,7 @@ impl Drop for Running {
             self.finish.shared.cancel();
             self.discard_untaken();
         }
+        self.join_discards();
     }
 }
 

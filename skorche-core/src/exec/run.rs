@@ -69,6 +69,9 @@ pub(crate) struct Started {
     pub(crate) supervisor: JoinHandle<Result<Report, PipelineError>>,
     /// Erased `Receiver<Packet<T>>` of each declared output, by output index.
     pub(crate) outputs: Vec<Option<Box<dyn std::any::Any + Send>>>,
+    /// For each declared output, a body that consumes and drops its packets: run if the
+    /// output is never taken, so its producers do not block on a full queue.
+    pub(crate) discards: Vec<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 /// Checks the declaration, creates the channels, launches every stage, and starts the
@@ -151,6 +154,7 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
     // The declared outputs hand their receivers to the caller; every other queue nobody
     // consumes is drained by a discard thread so that upstream never blocks.
     let mut output_rx = Vec::new();
+    let mut output_discards = Vec::new();
     let mut consumed = vec![false; channels.len()];
     for (qi, q) in graph.queues.iter().enumerate() {
         if q.consumer.is_some() && q.merged_into.is_none() {
@@ -161,6 +165,7 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
         let ci = chan_index[q];
         consumed[ci] = true;
         output_rx.push(Some((channels[ci].take_rx)(&mut channels[ci])));
+        output_discards.push(Some((channels[ci].discard)(&mut channels[ci])));
     }
     for (ci, chan) in channels.iter_mut().enumerate() {
         if !consumed[ci] {
@@ -189,6 +194,7 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
         shared,
         supervisor,
         outputs: output_rx,
+        discards: output_discards,
     })
 }
 
