@@ -77,6 +77,13 @@ fn no_thread_outlives_run_in_success_task_error_panic_and_dropped_output() {
         assert_eq!(first.len(), 50);
         assert_no_skorche_threads("dropped output");
 
+        // A declared output nobody takes is drained, then its drain thread is joined.
+        let p = Pipeline::new();
+        let q = p.source(0..5_000u64).map(|x| x);
+        let _never_taken = p.output(q);
+        p.run().unwrap();
+        assert_no_skorche_threads("untaken output");
+
         // While a run is going, its threads do show up (the count is meaningful).
         let p = Pipeline::new();
         let q = p.source(0u64..).map(|x| x).workers(2);

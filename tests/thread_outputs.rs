@@ -148,3 +148,17 @@ fn to_mermaid_shows_stage_names_worker_counts_and_capacities() {
     }
     assert!(m.contains("-->"));
 }
+
+#[test]
+fn run_with_a_declared_output_never_taken_drops_its_items_and_finishes() {
+    // More items than the output queue holds: nobody reads them, and the run must not
+    // block on the full queue.
+    let report = watchdog(|| {
+        let p = Pipeline::new();
+        let q = p.source(0..1000u32).map(|x| x + 1).name("inc");
+        let _never_taken = p.output(q);
+        p.run()
+    })
+    .unwrap();
+    assert_eq!(report.stage("inc").unwrap().items_out, 1000);
+}
