@@ -105,3 +105,71 @@ fn abort_in_a_worker_is_reported_as_sigabrt() {
     assert_no_children();
     assert_no_new_shm(&shm);
 }
+
+#[test]
+fn sigkill_of_a_worker_writing_large_shm_payloads_is_reported() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let shm = shm_entries();
+    let _dog = Watchdog::arm("killed shm-writing worker", LIMIT);
+    let p = Pipeline::new();
+    p.worker_program(TEST_WORKER);
+    // 8 MiB outputs: they travel through the output rings.
+    let q = p
+        .source((0..100_000u64).map(|s| (s, 8u64 << 20)))
+        .map_task(&builtin::PRODUCE_BYTES_IN_PLACE)
+        .processes(2)
+        .name("bytes");
+    let killer = std::thread::spawn(|| {
+        let start = Instant::now();
+        let victim = loop {
+            if let Some(&pid) = worker_children_of(me()).last() {
+                break pid;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no worker appeared"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        kill(Pid::from_raw(victim), Signal::SIGKILL).expect("kill");
+        (victim, Instant::now())
+    });
+    let mut seen = 0u64;
+    let mut err = None;
+    for r in p.run_iter(q).unwrap() {
+        match r {
+            Ok(bytes) => {
+                assert_eq!(bytes.len(), 8 << 20);
+                seen += 1;
+            }
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+        }
+    }
+    let returned = Instant::now();
+    let (victim, killed_at) = killer.join().unwrap();
+    let err = err.expect("the run should fail");
+    println!("{err}");
+    println!(
+        "SIGKILL (8 MiB payloads, {seen} read) -> error: {:?}",
+        returned.duration_since(killed_at)
+    );
+    let f = err
+        .failures()
+        .iter()
+        .find(|f| f.kind == FailureKind::WorkerDied)
+        .unwrap_or_else(|| panic!("no WorkerDied in {err:?}"));
+    assert_eq!(f.stage, "bytes");
+    assert!(
+        f.message.contains(&format!("pid {victim}")),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("SIGKILL"), "{}", f.message);
+    assert!(returned.duration_since(killed_at) < Duration::from_secs(5));
+    assert_no_children();
+    assert_no_new_shm(&shm);
+}
