@@ -267,8 +267,11 @@ impl<T: Send + 'static> Queue<T> {
         )
     }
 
-    /// Turns each item into zero or more items; those of one input stay together and in
-    /// the iterator's order.
+    /// Turns each item into zero or more items, in the iterator's order. With one worker
+    /// the outputs of one input stay together; with several, outputs of inputs processed
+    /// at the same time may interleave (each input's own outputs keep their order), unless
+    /// the stage is inside an ordered section, where they come out together in their
+    /// input's place.
     pub fn flat_map<I, F>(self, f: F) -> Queue<I::Item>
     where
         I: IntoIterator + 'static,

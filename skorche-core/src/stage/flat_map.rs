@@ -1,7 +1,6 @@
 //! `flat_map` and `unbatch`: zero or more outputs per input, kept together and in order.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::error::{BoxError, FailureKind, PipelineError};
 use crate::exec::launch::{Launch, Runner};
@@ -49,13 +48,13 @@ where
                     loop {
                         // The iterator may be lazy: its work counts as busy time, and a
                         // panic inside it is the task's panic.
-                        let start = Instant::now();
-                        let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            let v = iter.next();
-                            let last = v.is_some() && tag.is_ordered() && iter.peek().is_none();
-                            (v, last)
-                        }));
-                        cx.local.busy += start.elapsed();
+                        let next = cx.timed(|| {
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                let v = iter.next();
+                                let last = v.is_some() && tag.is_ordered() && iter.peek().is_none();
+                                (v, last)
+                            }))
+                        });
                         let (value, last) = match next {
                             Ok((Some(v), last)) => (v, last),
                             Ok((None, _)) => break,

@@ -1,7 +1,5 @@
 //! A source: pulls an iterator lazily, one item per free slot downstream.
 
-use std::time::Instant;
-
 use crate::error::{FailureKind, PipelineError};
 use crate::exec::launch::{Launch, Runner};
 use crate::exec::worker_cx::panic_message;
@@ -24,9 +22,9 @@ where
         cx.spawn(move |cx| {
             let mut seq = 0u64;
             while !cx.aborted() {
-                let start = Instant::now();
-                let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| iter.next()));
-                cx.local.busy += start.elapsed();
+                let next = cx.timed(|| {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| iter.next()))
+                });
                 let value = match next {
                     Ok(Some(v)) => v,
                     Ok(None) => break,

@@ -68,9 +68,7 @@ fn launch_threads<T: Send + 'static, U: Send + 'static>(
                     Err(item) => item,
                 };
                 cx.local.items_in += 1;
-                let start = std::time::Instant::now();
-                let result = instance.call(value);
-                cx.local.busy += start.elapsed();
+                let result = cx.timed(|| instance.call(value));
                 let outputs = match result {
                     Ok(Outputs::One(v)) => vec![v],
                     Ok(Outputs::Many(v)) => v,
