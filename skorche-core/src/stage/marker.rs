@@ -57,26 +57,6 @@ impl SeenMarkers {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn out_of_order_markers_each_fire_once() {
-        let mut sut = SeenMarkers::default();
-        let id = |count| MarkerId { kind: 0, count };
-        assert!(sut.first_time(id(1)));
-        assert!(sut.first_time(id(0)));
-        assert!(!sut.first_time(id(1)));
-        assert!(!sut.first_time(id(0)));
-        assert!(sut.first_time(id(3)));
-        assert!(sut.first_time(id(2)));
-        assert!(!sut.first_time(id(3)));
-        assert_eq!(sut.kinds[0].0, 4);
-        assert!(sut.kinds[0].1.is_empty());
-    }
-}
-
 pub(crate) struct InsertRunner<T> {
     pub(crate) every: u64,
     pub(crate) placement: Placement,
@@ -173,5 +153,25 @@ impl<T: Send + 'static> Runner for OnMarkerRunner<T> {
             }
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_order_markers_each_fire_once() {
+        let mut sut = SeenMarkers::default();
+        let id = |count| MarkerId { kind: 0, count };
+        assert!(sut.first_time(id(1)));
+        assert!(sut.first_time(id(0)));
+        assert!(!sut.first_time(id(1)));
+        assert!(!sut.first_time(id(0)));
+        assert!(sut.first_time(id(3)));
+        assert!(sut.first_time(id(2)));
+        assert!(!sut.first_time(id(3)));
+        assert_eq!(sut.kinds[0].0, 4);
+        assert!(sut.kinds[0].1.is_empty());
     }
 }
