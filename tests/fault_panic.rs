@@ -4,38 +4,14 @@
 mod support;
 
 use skorche::worker::builtin;
-use skorche::{FailureKind, Pipeline};
-use support::*;
+use skorche::FailureKind;
 
 #[test]
 fn panic_on_in_two_processes_names_stage_seq_and_message() {
-    let shm = shm_entries();
-    let _dog = Watchdog::arm("panic_on pipeline", LIMIT);
-    let p = Pipeline::new();
-    p.worker_program(TEST_WORKER);
-    let q = p
-        .source(0..5_000u64)
-        .map_task(builtin::PANIC_ON.bind_with(&1234u64))
-        .processes(2)
-        .name("panicking");
-    let err = p
-        .run_iter(q)
-        .unwrap()
-        .collect::<Result<Vec<u64>, _>>()
-        .unwrap_err();
-    println!("{err}");
-    let f = err
-        .failures()
-        .iter()
-        .find(|f| f.kind == FailureKind::Panic)
-        .unwrap_or_else(|| panic!("no panic failure in {err:?}"));
-    assert_eq!(f.stage, "panicking");
-    assert_eq!(f.seq, Some(1234));
-    assert!(
-        f.message.contains("panicking on item 1234"),
-        "{}",
-        f.message
+    support::assert_failing_item_1234_is_reported(
+        builtin::PANIC_ON.bind_with(&1234u64),
+        "panicking",
+        FailureKind::Panic,
+        "panicking on item 1234",
     );
-    assert_no_children();
-    assert_no_new_shm(&shm);
 }

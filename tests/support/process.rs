@@ -171,3 +171,40 @@ impl Drop for Watchdog {
 
 /// The default watchdog limit.
 pub const LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs `task` over 0..5000 in a 2-process stage named `stage` and checks that the run
+/// fails with one failure of `kind` naming the stage, item 1234 and `message_part`, leaving
+/// no worker process and no /dev/shm entry behind.
+#[allow(dead_code)] // each test file includes this module and uses part of it
+pub fn assert_failing_item_1234_is_reported(
+    task: skorche::worker::registry::BoundTask<u64, u64>,
+    stage: &'static str,
+    kind: skorche::FailureKind,
+    message_part: &str,
+) {
+    let shm = shm_entries();
+    let _dog = Watchdog::arm(stage, LIMIT);
+    let p = skorche::Pipeline::new();
+    p.worker_program(TEST_WORKER);
+    let q = p
+        .source(0..5_000u64)
+        .map_task(task)
+        .processes(2)
+        .name(stage);
+    let err = p
+        .run_iter(q)
+        .unwrap()
+        .collect::<Result<Vec<u64>, _>>()
+        .unwrap_err();
+    println!("{err}");
+    let f = err
+        .failures()
+        .iter()
+        .find(|f| f.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind} failure in {err:?}"));
+    assert_eq!(f.stage, stage);
+    assert_eq!(f.seq, Some(1234));
+    assert!(f.message.contains(message_part), "{}", f.message);
+    assert_no_children();
+    assert_no_new_shm(&shm);
+}
