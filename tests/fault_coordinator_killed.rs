@@ -3,7 +3,6 @@
 #[path = "support/process.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -14,33 +13,6 @@ use support::*;
 
 /// Both tests check that no child is left: they must not run concurrently.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Starts `skorche-test-worker drive`, waits for its two workers; returns them.
-fn start_driver() -> (std::process::Child, Vec<i32>) {
-    let mut driver = Command::new(TEST_WORKER)
-        .args(["drive", "100000000"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawning the driver");
-    let pid = driver.id() as i32;
-    let mut line = String::new();
-    BufReader::new(driver.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("started"), "{line:?}");
-    let start = Instant::now();
-    let workers = loop {
-        let w = worker_children_of(pid);
-        if w.len() == 2 {
-            break w;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "workers: {w:?}");
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    // Let items flow.
-    std::thread::sleep(Duration::from_millis(300));
-    (driver, workers)
-}
 
 #[test]
 fn workers_exit_when_the_coordinator_is_killed() {

@@ -3,8 +3,6 @@
 #[path = "support/process.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -15,27 +13,8 @@ use support::*;
 fn sigint_to_the_driver_stops_driver_and_workers() {
     let shm = shm_entries();
     let _dog = Watchdog::arm("sigint", LIMIT);
-    let mut driver = Command::new(TEST_WORKER)
-        .args(["drive", "100000000"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawning the driver");
+    let (mut driver, workers) = start_driver();
     let pid = driver.id() as i32;
-    let mut line = String::new();
-    BufReader::new(driver.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("started"), "{line:?}");
-    let start = Instant::now();
-    let workers = loop {
-        let w = worker_children_of(pid);
-        if w.len() == 2 {
-            break w;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "workers: {w:?}");
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    std::thread::sleep(Duration::from_millis(300));
     println!("driver {pid} workers {workers:?}");
     kill(Pid::from_raw(pid), Signal::SIGINT).unwrap();
     let sent = Instant::now();

@@ -208,3 +208,33 @@ pub fn assert_failing_item_1234_is_reported(
     assert_no_children();
     assert_no_new_shm(&shm);
 }
+
+/// Starts `skorche-test-worker drive`, waits for its two workers; returns them.
+#[allow(dead_code)] // each test file includes this module and uses part of it
+pub fn start_driver() -> (std::process::Child, Vec<i32>) {
+    let mut driver = std::process::Command::new(TEST_WORKER)
+        .args(["drive", "100000000"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawning the driver");
+    let pid = driver.id() as i32;
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(driver.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.starts_with("started"), "{line:?}");
+    let start = Instant::now();
+    let workers = loop {
+        let w = worker_children_of(pid);
+        if w.len() == 2 {
+            break w;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "workers: {w:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // Let items flow.
+    std::thread::sleep(Duration::from_millis(300));
+    (driver, workers)
+}
