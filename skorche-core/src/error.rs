@@ -71,6 +71,10 @@ pub enum PipelineError {
     /// The declared graph cannot run (nothing was started).
     #[error("invalid pipeline: {0}")]
     Invalid(String),
+    /// The run was stopped before its end without a stage failing (for example another
+    /// output of it was dropped before its end): the items read may be incomplete.
+    #[error("the run was stopped before its end: {0}")]
+    Cancelled(String),
 }
 
 impl PipelineError {
@@ -78,7 +82,7 @@ impl PipelineError {
     pub fn failures(&self) -> &[StageFailure] {
         match self {
             PipelineError::Failed(f) => f,
-            PipelineError::Invalid(_) => &[],
+            PipelineError::Invalid(_) | PipelineError::Cancelled(_) => &[],
         }
     }
 }

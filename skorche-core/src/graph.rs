@@ -40,7 +40,7 @@ pub(crate) struct NodeDecl {
     /// `None` for virtual nodes (merge) that need no thread of their own.
     pub(crate) runner: Option<Box<dyn Runner>>,
     /// Process-mode settings of this stage.
-    pub(crate) process: crate::exec::process::ProcessOptions,
+    pub(crate) process: crate::process_options::ProcessOptions,
     /// Whether the stage runs a registered task (and so may run in processes).
     pub(crate) process_capable: bool,
 }
@@ -72,6 +72,8 @@ pub(crate) struct Graph {
     pub(crate) worker_program: Option<std::path::PathBuf>,
     /// Processes for registered-task stages declared from now on.
     pub(crate) default_processes: Option<usize>,
+    /// Bound on a worker's start and handshake, for stages that set none.
+    pub(crate) handshake_timeout: Option<std::time::Duration>,
 }
 
 pub(crate) struct SavePoint {

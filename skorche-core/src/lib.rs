@@ -33,6 +33,7 @@
 #![forbid(unsafe_code)]
 
 mod chain;
+mod coordinator;
 mod error;
 mod exec;
 mod graph;
@@ -40,6 +41,7 @@ mod order;
 mod output;
 mod packet;
 mod pipeline;
+mod process_options;
 mod queue;
 mod queue_order;
 mod queue_process;

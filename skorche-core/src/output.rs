@@ -27,6 +27,8 @@ struct Finish {
     supervisor: Mutex<Option<JoinHandle<Result<Report, PipelineError>>>>,
     result: Mutex<Option<Result<Report, PipelineError>>>,
     live_outputs: Mutex<usize>,
+    /// Drains of outputs never taken, left running when `Running` was dropped.
+    discarding: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Finish {
@@ -42,6 +44,11 @@ impl Finish {
                 Some(h.join().unwrap_or_else(|_| {
                     Err(PipelineError::Invalid("the supervisor panicked".into()))
                 }));
+        }
+        let drains =
+            std::mem::take(&mut *self.discarding.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in drains {
+            let _ = t.join();
         }
         result
             .clone()
@@ -77,6 +84,7 @@ impl Running {
                 supervisor: Mutex::new(Some(started.supervisor)),
                 result: Mutex::new(None),
                 live_outputs: Mutex::new(n),
+                discarding: Mutex::new(Vec::new()),
             }),
             outputs: started.outputs,
             discards: started.discards,
@@ -149,12 +157,16 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if self.outputs.iter().any(Option::is_some) {
-            // Outputs declared but never taken: nobody will read them, stop the run.
-            self.finish.shared.cancel();
-            self.discard_untaken();
-        }
-        self.join_discards();
+        // Outputs declared but never taken are drained, as `wait` does, so the outputs that
+        // were taken still get every item. The drains end with the run; whoever reads a
+        // taken output to its end joins them.
+        self.discard_untaken();
+        let mut later = self
+            .finish
+            .discarding
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        later.append(&mut self.discarding);
     }
 }
 
@@ -312,7 +324,9 @@ impl<T> Drop for Output<T> {
     fn drop(&mut self) {
         if !self.done {
             // Nobody will read the rest: stop the run and wait until it is down.
-            self.finish.shared.cancel();
+            self.finish
+                .shared
+                .cancel("an output was dropped before its end");
             self.rx = None;
             let _ = self.finish.wait();
         }

@@ -80,6 +80,14 @@ impl Pipeline {
         self
     }
 
+    /// The bound on starting one worker process and completing its handshake, for every
+    /// process stage that does not set its own (default 10 s). A worker that neither greets
+    /// nor exits in time is killed and the run fails naming the stage.
+    pub fn handshake_timeout(&self, limit: std::time::Duration) -> &Self {
+        self.graph.borrow_mut().handshake_timeout = Some(limit);
+        self
+    }
+
     /// A queue fed from `items`, pulled lazily: one item per free slot downstream, so an
     /// endless iterator works and nothing is read ahead beyond the declared capacities.
     pub fn source<I>(&self, items: I) -> Queue<I::Item>
@@ -190,7 +198,10 @@ impl Pipeline {
     }
 
     /// The most items that can be alive inside the running pipeline at once: every queue's
-    /// capacity plus one item in each worker. Backpressure keeps the run within it.
+    /// capacity, plus one item in each worker thread, plus everything a worker process may
+    /// hold (`items × window` of [`Queue::process_batching`], default 256 × 2: items in its
+    /// batches, in the rings and in the worker, until their outputs are on the next queue).
+    /// Backpressure keeps the run within it, however slow the reader.
     pub fn max_in_flight(&self) -> usize {
         let g = self.graph.borrow();
         let cap = g.default_capacity.unwrap_or(run::DEFAULT_CAPACITY);
@@ -202,7 +213,12 @@ impl Pipeline {
             .nodes
             .iter()
             .filter(|n| n.runner.is_some())
-            .map(|n| n.mode.count())
+            .map(|n| match n.mode {
+                // Everything a worker process holds counts: items in its batches, in the
+                // rings and inside the worker, until their outputs are on the next queue.
+                Mode::Processes(k) if n.process_capable => k * n.process.items_per_worker(),
+                other => other.count(),
+            })
             .sum();
         queues + workers
     }
@@ -210,6 +226,8 @@ impl Pipeline {
     /// Starts every stage and returns at once; read the declared outputs from the
     /// returned [`Running`].
     pub fn start(self) -> Result<Running, PipelineError> {
+        // A worker process whose main forgot `enter()` must not start workers of its own.
+        skorche_worker::refuse_pipeline_in_worker();
         let graph = Rc::try_unwrap(self.graph)
             .map(RefCell::into_inner)
             .unwrap_or_else(|rc| std::mem::take(&mut *rc.borrow_mut()));

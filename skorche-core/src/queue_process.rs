@@ -79,7 +79,7 @@ impl<T: Send + 'static> Queue<T> {
         self
     }
 
-    fn process_options(self, f: impl FnOnce(&mut crate::exec::process::ProcessOptions)) -> Self {
+    fn process_options(self, f: impl FnOnce(&mut crate::process_options::ProcessOptions)) -> Self {
         {
             let mut g = self.graph.borrow_mut();
             let producer = g.queues[self.id].producer;
@@ -95,25 +95,52 @@ impl<T: Send + 'static> Queue<T> {
         self.process_options(|o| o.shm_threshold = bytes)
     }
 
-    /// In process mode, the size in bytes of each worker's two rings (default 64 MiB). A
-    /// value larger than a ring travels inline.
+    /// In process mode, the size in bytes of each worker's two rings (default 64 MiB).
+    ///
+    /// A full ring is backpressure: the writer waits (for minutes if the reader does)
+    /// until records are released, and never fails for it. A value too large for the ring
+    /// travels inline in the message instead, so any size travels whatever this setting.
     pub fn ring_capacity(self, bytes: usize) -> Self {
         self.process_options(|o| o.ring_capacity = bytes)
     }
 
-    /// In process mode, fails the stage (and kills the worker) when an item takes longer
-    /// than `limit`; a batch of k items gets k × `limit`.
+    /// In process mode, fails the stage when one item runs longer than `limit` in a worker:
+    /// the error names that item, and the worker is stopped and reaped. The limit applies to
+    /// each item whatever the batch size (workers report progress within a batch).
     pub fn item_timeout(self, limit: Duration) -> Self {
         self.process_options(|o| o.item_timeout = Some(limit))
     }
 
     /// In process mode, at most `items` per message (default 256) and at most `window`
-    /// messages unanswered per worker (default 4).
+    /// messages unanswered per worker (default 2).
+    ///
+    /// These are maxima: each worker starts with one item at a time, and its batches grow
+    /// only while its tasks take under 100 µs per item, so slow items spread over every
+    /// worker. A worker holds at most `items × window` items, which
+    /// [`Pipeline::max_in_flight`](crate::Pipeline::max_in_flight) counts.
     pub fn process_batching(self, items: usize, window: usize) -> Self {
         self.process_options(|o| {
             o.max_batch = items.max(1);
             o.window = window.max(1);
         })
+    }
+
+    /// In process mode, the bound on starting one worker and completing its handshake
+    /// (default: the pipeline's, see
+    /// [`Pipeline::handshake_timeout`](crate::Pipeline::handshake_timeout), or 10 s).
+    pub fn handshake_timeout(self, limit: Duration) -> Self {
+        self.process_options(|o| o.handshake_timeout = Some(limit))
+    }
+
+    /// Runs this stage's workers through another transport than child processes of the
+    /// driver, for example [`InProcess`](skorche_worker::transport::inproc::InProcess)
+    /// (the worker loop on threads of this process, with the real protocol: useful to debug a
+    /// task under the coordinator). Takes effect in process mode.
+    pub fn transport(
+        self,
+        transport: std::sync::Arc<dyn skorche_worker::transport::Transport>,
+    ) -> Self {
+        self.process_options(|o| o.transport = Some(transport))
     }
 
     /// The worker program of this stage only (see [`crate::Pipeline::worker_program`]).

@@ -20,14 +20,22 @@ pub struct StageReport {
     pub items_out: u64,
     /// Failures (0 in a successful run).
     pub errors: u64,
-    /// Time spent inside tasks, summed over workers. Calls of tasks faster than 10 µs are
-    /// timed one in 16 and scaled (the clock would otherwise cost more than the task).
+    /// Time spent inside tasks, summed over workers. Thread stages: calls of tasks faster
+    /// than 10 µs are timed one in 16 and scaled (the clock would otherwise cost more than
+    /// the task). Process stages: the time the worker processes report for each item
+    /// (decoding its input, the task, encoding its outputs), sent back with the results.
     pub busy: Duration,
     /// Time from the start of the run until the stage's last worker exited.
     pub wall: Duration,
     /// Outputs handed to the next process stage still encoded: their bytes (a shared-memory
     /// handle or an inline buffer) were never decoded or copied by the coordinator.
     pub forwarded: u64,
+    /// Process stages: values (inputs and outputs) that crossed between the driver and a
+    /// worker through a shared-memory ring; only a handle travelled in the message.
+    pub via_shm: u64,
+    /// Process stages: values that crossed between the driver and a worker inline, copied
+    /// into a message (small values, and values larger than a ring).
+    pub inline: u64,
     /// Mean number of items waiting in the stage's input queue(s), sampled every few ms.
     pub mean_queue_depth: f64,
 }

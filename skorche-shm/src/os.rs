@@ -103,6 +103,15 @@ pub(crate) fn open_memfd(pid: u32, fd: i32) -> Result<(File, String), OpenError>
     }
 }
 
+/// Opens the memfd this process inherited as `fd`, checks its seals, and closes the inherited
+/// descriptor (the returned file is a fresh open of the same memory).
+pub(crate) fn open_inherited(fd: i32) -> Result<(File, String), OpenError> {
+    let (file, path) = open_memfd(std::process::id(), fd)?;
+    // The reopened file keeps the memory; the inherited number is no longer needed.
+    let _ = nix::unistd::close(fd);
+    Ok((file, path))
+}
+
 /// Opens an existing named POSIX segment read-write.
 pub(crate) fn open_named(name: &str) -> Result<File, OpenError> {
     let fd = shm_open(name, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| {

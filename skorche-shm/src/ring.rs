@@ -58,6 +58,14 @@ pub enum BackingDescriptor {
         /// Its descriptor number for the memfd.
         fd: i32,
     },
+    /// A memfd this process inherited as descriptor `fd` from the process that created the
+    /// ring (see [`Ring::dup_fd`]): opened as `/proc/self/fd/<fd>`, so no other process's
+    /// descriptor table is involved. The inherited descriptor is closed once the ring is
+    /// mapped.
+    Inherited {
+        /// The descriptor number in this process.
+        fd: i32,
+    },
     /// A named POSIX shared-memory segment (`/dev/shm/<name without the slash>`).
     Named {
         /// The name passed to `shm_open`, starting with `/skorche-`.
@@ -233,6 +241,7 @@ impl Ring {
                     return Err(OpenError::NotShareable { ring: desc.ring })
                 }
                 BackingDescriptor::Memfd { pid, fd } => crate::os::open_memfd(*pid, *fd)?,
+                BackingDescriptor::Inherited { fd } => crate::os::open_inherited(*fd)?,
                 BackingDescriptor::Named { name } => (crate::os::open_named(name)?, name.clone()),
             };
             let size = file
@@ -319,6 +328,41 @@ impl Ring {
             ring: self.id,
             capacity: self.cap as u64,
             backing: self.backing.clone(),
+        }
+    }
+
+    /// A new close-on-exec descriptor of the ring's memfd, to hand to a child process (which
+    /// then opens it with [`BackingDescriptor::Inherited`]); `None` for a heap ring or once
+    /// [`Ring::forget_fd`] was called.
+    ///
+    /// # Errors
+    /// When the descriptor cannot be duplicated.
+    pub fn dup_fd(&self) -> Option<std::io::Result<std::os::fd::OwnedFd>> {
+        #[cfg(not(loom))]
+        {
+            self.seg.dup_fd()
+        }
+        #[cfg(loom)]
+        {
+            None
+        }
+    }
+
+    /// Closes this process's descriptor of the ring's segment; the mapping stays valid. After
+    /// it, no other process can open the ring through this process's `/proc/<pid>/fd`, and
+    /// [`Ring::descriptor`] can no longer be opened elsewhere. Call it once every peer has
+    /// attached.
+    pub fn forget_fd(&self) {
+        #[cfg(not(loom))]
+        self.seg.forget_fd();
+    }
+
+    /// A descriptor for a child that inherited this ring's memfd as descriptor `fd`.
+    pub fn inherited_descriptor(&self, fd: i32) -> RingDescriptor {
+        RingDescriptor {
+            ring: self.id,
+            capacity: self.cap as u64,
+            backing: BackingDescriptor::Inherited { fd },
         }
     }
 

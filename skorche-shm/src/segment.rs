@@ -28,7 +28,8 @@ enum Keep {
     #[cfg(not(loom))]
     Map {
         _map: memmap2::MmapRaw,
-        _file: std::fs::File,
+        /// The segment's file while it may still be shared; `None` once forgotten.
+        file: std::sync::Mutex<Option<std::fs::File>>,
     },
     /// A zeroed heap allocation, freed on drop.
     Heap { layout: Layout },
@@ -79,9 +80,30 @@ impl Segment {
             len,
             keep: Keep::Map {
                 _map: map,
-                _file: file,
+                file: std::sync::Mutex::new(Some(file)),
             },
         })
+    }
+
+    /// A duplicate of the segment's file descriptor (close-on-exec), while it is kept.
+    #[cfg(not(loom))]
+    pub(crate) fn dup_fd(&self) -> Option<std::io::Result<std::os::fd::OwnedFd>> {
+        match &self.keep {
+            Keep::Map { file, .. } => file
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+                .map(|f| std::os::fd::AsFd::as_fd(f).try_clone_to_owned()),
+            Keep::Heap { .. } => None,
+        }
+    }
+
+    /// Closes the segment's file descriptor; the mapping stays valid.
+    #[cfg(not(loom))]
+    pub(crate) fn forget_fd(&self) {
+        if let Keep::Map { file, .. } = &self.keep {
+            file.lock().unwrap_or_else(|e| e.into_inner()).take();
+        }
     }
 
     /// Length of the region in bytes.

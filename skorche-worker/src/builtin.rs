@@ -135,3 +135,210 @@ crate::task! {
     /// `u64 -> u64`, flat-map: `n` copies of `n`.
     pub static REPEAT_N: u64 => u64 = flat_map("repeat_n", repeat_n);
 }
+
+// ======================================================================================
+// Fixtures for the process-mode regression tests (issue #8, "process mode that holds under
+// real load": tests/process_*.rs, tests/outputs_untaken.rs). Nothing below is product code.
+//
+// | name | kind | types | what |
+// |---|---|---|---|
+// | `sleep_then_pid` | map | `(u64, u64) -> (u64, u64)` | `(id, ms)`: sleeps `ms`, returns `(id, pid)` |
+// | `stall_on_tag` | stateful | `Vec<u8> -> u64` | param `(k, ms)`: sleeps `ms` when the tag is `k`; [`checksum`] |
+// | `spawn_sleeper` | map | `u64 -> u64` | spawns `sleep <secs>` (not waited), returns its pid |
+// | `open_parent_memfds` | map | `u64 -> u64` | how many of the parent's memfds it could open read-write |
+// | `hostile_identity` | map | `Hostile -> Hostile` | identity over a type whose serde impls panic on demand |
+// ======================================================================================
+
+fn sleep_then_pid((id, ms): (u64, u64)) -> (u64, u64) {
+    if ms > 0 {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    (id, u64::from(std::process::id()))
+}
+
+/// The tag of a byte buffer: its first 8 bytes, little-endian (0 if shorter).
+pub fn bytes_tag(bytes: &[u8]) -> u64 {
+    bytes
+        .get(..8)
+        .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+}
+
+fn keep_pair(p: (u64, u64)) -> (u64, u64) {
+    p
+}
+
+fn stall_on_tag(&mut (k, ms): &mut (u64, u64), bytes: Vec<u8>) -> u64 {
+    if bytes_tag(&bytes) == k {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    checksum(&bytes)
+}
+
+// Not waited on purpose: the tests check that the worker's process group takes it along.
+#[allow(clippy::zombie_processes)]
+fn spawn_sleeper(secs: u64) -> u64 {
+    let child = std::process::Command::new("sleep")
+        .arg(secs.to_string())
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn_sleeper: cannot run `sleep`");
+    // Dropped without waiting: the child keeps running on its own.
+    u64::from(child.id())
+}
+
+fn open_parent_memfds(_: u64) -> u64 {
+    let parent = std::os::unix::process::parent_id();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{parent}/fd")) else {
+        return 0;
+    };
+    let mut opened = 0;
+    for entry in dir.flatten() {
+        let is_memfd = std::fs::read_link(entry.path())
+            .is_ok_and(|target| target.to_string_lossy().starts_with("/memfd:"));
+        if is_memfd
+            && std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(entry.path())
+                .is_ok()
+        {
+            opened += 1;
+        }
+    }
+    opened
+}
+
+/// Where the serde impls of a [`Hostile`] value panic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostileFault {
+    /// Never.
+    None,
+    /// When it is serialized (in the driver, encoding it as an input).
+    Serialize,
+    /// When it is deserialized (in the worker, decoding it as an input).
+    Deserialize,
+    /// [`HOSTILE_IDENTITY`] turns it into `Serialize`: the worker panics encoding the output.
+    OutputSerialize,
+    /// [`HOSTILE_IDENTITY`] turns it into `Deserialize`: the driver panics decoding the output.
+    OutputDeserialize,
+}
+
+impl HostileFault {
+    fn code(self) -> u8 {
+        match self {
+            HostileFault::None => 0,
+            HostileFault::Serialize => 1,
+            HostileFault::Deserialize => 2,
+            HostileFault::OutputSerialize => 3,
+            HostileFault::OutputDeserialize => 4,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            0 => HostileFault::None,
+            1 => HostileFault::Serialize,
+            2 => HostileFault::Deserialize,
+            3 => HostileFault::OutputSerialize,
+            4 => HostileFault::OutputDeserialize,
+            _ => return None,
+        })
+    }
+}
+
+/// A user type whose `Serialize` or `Deserialize` impl panics where its `fault` says; the
+/// panic message starts with `hostile:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hostile {
+    /// The payload.
+    pub value: u64,
+    /// Where its serde impls panic.
+    pub fault: HostileFault,
+}
+
+impl serde::Serialize for Hostile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.fault == HostileFault::Serialize {
+            panic!("hostile: Serialize of value {} panics", self.value);
+        }
+        serde::Serialize::serialize(&(self.value, self.fault.code()), s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Hostile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (value, code): (u64, u8) = serde::Deserialize::deserialize(d)?;
+        let fault = HostileFault::from_code(code)
+            .ok_or_else(|| serde::de::Error::custom(format!("bad hostile fault {code}")))?;
+        if fault == HostileFault::Deserialize {
+            panic!("hostile: Deserialize of value {value} panics");
+        }
+        Ok(Hostile { value, fault })
+    }
+}
+
+fn hostile_identity(mut h: Hostile) -> Hostile {
+    h.fault = match h.fault {
+        HostileFault::OutputSerialize => HostileFault::Serialize,
+        HostileFault::OutputDeserialize => HostileFault::Deserialize,
+        other => other,
+    };
+    h
+}
+
+crate::task! {
+    /// `(id, ms) -> (id, pid)`: sleeps `ms` milliseconds, returns the id and the pid that ran it.
+    pub static SLEEP_THEN_PID: (u64, u64) => (u64, u64) = map("sleep_then_pid", sleep_then_pid);
+    /// `Vec<u8> -> u64` with param `(k, ms)`: sleeps `ms` ms on the input whose [`bytes_tag`] is `k`; returns its [`checksum`].
+    pub static STALL_ON_TAG: Vec<u8> => u64 = stateful("stall_on_tag", keep_pair, stall_on_tag);
+    /// `secs -> pid`: spawns `sleep secs` without waiting for it and returns the child's pid.
+    pub static SPAWN_SLEEPER: u64 => u64 = map("spawn_sleeper", spawn_sleeper);
+    /// `_ -> n`: how many `/proc/<parent>/fd` entries pointing at a memfd it could open read-write.
+    pub static OPEN_PARENT_MEMFDS: u64 => u64 = map("open_parent_memfds", open_parent_memfds);
+    /// `Hostile -> Hostile`: identity, except that an `Output*` fault becomes the plain one (see [`HostileFault`]).
+    pub static HOSTILE_IDENTITY: Hostile => Hostile = map("hostile_identity", hostile_identity);
+}
+
+// ======================================================================================
+// Fixtures for the transport tests (skorche-worker/tests/process_*.rs: what a worker process
+// inherits). Nothing below is product code.
+//
+// | name | kind | types | what |
+// |---|---|---|---|
+// | `fd_census` | map | `u64 -> (Vec<String>, u64)` | targets of the worker's open descriptors above 2, and how many distinct memfds it has mapped |
+// ======================================================================================
+
+fn fd_census(_: u64) -> (Vec<String>, u64) {
+    let mut targets = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        for entry in dir.flatten() {
+            let fd: i32 = entry.file_name().to_string_lossy().parse().unwrap_or(-1);
+            if fd <= 2 {
+                continue;
+            }
+            if let Ok(target) = std::fs::read_link(entry.path()) {
+                let target = target.to_string_lossy().into_owned();
+                // The directory being listed is open too while it is read.
+                if !target.starts_with("/proc/") {
+                    targets.push(target);
+                }
+            }
+        }
+    }
+    targets.sort();
+    let mut inodes: Vec<&str> = Vec::new();
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    for line in maps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() >= 6 && fields[5].starts_with("/memfd:") && !inodes.contains(&fields[4]) {
+            inodes.push(fields[4]);
+        }
+    }
+    (targets, inodes.len() as u64)
+}
+
+crate::task! {
+    /// `_ -> (targets, n)`: the targets of the worker's open descriptors above 2 (sorted) and
+    /// the number of distinct memfds it has mapped.
+    pub static FD_CENSUS: u64 => (Vec<String>, u64) = map("fd_census", fd_census);
+}

@@ -37,6 +37,20 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> 
     })
 }
 
+/// Serializes a value with the crate's format, appending to `buf` (frames build their header
+/// and body in one buffer this way).
+///
+/// # Errors
+/// [`EncodeError::Serialize`] if serde refuses the value.
+pub fn encode_into<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    bincode::serde::encode_into_std_write(value, buf, config())
+        .map(|_| ())
+        .map_err(|e| EncodeError::Serialize {
+            type_name: type_name::<T>(),
+            message: e.to_string(),
+        })
+}
+
 /// Deserializes a value written by [`encode`]; every byte must be consumed.
 ///
 /// # Errors
@@ -104,13 +118,28 @@ pub fn payload_len<T: Serialize + 'static>(value: &T) -> Result<usize, EncodeErr
     }
 }
 
-/// Encodes a value as a [`Payload`].
+/// What a writer does when a ring has no room for a value yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OnFull {
+    /// Wait a little longer (the reader will release records): backpressure.
+    Wait,
+    /// Send this value inline instead (waiting could deadlock, e.g. the ring is full of
+    /// records the reader has not been told about yet).
+    Inline,
+    /// Give up: the run is stopping.
+    Stop,
+}
+
+/// How long one wait for ring space lasts before the writer is asked again.
+pub const RING_POLL: Duration = Duration::from_millis(20);
+
+/// Encodes a value as a [`Payload`], waiting up to `timeout` for ring space.
 ///
 /// With a `ring` and an encoded size of at least `threshold` bytes, the value is written
-/// straight into a reservation in the ring (waiting up to `timeout` for space, never
-/// overwriting) and a [`Payload::Shm`] handle is returned; otherwise it is
-/// [`Payload::Inline`]. A `Vec<u8>` is stored raw: moved as-is when inline (no copy), copied
-/// once when in the ring.
+/// straight into a reservation in the ring and a [`Payload::Shm`] handle is returned;
+/// otherwise, or when the value could never fit the ring, it is [`Payload::Inline`]. A
+/// `Vec<u8>` is stored raw: moved as-is when inline (no copy), copied once into the ring.
 ///
 /// # Errors
 /// [`EncodeError::Serialize`] if serde refuses the value, [`EncodeError::Reserve`] if the ring
@@ -121,6 +150,28 @@ pub fn encode_payload<T: Serialize + 'static>(
     threshold: usize,
     timeout: Duration,
 ) -> Result<Payload, EncodeError> {
+    let deadline = std::time::Instant::now() + timeout;
+    encode_payload_with(value, ring, threshold, &mut || {
+        if std::time::Instant::now() < deadline {
+            OnFull::Wait
+        } else {
+            OnFull::Stop
+        }
+    })
+}
+
+/// Encodes a value as a [`Payload`]; while the ring is full, asks `on_full` every
+/// [`RING_POLL`] what to do. A value too large for the ring travels inline.
+///
+/// # Errors
+/// [`EncodeError::Serialize`] if serde refuses the value, [`EncodeError::Reserve`] when
+/// `on_full` said [`OnFull::Stop`].
+pub fn encode_payload_with<T: Serialize + 'static>(
+    value: T,
+    ring: Option<&Ring>,
+    threshold: usize,
+    on_full: &mut dyn FnMut() -> OnFull,
+) -> Result<Payload, EncodeError> {
     if is_bytes::<T>() {
         let mut slot = Some(value);
         let bytes = (&mut slot as &mut dyn Any)
@@ -128,10 +179,14 @@ pub fn encode_payload<T: Serialize + 'static>(
             .and_then(Option::take)
             .expect("TypeId checked: T is Vec<u8>");
         return match ring {
-            Some(ring) if bytes.len() >= threshold => {
-                let mut res = reserve(ring, bytes.len(), timeout)?;
-                res.copy_from_slice(&bytes);
-                Ok(Payload::Shm(res.commit()))
+            Some(ring) if bytes.len() >= threshold && bytes.len() <= ring.max_payload() => {
+                match reserve(ring, bytes.len(), on_full)? {
+                    Some(mut res) => {
+                        res.copy_from_slice(&bytes);
+                        Ok(Payload::Shm(res.commit()))
+                    }
+                    None => Ok(Payload::Inline(bytes)),
+                }
             }
             _ => Ok(Payload::Inline(bytes)),
         };
@@ -140,32 +195,52 @@ pub fn encode_payload<T: Serialize + 'static>(
         None => encode(&value).map(Payload::Inline),
         Some(ring) => {
             let len = encoded_len(&value)?;
-            if len < threshold {
+            if len < threshold || len > ring.max_payload() {
                 return encode(&value).map(Payload::Inline);
             }
-            let mut res = reserve(ring, len, timeout)?;
+            let Some(mut res) = reserve(ring, len, on_full)? else {
+                return encode(&value).map(Payload::Inline);
+            };
             let written = bincode::serde::encode_into_slice(&value, &mut res[..], config())
                 .map_err(|e| EncodeError::Serialize {
                     type_name: type_name::<T>(),
                     message: e.to_string(),
                 })?;
-            debug_assert_eq!(written, len, "size pass and write pass agree");
+            if written != len {
+                // A Serialize impl that writes something else the second time: refuse it
+                // rather than hand out a record with garbage at its end.
+                return Err(EncodeError::Serialize {
+                    type_name: type_name::<T>(),
+                    message: format!("serialized to {len} bytes, then to {written}"),
+                });
+            }
             Ok(Payload::Shm(res.commit()))
         }
     }
 }
 
-fn reserve(
-    ring: &Ring,
+/// A reservation, or `None` when `on_full` chose inline.
+fn reserve<'r>(
+    ring: &'r Ring,
     len: usize,
-    timeout: Duration,
-) -> Result<crate::shm::Reservation<'_>, EncodeError> {
-    ring.reserve(len, timeout)
-        .map_err(|source| EncodeError::Reserve {
-            ring: ring.id(),
-            len,
-            source,
-        })
+    on_full: &mut dyn FnMut() -> OnFull,
+) -> Result<Option<crate::shm::Reservation<'r>>, EncodeError> {
+    let error = |source| EncodeError::Reserve {
+        ring: ring.id(),
+        len,
+        source,
+    };
+    loop {
+        match ring.reserve(len, RING_POLL) {
+            Ok(r) => return Ok(Some(r)),
+            Err(e @ crate::shm::ReserveError::Full { .. }) => match on_full() {
+                OnFull::Wait => continue,
+                OnFull::Inline => return Ok(None),
+                OnFull::Stop => return Err(error(e)),
+            },
+            Err(e) => return Err(error(e)),
+        }
+    }
 }
 
 /// Finds the ring a handle points into.
@@ -269,10 +344,12 @@ fn decode_bytes<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T, Decode
     decode(bytes)
 }
 
-/// The rings and limits a process uses to encode and decode payloads.
+/// The rings and limits a worker uses to encode its outputs and decode its inputs.
 ///
-/// A worker builds one from its [`Welcome`](crate::protocol::Welcome); a coordinator may build
-/// one from the rings it created.
+/// A worker builds one from its [`Welcome`](crate::protocol::Welcome). Writing an output into
+/// a full ring waits for the coordinator to release records (backpressure, for as long as it
+/// takes), except when the current call has itself stored records the coordinator has not
+/// been told about yet: waiting for those could never end, so the value goes inline instead.
 #[derive(Debug, Default)]
 pub struct PayloadIo {
     /// Attached rings, searched by id when decoding a handle.
@@ -281,18 +358,92 @@ pub struct PayloadIo {
     pub output_ring: Option<usize>,
     /// Outputs of at least this many encoded bytes go to the output ring.
     pub shm_threshold: usize,
-    /// How long a writer waits for space in a full ring.
-    pub reserve_timeout: Duration,
+    /// Records stored by the current call (see [`PayloadIo::begin_call`]).
+    stored: std::sync::atomic::AtomicUsize,
+    /// Asked while waiting for ring space: `false` gives up (the coordinator is gone).
+    keep_waiting: Option<fn() -> bool>,
 }
 
 impl PayloadIo {
-    /// Encodes an output per [`encode_payload`] with this process's output ring.
+    /// An io over `rings`, writing outputs of at least `shm_threshold` bytes to
+    /// `rings[output_ring]`; `keep_waiting` is asked while a full ring makes a writer wait.
+    pub fn new(
+        rings: Vec<Ring>,
+        output_ring: Option<usize>,
+        shm_threshold: usize,
+        keep_waiting: Option<fn() -> bool>,
+    ) -> Self {
+        PayloadIo {
+            rings,
+            output_ring,
+            shm_threshold,
+            stored: Default::default(),
+            keep_waiting,
+        }
+    }
+
+    /// Starts a call: records stored from now on are the call's own.
+    pub fn begin_call(&self) {
+        self.stored.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many ring records the current call has stored.
+    pub fn stored_in_call(&self) -> usize {
+        self.stored.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Encodes an output per [`encode_payload_with`] with this process's output ring.
     ///
     /// # Errors
-    /// As [`encode_payload`].
+    /// As [`encode_payload_with`].
     pub fn encode<T: Serialize + 'static>(&self, value: T) -> Result<Payload, EncodeError> {
         let ring = self.output_ring.and_then(|i| self.rings.get(i));
-        encode_payload(value, ring, self.shm_threshold, self.reserve_timeout)
+        let mut on_full = || {
+            if self.stored_in_call() > 0 {
+                OnFull::Inline
+            } else if self.keep_waiting.is_some_and(|f| !f()) {
+                OnFull::Stop
+            } else {
+                OnFull::Wait
+            }
+        };
+        let p = encode_payload_with(value, ring, self.shm_threshold, &mut on_full)?;
+        if matches!(p, Payload::Shm(_)) {
+            self.stored
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(p)
+    }
+
+    /// A reservation of `len` bytes in `ring` for an output written in place, under the same
+    /// waiting rules as [`PayloadIo::encode`]; `None`: write it inline instead (too large for
+    /// the ring, or waiting could deadlock).
+    ///
+    /// # Errors
+    /// [`EncodeError::Reserve`] when the coordinator is gone.
+    pub fn reserve_output<'r>(
+        &self,
+        ring: &'r Ring,
+        len: usize,
+    ) -> Result<Option<crate::shm::Reservation<'r>>, EncodeError> {
+        if len > ring.max_payload() {
+            return Ok(None);
+        }
+        let mut on_full = || {
+            if self.stored_in_call() > 0 {
+                OnFull::Inline
+            } else if self.keep_waiting.is_some_and(|f| !f()) {
+                OnFull::Stop
+            } else {
+                OnFull::Wait
+            }
+        };
+        let r = reserve(ring, len, &mut on_full)?;
+        if r.is_some() {
+            self.stored
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(r)
     }
 
     /// Decodes an input per [`decode_payload_owned`].

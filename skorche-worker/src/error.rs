@@ -107,6 +107,19 @@ pub enum HandshakeError {
         /// The worker's type name.
         found: String,
     },
+    /// The worker registers the task under the same name and types but as another kind
+    /// (a map against a flat-map): its outputs would be misread.
+    #[error("stage {stage}: task {task:?} is a {expected:?} task here but a {found:?} task in the worker")]
+    KindMismatch {
+        /// Stage name.
+        stage: String,
+        /// Task name.
+        task: String,
+        /// Kind the coordinator expects.
+        expected: crate::registry::TaskKind,
+        /// Kind the worker has.
+        found: crate::registry::TaskKind,
+    },
     /// The worker sent something other than the expected handshake message.
     #[error("stage {stage}: handshake protocol error: {detail}")]
     Protocol {
@@ -124,8 +137,8 @@ pub enum HandshakeError {
 #[non_exhaustive]
 pub enum SpawnError {
     /// The IPC server or channel could not be created.
-    #[error("stage {stage}: cannot set up ipc channel: {source}")]
-    Ipc {
+    #[error("stage {stage}: cannot set up the worker's connection: {source}")]
+    Setup {
         /// Stage name.
         stage: String,
         /// The OS error.
@@ -168,6 +181,18 @@ pub enum SpawnError {
         timeout: Duration,
     },
     /// The worker greeted but does not match.
+    /// The worker program is the driver itself and its `main` started a pipeline instead of
+    /// calling `skorche::worker::enter()` first.
+    #[error("stage {stage}: worker {exe:?} (pid {pid}) ran the driver's main instead of serving: call skorche::worker::enter() as the first thing in main")]
+    NoEnter {
+        /// Stage name.
+        stage: String,
+        /// The worker program.
+        exe: PathBuf,
+        /// Its pid.
+        pid: u32,
+    },
+    /// The worker refused the task or announced another identity.
     #[error(transparent)]
     Handshake(#[from] HandshakeError),
     /// The worker accepted the handshake but could not attach rings or build the task state.
@@ -183,57 +208,20 @@ pub enum SpawnError {
 }
 
 /// Talking to a running worker failed.
+/// A link to a worker failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ClientError {
-    /// The worker process ended without saying `Bye` (crash, kill, abort ...). It is reaped.
-    #[error("stage {stage}: worker pid {pid} died ({})", describe_status(*status, *signal))]
-    WorkerDied {
-        /// Stage name.
-        stage: String,
-        /// Its pid.
-        pid: u32,
-        /// Exit code if it exited.
-        status: Option<i32>,
-        /// Signal number if it was killed by a signal.
-        signal: Option<i32>,
-    },
-    /// The worker sent something that is not a valid message at this point.
-    #[error("stage {stage}: protocol error from worker pid {pid}: {detail}")]
-    Protocol {
-        /// Stage name.
-        stage: String,
-        /// Its pid.
-        pid: u32,
-        /// What was wrong.
-        detail: String,
-    },
-    /// A message could not be sent (the worker is gone).
-    #[error("stage {stage}: cannot send to worker pid {pid}: {detail}")]
+pub enum LinkError {
+    /// The worker is gone (or its connection broke) while sending to it.
+    #[error("stage {stage}: cannot send to {worker}: {detail}")]
     Send {
         /// Stage name.
         stage: String,
-        /// Its pid.
-        pid: u32,
-        /// The channel's error.
+        /// The worker (`worker pid N`).
+        worker: String,
+        /// The transport's error.
         detail: String,
     },
-    /// The worker already finished; no more events.
-    #[error("stage {stage}: worker pid {pid} already finished")]
-    Finished {
-        /// Stage name.
-        stage: String,
-        /// Its pid.
-        pid: u32,
-    },
-}
-
-fn describe_status(status: Option<i32>, signal: Option<i32>) -> String {
-    match (status, signal) {
-        (_, Some(sig)) => format!("killed by signal {sig}"),
-        (Some(code), None) => format!("exit code {code}"),
-        (None, None) => "unknown status".to_string(),
-    }
 }
 
 /// A worker could not attach a ring named in `Welcome`.

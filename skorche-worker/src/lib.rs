@@ -8,47 +8,54 @@
 //! - [`codec`]: the one serialization seam (bincode 2 over serde, raw bytes for `Vec<u8>`,
 //!   large values straight into a shared-memory ring);
 //! - [`enter`]: the worker entry a driver calls first thing in `main`;
-//! - [`client`]: the coordinator's side of one worker process (spawn, handshake, send work,
-//!   receive results, detect death, reap);
+//! - [`transport`]: how a coordinator starts and reaches workers: [`transport::local`] (child
+//!   processes over an inherited socket, shared-memory rings) and [`transport::inproc`]
+//!   (threads, for tests); [`serve`] is the worker loop both run, [`handshake`] the check of a
+//!   worker's greeting;
 //! - [`builtin`]: tasks used by tests and benches, hosted by the `skorche-worker` binary.
 //!
 //! # Example
 //!
 //! ```no_run
-//! use skorche_worker::client::{SpawnSpec, WorkerEvent, WorkerProcess};
-//! use skorche_worker::protocol::{ItemResult, WorkItem};
+//! use skorche_worker::protocol::{ItemResult, Work, WorkItem};
+//! use skorche_worker::transport::{local::LocalTransport, Transport, WorkerEvent, WorkerSpec};
 //! use skorche_worker::{builtin, codec};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let task = builtin::IDENTITY_U64.bind();
-//! let spec = SpawnSpec::for_task("target/release/skorche-worker", "ids", &task);
-//! let (tx, mut rx, proc_) = WorkerProcess::spawn(&spec)?.split();
-//! tx.send(vec![WorkItem { seq: 0, payload: codec::encode_payload(7u64, None, 0, Default::default())? }])?;
-//! tx.end()?;
-//! while let WorkerEvent::Results(results) = rx.recv()? {
-//!     for r in results {
+//! let transport = LocalTransport::new("target/release/skorche-worker");
+//! let mut link = transport.start_worker(&WorkerSpec::for_task("ids", &task))?;
+//! let payload = codec::encode_payload(7u64, None, 0, Default::default())?;
+//! link.sender.send(Work { batch: 0, items: vec![WorkItem { seq: 0, payload }] })
+//!     .map_err(|(_, e)| e)?;
+//! link.sender.end()?;
+//! while let WorkerEvent::Results(part) = link.receiver.recv() {
+//!     for r in part.results {
 //!         if let ItemResult::Done { outputs, .. } = r {
 //!             let x: u64 = codec::decode_payload(&outputs[0], &[])?;
 //!             assert_eq!(x, 7);
 //!         }
 //!     }
 //! }
-//! proc_.wait();
+//! link.control.wait();
 //! # Ok(()) }
 //! ```
 #![warn(missing_docs)]
 
 pub mod builtin;
-pub mod client;
 pub mod codec;
 pub mod error;
+pub mod handshake;
 pub mod protocol;
 pub mod registry;
+pub mod serve;
 mod shm;
+pub mod transport;
 mod worker;
 
 pub use worker::{
-    enter, exit_code, ENV_PARENT, ENV_SERVER, ENV_STAGE, ENV_TASK, OUTPUT_RESERVE_TIMEOUT,
+    enter, exit_code, refuse_pipeline_in_worker, started_as_worker, ENV_FD, ENV_PARENT, ENV_STAGE,
+    ENV_TASK,
 };
 
 #[doc(hidden)]

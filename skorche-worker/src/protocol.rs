@@ -1,23 +1,29 @@
-//! The versioned wire protocol between a coordinator and one worker process.
+//! The versioned, transport-neutral messages between a coordinator and one worker.
 //!
-//! Every message is a serde type carried by `ipc-channel`. The worker speaks first:
+//! Nothing here names a transport: the local transport (`transport::local`) carries these
+//! messages as length-checked frames over a socket, the in-process transport over channels.
+//! The worker speaks first:
 //!
 //! ```text
 //! worker                                   coordinator
-//!   | -- Hello{version,pid,task,types,reply} -> |   (over the one-shot server)
-//!   | <- Welcome{stage,params,rings,..} ------- |   (or Reject{reason})
-//!   | -- Ready -------------------------------> |   (or Refuse{reason}: state/rings failed)
-//!   | <- Work([WorkItem{seq,payload}..]) ------ |   (any number of batches)
-//!   | -- Results([Done|Failed ..]) -----------> |   (exactly one per Work batch)
-//!   | <- End ---------------------------------- |
-//!   | -- Bye ---------------------------------> |   then the worker exits 0
+//!   | -- Hello{version,pid,task identity} --> |
+//!   | <- Welcome{stage,params,rings,..} ----- |   (or Reject{reason})
+//!   | -- Ready -----------------------------> |   (or Refuse{reason}: state/rings failed)
+//!   | <- Work{batch,items} ------------------ |   (any number of batches)
+//!   | -- Results{batch,first,results,..} ---> |   (one or more per batch, in order, the
+//!   |                                          |    last one with `last: true`)
+//!   | <- End -------------------------------- |
+//!   | -- Bye -------------------------------> |   then the worker exits 0
 //! ```
 //!
-//! A worker whose binary does not know the task answers the server with
-//! [`FromWorker::Refuse`] instead of `Hello`.
+//! Results are matched to their batch by `batch` id and checked by the coordinator against what
+//! it asked (item tags in order, one output per input for map kinds) before anything is
+//! emitted, so a confused or hostile worker can make a run fail, never produce a wrong result.
+//! A worker whose binary does not know the task answers [`FromWorker::Refuse`] instead of
+//! `Hello`.
 
+use crate::registry::TaskKind;
 use crate::shm::{Handle, RingDescriptor};
-use ipc_channel::ipc::IpcSender;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -25,7 +31,30 @@ use std::fmt;
 ///
 /// Both sides compare it at handshake: a worker built from another version of this crate is
 /// rejected with [`HandshakeError::VersionMismatch`](crate::error::HandshakeError).
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// What a task is, as both sides must agree on it before any item flows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskIdentity {
+    /// Registered name.
+    pub name: String,
+    /// How it maps inputs to outputs (a map and a flat-map of the same name and types differ).
+    pub kind: TaskKind,
+    /// `std::any::type_name` of the input.
+    pub input_type: String,
+    /// `std::any::type_name` of the output.
+    pub output_type: String,
+}
+
+impl fmt::Display for TaskIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?} ({:?}: {} => {})",
+            self.name, self.kind, self.input_type, self.output_type
+        )
+    }
+}
 
 /// A message from a worker to its coordinator.
 #[derive(Debug, Serialize, Deserialize)]
@@ -46,27 +75,34 @@ pub enum FromWorker {
     },
     /// Sent after `Welcome`: rings attached and task state built; work may flow.
     Ready,
-    /// The results of one `Work` batch, in the batch's order.
-    Results(Vec<ItemResult>),
+    /// Results of a run of items of one `Work` batch.
+    Results(Results),
     /// Sent after `End` once every result was sent; the worker then exits 0.
     Bye,
 }
 
+impl FromWorker {
+    /// The message's name, for errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FromWorker::Hello(_) => "Hello",
+            FromWorker::Refuse { .. } => "Refuse",
+            FromWorker::Ready => "Ready",
+            FromWorker::Results(_) => "Results",
+            FromWorker::Bye => "Bye",
+        }
+    }
+}
+
 /// The worker's greeting.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Hello {
     /// [`PROTOCOL_VERSION`] of the worker.
     pub version: u32,
     /// Process id of the worker.
     pub pid: u32,
-    /// Registered name of the task the worker will run.
-    pub task: String,
-    /// `std::any::type_name` of the task's input.
-    pub input_type: String,
-    /// `std::any::type_name` of the task's output.
-    pub output_type: String,
-    /// Where the coordinator sends [`ToWorker`] messages.
-    pub reply: IpcSender<ToWorker>,
+    /// The task the worker will run, as registered in its binary.
+    pub task: TaskIdentity,
 }
 
 /// A message from the coordinator to one worker.
@@ -80,9 +116,21 @@ pub enum ToWorker {
         reason: String,
     },
     /// A batch of inputs.
-    Work(Vec<WorkItem>),
+    Work(Work),
     /// End of stream: finish, send the remaining results and `Bye`, exit 0.
     End,
+}
+
+impl ToWorker {
+    /// The message's name, for errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ToWorker::Welcome(_) => "Welcome",
+            ToWorker::Reject { .. } => "Reject",
+            ToWorker::Work(_) => "Work",
+            ToWorker::End => "End",
+        }
+    }
 }
 
 /// Handshake reply: per-worker configuration.
@@ -99,6 +147,34 @@ pub struct Welcome {
     pub output_ring: Option<usize>,
     /// Outputs whose encoded size is at least this many bytes go to the output ring.
     pub shm_threshold: usize,
+}
+
+/// A batch of inputs, answered by one or more [`Results`] carrying the same `batch` id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Work {
+    /// Chosen by the coordinator, unique per worker link; echoed in every answer.
+    pub batch: u64,
+    /// The inputs, processed in this order.
+    pub items: Vec<WorkItem>,
+}
+
+/// Results of the items `first..first + results.len()` of a batch.
+///
+/// A worker may answer a batch in several parts (so that the coordinator sees progress on a
+/// long batch, and so that outputs stored in the output ring are handed over before the ring
+/// could fill up); parts come in order and the last has `last: true`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Results {
+    /// The batch answered.
+    pub batch: u64,
+    /// Index in the batch of the first result.
+    pub first: u32,
+    /// One result per input, in the batch's order.
+    pub results: Vec<ItemResult>,
+    /// Whether this part ends the batch.
+    pub last: bool,
+    /// Nanoseconds the worker spent on these items (decoding, the task, encoding).
+    pub busy_ns: u64,
 }
 
 /// One input item.

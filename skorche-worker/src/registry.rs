@@ -32,7 +32,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 /// How a task maps inputs to outputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum TaskKind {
     /// `fn(In) -> Out`.
@@ -289,6 +289,16 @@ impl<In: 'static, Out: 'static> BoundTask<In, Out> {
         self.def.kind
     }
 
+    /// Name, kind and types: what a worker must announce at handshake.
+    pub fn identity(&self) -> crate::protocol::TaskIdentity {
+        crate::protocol::TaskIdentity {
+            name: self.name().to_string(),
+            kind: self.kind(),
+            input_type: self.input_type().to_string(),
+            output_type: self.output_type().to_string(),
+        }
+    }
+
     /// Whether a call may give other than exactly one output.
     pub fn is_flat_map(&self) -> bool {
         self.def.kind == TaskKind::FlatMap
@@ -416,14 +426,12 @@ where
                 return Ok(vec![Payload::Inline(out)]);
             }
             // Written in place: no intermediate buffer. A panic in `fill` drops the
-            // reservation uncommitted.
-            let mut res = ring.reserve(len, io.reserve_timeout).map_err(|source| {
-                encode_failure(crate::error::EncodeError::Reserve {
-                    ring: ring.id(),
-                    len,
-                    source,
-                })
-            })?;
+            // reservation uncommitted. A value the ring cannot take goes inline.
+            let Some(mut res) = io.reserve_output(ring, len).map_err(encode_failure)? else {
+                let mut out = vec![0u8; len];
+                (self.fill)(input, &mut out);
+                return Ok(vec![Payload::Inline(out)]);
+            };
             (self.fill)(input, &mut res[..]);
             Ok(vec![Payload::Shm(res.commit())])
         })

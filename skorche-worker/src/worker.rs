@@ -1,24 +1,26 @@
 //! The worker side: bootstrap from the environment, handshake, and the work loop.
 
-use crate::codec::PayloadIo;
-use crate::protocol::{FromWorker, Hello, ItemResult, ToWorker, Welcome, PROTOCOL_VERSION};
-use crate::registry::{self, ErasedInstance, ErasedTask};
-use crate::shm::Ring;
-use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
-use std::time::Duration;
+use std::io::{BufReader, BufWriter};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::OnceLock;
 
-/// Environment variable holding the coordinator's one-shot server name. Its presence makes
-/// [`enter`] run a worker.
-pub const ENV_SERVER: &str = "SKORCHE_WORKER_SERVER";
+use crate::codec::PayloadIo;
+use crate::protocol::{FromWorker, Hello, TaskIdentity, ToWorker, Welcome, PROTOCOL_VERSION};
+use crate::registry::{self, ErasedInstance, ErasedTask};
+use crate::serve::{serve, Inbox, Outbox};
+use crate::shm::Ring;
+use crate::transport::local::frame;
+
+/// Environment variable holding the descriptor number of the worker's end of its socket.
+/// Its presence makes [`enter`] run a worker.
+pub const ENV_FD: &str = "SKORCHE_WORKER_FD";
 /// Environment variable holding the registered task name.
 pub const ENV_TASK: &str = "SKORCHE_WORKER_TASK";
 /// Environment variable holding the stage name (for logs).
 pub const ENV_STAGE: &str = "SKORCHE_WORKER_STAGE";
 /// Environment variable holding the coordinator's pid.
 pub const ENV_PARENT: &str = "SKORCHE_WORKER_PARENT";
-
-/// How long a worker waits for space in its full output ring before failing the item.
-pub const OUTPUT_RESERVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Exit codes of a worker process.
 pub mod exit_code {
@@ -36,17 +38,22 @@ pub mod exit_code {
     pub const INIT_FAILED: i32 = 68;
     /// The coordinator sent an invalid message.
     pub const PROTOCOL: i32 = 69;
+    /// The process was started as a worker but its `main` did not call
+    /// [`enter`](crate::enter) and went on to start a pipeline.
+    pub const NO_ENTER: i32 = 70;
 }
 
 /// The worker entry: call it first thing in `main`.
 ///
-/// Without the bootstrap environment ([`ENV_SERVER`] unset) it returns at once: the program
-/// is the driver. With it, the process is a worker: it removes the bootstrap variables (so its
-/// own children do not inherit them), arranges to be killed if its parent dies, connects to
-/// the coordinator, runs the task until end of stream, and exits; it never returns.
+/// Without the bootstrap environment ([`ENV_FD`] unset) it returns at once: the program is
+/// the driver. With it, the process is a worker: it removes the bootstrap variables (so its
+/// own children do not inherit them), arranges to be killed, with whatever its task started,
+/// if its parent dies, greets the coordinator, runs the task until end of stream, and exits;
+/// it never returns.
 ///
 /// Code that runs before `enter` in `main` runs in every worker too; keep it side-effect free,
-/// and call `enter` before starting threads (it edits the environment).
+/// and call `enter` before starting threads (it edits the environment). A worker whose `main`
+/// forgets `enter` and starts a pipeline is stopped there (see [`refuse_pipeline_in_worker`]).
 ///
 /// ```no_run
 /// # #[allow(clippy::needless_doctest_main)]
@@ -56,7 +63,7 @@ pub mod exit_code {
 /// }
 /// ```
 pub fn enter() {
-    let Some(server) = std::env::var_os(ENV_SERVER) else {
+    let Some(fd) = std::env::var_os(ENV_FD) else {
         return;
     };
     let task = std::env::var(ENV_TASK).ok();
@@ -64,11 +71,12 @@ pub fn enter() {
     let parent = std::env::var(ENV_PARENT)
         .ok()
         .and_then(|p| p.parse::<i32>().ok());
-    for var in [ENV_SERVER, ENV_TASK, ENV_STAGE, ENV_PARENT] {
+    for var in [ENV_FD, ENV_TASK, ENV_STAGE, ENV_PARENT] {
         std::env::remove_var(var);
     }
-    let code = match (server.into_string(), task) {
-        (Ok(server), Some(task)) => run(&server, &task, &stage, parent),
+    let fd = fd.into_string().ok().and_then(|s| s.parse::<i32>().ok());
+    let code = match (fd, task) {
+        (Some(fd), Some(task)) => run(fd, &task, &stage, parent),
         _ => {
             fatal("", "malformed bootstrap environment");
             exit_code::BAD_ENV
@@ -77,9 +85,29 @@ pub fn enter() {
     std::process::exit(code);
 }
 
+/// Whether this process was started as a worker and has not called [`enter`].
+pub fn started_as_worker() -> bool {
+    std::env::var_os(ENV_FD).is_some()
+}
+
+/// Called by every pipeline start: in a process started as a worker whose `main` did not
+/// call [`enter`] first, starting a pipeline would make each worker start workers of its own.
+/// Instead the process says why on stderr and exits with [`exit_code::NO_ENTER`]; the
+/// coordinator that spawned it reports that `enter` must be called first in `main`.
+pub fn refuse_pipeline_in_worker() {
+    if started_as_worker() {
+        fatal(
+            &std::env::var(ENV_STAGE).unwrap_or_default(),
+            "this process was started as a skorche worker, but its main started a pipeline \
+             instead of serving: call skorche::worker::enter() as the first thing in main",
+        );
+        std::process::exit(exit_code::NO_ENTER);
+    }
+}
+
 /// A fatal worker error: logged with `tracing` and, since a worker usually has no subscriber,
 /// also written to its stderr (which the coordinator's spawn inherits).
-fn fatal(stage: &str, msg: &str) {
+pub(crate) fn fatal(stage: &str, msg: &str) {
     tracing::error!(stage, pid = std::process::id(), "{msg}");
     eprintln!(
         "skorche worker (stage {stage:?}, pid {}): {msg}",
@@ -87,14 +115,46 @@ fn fatal(stage: &str, msg: &str) {
     );
 }
 
+static PARENT: OnceLock<i32> = OnceLock::new();
+
+/// Whether the coordinator that started this worker is still its parent.
+fn parent_alive() -> bool {
+    PARENT
+        .get()
+        .is_none_or(|&p| nix::unistd::getppid().as_raw() == p)
+}
+
+/// Sent by the kernel when the parent dies: the worker takes its whole process group down.
+extern "C" fn on_parent_death(_: libc::c_int) {
+    // SAFETY: kill(2) is async-signal-safe; pid 0 means this process's group, which is the
+    // worker and what its task started (the coordinator put the worker in a group of its own).
+    unsafe {
+        libc::kill(0, libc::SIGKILL);
+    }
+}
+
 fn guard_parent(parent: Option<i32>) -> Result<(), i32> {
     #[cfg(target_os = "linux")]
     {
-        if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
-            tracing::warn!("cannot set PR_SET_PDEATHSIG: {e}");
+        let sig = libc::SIGRTMIN();
+        // SAFETY: installs a handler that only calls an async-signal-safe function; the
+        // sigaction struct is fully initialized (zeroed, then the handler set).
+        let installed = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_parent_death as *const () as usize;
+            libc::sigaction(sig, &action, std::ptr::null_mut()) == 0
+        };
+        let deathsig = if installed { sig } else { libc::SIGKILL };
+        // SAFETY: prctl(PR_SET_PDEATHSIG, n) reads one integer argument and touches no memory.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, deathsig as libc::c_ulong) } != 0 {
+            tracing::warn!(
+                "cannot set PR_SET_PDEATHSIG: {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
     if let Some(expected) = parent {
+        let _ = PARENT.set(expected);
         // The parent may have died before the death signal was armed.
         if nix::unistd::getppid().as_raw() != expected {
             fatal("", &format!("parent {expected} is gone"));
@@ -104,18 +164,87 @@ fn guard_parent(parent: Option<i32>) -> Result<(), i32> {
     Ok(())
 }
 
-fn run(server: &str, task_name: &str, stage: &str, parent: Option<i32>) -> i32 {
+/// The worker's end of the socket, as the coordinator placed it.
+fn socket(fd: i32) -> Result<UnixStream, String> {
+    let stat = nix::sys::stat::fstat(
+        // SAFETY: borrowing the raw descriptor for one fstat call; it is not closed meanwhile.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+    )
+    .map_err(|e| format!("descriptor {fd} from {ENV_FD} is not open: {e}"))?;
+    if stat.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return Err(format!("descriptor {fd} from {ENV_FD} is not a socket"));
+    }
+    // SAFETY: the coordinator placed this descriptor at this number for this process only
+    // (checked above to be an open socket); nothing else in the process owns it, so the
+    // OwnedFd becomes its only owner.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // What the task starts must not inherit the coordinator's connection.
+    let _ = nix::fcntl::fcntl(
+        &owned,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
+    Ok(UnixStream::from(owned))
+}
+
+/// Frames from the inherited socket.
+struct SocketInbox(BufReader<UnixStream>);
+
+impl Inbox for SocketInbox {
+    fn recv(&mut self) -> Result<ToWorker, (i32, String)> {
+        match frame::read(&mut self.0, frame::MAX_FRAME) {
+            Ok(m) => Ok(m),
+            Err(frame::FrameError::Closed) => {
+                Err((exit_code::ORPHANED, "coordinator hung up".into()))
+            }
+            Err(e) => Err((
+                exit_code::PROTOCOL,
+                format!("bad message from coordinator: {e}"),
+            )),
+        }
+    }
+}
+
+/// Frames to the inherited socket.
+struct SocketOutbox(BufWriter<UnixStream>);
+
+impl Outbox for SocketOutbox {
+    fn send(&mut self, msg: FromWorker) -> Result<(), String> {
+        frame::write(&mut self.0, &msg).map_err(|e| e.to_string())
+    }
+}
+
+fn run(fd: i32, task_name: &str, stage: &str, parent: Option<i32>) -> i32 {
     if let Err(code) = guard_parent(parent) {
         return code;
     }
-    let pid = std::process::id();
-    let to_coord = match IpcSender::<FromWorker>::connect(server.to_string()) {
+    let stream = match socket(fd) {
         Ok(s) => s,
         Err(e) => {
-            fatal(stage, &format!("cannot connect to coordinator server: {e}"));
+            fatal(stage, &e);
+            return exit_code::BAD_ENV;
+        }
+    };
+    let (mut inbox, mut outbox) = match stream.try_clone() {
+        Ok(read) => (
+            SocketInbox(BufReader::with_capacity(64 << 10, read)),
+            SocketOutbox(BufWriter::with_capacity(64 << 10, stream)),
+        ),
+        Err(e) => {
+            fatal(stage, &format!("cannot use the coordinator socket: {e}"));
             return exit_code::ORPHANED;
         }
     };
+    handshake_and_serve(&mut inbox, &mut outbox, task_name, stage)
+}
+
+/// The worker's side of the handshake, then [`serve`]. Used by every transport.
+pub(crate) fn handshake_and_serve(
+    inbox: &mut dyn Inbox,
+    outbox: &mut dyn Outbox,
+    task_name: &str,
+    stage: &str,
+) -> i32 {
+    let pid = std::process::id();
     let Some(task) = registry::lookup(task_name) else {
         let known: Vec<String> = registry::task_names()
             .into_iter()
@@ -124,7 +253,7 @@ fn run(server: &str, task_name: &str, stage: &str, parent: Option<i32>) -> i32 {
         let reason =
             format!("task {task_name:?} is not registered in this binary (known: {known:?})");
         fatal(stage, &reason);
-        let _ = to_coord.send(FromWorker::Refuse {
+        let _ = outbox.send(FromWorker::Refuse {
             version: PROTOCOL_VERSION,
             pid,
             reason,
@@ -132,44 +261,34 @@ fn run(server: &str, task_name: &str, stage: &str, parent: Option<i32>) -> i32 {
         });
         return exit_code::UNKNOWN_TASK;
     };
-    let (reply, from_coord) = match ipc::channel::<ToWorker>() {
-        Ok(c) => c,
-        Err(e) => {
-            fatal(stage, &format!("cannot create channel: {e}"));
-            return exit_code::ORPHANED;
-        }
-    };
     let hello = Hello {
         version: PROTOCOL_VERSION,
         pid,
-        task: task_name.to_string(),
-        input_type: task.input_type().to_string(),
-        output_type: task.output_type().to_string(),
-        reply,
+        task: identity_of(task),
     };
-    if to_coord.send(FromWorker::Hello(hello)).is_err() {
+    if outbox.send(FromWorker::Hello(hello)).is_err() {
         return exit_code::ORPHANED;
     }
-    let welcome = match from_coord.recv() {
+    let welcome = match inbox.recv() {
         Ok(ToWorker::Welcome(w)) => w,
         Ok(ToWorker::Reject { reason }) => {
             fatal(stage, &format!("coordinator rejected handshake: {reason}"));
             return exit_code::REJECTED;
         }
         Ok(other) => {
-            fatal(stage, &format!("expected Welcome, got {other:?}"));
+            fatal(stage, &format!("expected Welcome, got {}", other.name()));
             return exit_code::PROTOCOL;
         }
-        Err(e) => {
-            fatal(stage, &format!("coordinator hung up during handshake: {e}"));
-            return exit_code::ORPHANED;
+        Err((code, why)) => {
+            fatal(stage, &format!("during handshake: {why}"));
+            return code;
         }
     };
-    let (io, instance) = match setup(task, &welcome) {
+    let (io, mut instance) = match setup(task, &welcome) {
         Ok(x) => x,
         Err(reason) => {
             fatal(&welcome.stage, &reason);
-            let _ = to_coord.send(FromWorker::Refuse {
+            let _ = outbox.send(FromWorker::Refuse {
                 version: PROTOCOL_VERSION,
                 pid,
                 reason,
@@ -178,11 +297,21 @@ fn run(server: &str, task_name: &str, stage: &str, parent: Option<i32>) -> i32 {
             return exit_code::INIT_FAILED;
         }
     };
-    if to_coord.send(FromWorker::Ready).is_err() {
+    if outbox.send(FromWorker::Ready).is_err() {
         return exit_code::ORPHANED;
     }
     tracing::debug!(stage = welcome.stage, task = task_name, pid, "worker ready");
-    serve(&welcome.stage, instance, &io, &from_coord, &to_coord)
+    serve(&welcome.stage, instance.as_mut(), &io, inbox, outbox)
+}
+
+/// What a registered task announces at handshake.
+pub(crate) fn identity_of(task: &dyn ErasedTask) -> TaskIdentity {
+    TaskIdentity {
+        name: task.name().to_string(),
+        kind: task.kind(),
+        input_type: task.input_type().to_string(),
+        output_type: task.output_type().to_string(),
+    }
 }
 
 fn setup(
@@ -193,6 +322,8 @@ fn setup(
     for (index, desc) in welcome.rings.iter().enumerate() {
         let ring = Ring::open(desc)
             .map_err(|source| crate::error::AttachError { index, source }.to_string())?;
+        // Mapped: the descriptor is no longer needed, and nothing else may reach it.
+        ring.forget_fd();
         rings.push(ring);
     }
     if let Some(i) = welcome.output_ring {
@@ -203,64 +334,14 @@ fn setup(
             ));
         }
     }
-    let io = PayloadIo {
+    let io = PayloadIo::new(
         rings,
-        output_ring: welcome.output_ring,
-        shm_threshold: welcome.shm_threshold,
-        reserve_timeout: OUTPUT_RESERVE_TIMEOUT,
-    };
+        welcome.output_ring,
+        welcome.shm_threshold,
+        Some(parent_alive),
+    );
     let instance = task
         .instantiate_erased(&welcome.params)
         .map_err(|f| format!("task {:?}: cannot build state: {f}", task.name()))?;
     Ok((io, instance))
-}
-
-fn serve(
-    stage: &str,
-    mut instance: Box<dyn ErasedInstance>,
-    io: &PayloadIo,
-    from_coord: &IpcReceiver<ToWorker>,
-    to_coord: &IpcSender<FromWorker>,
-) -> i32 {
-    loop {
-        match from_coord.recv() {
-            Ok(ToWorker::Work(items)) => {
-                let mut results = Vec::with_capacity(items.len());
-                for item in items {
-                    let result = match instance.call_payload(item.payload, io) {
-                        Ok(outputs) => ItemResult::Done {
-                            seq: item.seq,
-                            outputs,
-                        },
-                        Err(failure) => ItemResult::Failed {
-                            seq: item.seq,
-                            failure,
-                        },
-                    };
-                    results.push(result);
-                }
-                if let Err(e) = to_coord.send(FromWorker::Results(results)) {
-                    fatal(stage, &format!("cannot send results: {e}"));
-                    return exit_code::ORPHANED;
-                }
-            }
-            Ok(ToWorker::End) => {
-                let _ = to_coord.send(FromWorker::Bye);
-                tracing::debug!(stage, "end of stream");
-                return exit_code::OK;
-            }
-            Ok(other) => {
-                fatal(stage, &format!("unexpected message {other:?}"));
-                return exit_code::PROTOCOL;
-            }
-            Err(ipc_channel::IpcError::Disconnected) => {
-                fatal(stage, "coordinator hung up");
-                return exit_code::ORPHANED;
-            }
-            Err(e) => {
-                fatal(stage, &format!("bad message from coordinator: {e}"));
-                return exit_code::PROTOCOL;
-            }
-        }
-    }
 }

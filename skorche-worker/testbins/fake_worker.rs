@@ -1,17 +1,35 @@
-//! A misbehaving worker for the client's fault tests; the task name picks the misbehaviour.
+//! A misbehaving worker for the transport's fault tests; the task name picks the misbehaviour.
 //!
-//! - `fake_garbage`: handshakes, then answers `Work` with a message that is not a `FromWorker`.
+//! It reads its socket from [`ENV_FD`](skorche_worker::ENV_FD) as a real worker does and
+//! speaks the framing of `transport::local::frame`, announcing the task
+//! `{name, Map, u64 => u64}` (the identity of `identity_u64` under the asked name):
+//!
+//! - `fake_garbage`: handshakes, then answers `Work` with a frame that is not a `FromWorker`.
 //! - `fake_foreign_handle`: answers `Work` with a `Shm` handle into a ring it was not given.
 //! - `fake_old_version`: greets with another protocol version.
+//! - `fake_wrong_kind`: greets with the right name and types but as a flat-map.
 //! - `fake_no_ready`: never confirms `Welcome`.
 //! - `fake_no_bye`: exits 0 on `End` without saying `Bye`.
+//! - `fake_hello_twice`: answers `Work` with a second `Hello`.
+//! - `fake_huge_frame`: answers `Work` with a header announcing 2^40 bytes, a few bytes, and
+//!   waits.
+//! - `fake_huge_hello`: greets with a header announcing 2^40 bytes, a few bytes, and waits.
+//! - `fake_truncated`: answers `Work` with half a `Results` frame and exits 0.
+//!
+//! Any other name: an echo worker (each input's payload is its one output).
 
-use ipc_channel::ipc::{self, IpcSender};
+use std::io::{BufReader, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use skorche_worker::protocol::{
-    FromWorker, Hello, ItemResult, Payload, ToWorker, PROTOCOL_VERSION,
+    FromWorker, Hello, ItemResult, Payload, Results, TaskIdentity, ToWorker, Work, PROTOCOL_VERSION,
 };
+use skorche_worker::registry::TaskKind;
 use skorche_worker::rings::{Handle, RingId};
+use skorche_worker::transport::local::frame;
 
 /// Variant 9 is out of range for `FromWorker`.
 #[derive(Serialize, Deserialize)]
@@ -29,40 +47,89 @@ enum Junk {
     J(u64),
 }
 
-fn main() {
-    let server = std::env::var(skorche_worker::ENV_SERVER).expect("server");
-    let task = std::env::var(skorche_worker::ENV_TASK).expect("task");
-    let tx = IpcSender::<FromWorker>::connect(server).expect("connect");
-    let (reply, rx) = ipc::channel::<ToWorker>().expect("channel");
-    let version = if task == "fake_old_version" {
-        PROTOCOL_VERSION + 100
-    } else {
-        PROTOCOL_VERSION
-    };
-    tx.send(FromWorker::Hello(Hello {
-        version,
-        pid: std::process::id(),
-        task: task.clone(),
+fn identity(task: &str, kind: TaskKind) -> TaskIdentity {
+    TaskIdentity {
+        name: task.to_string(),
+        kind,
         input_type: "u64".into(),
         output_type: "u64".into(),
-        reply,
-    }))
-    .expect("hello");
-    match rx.recv() {
-        Ok(ToWorker::Welcome(_)) => {}
+    }
+}
+
+fn hello(task: &str, version: u32, kind: TaskKind) -> FromWorker {
+    FromWorker::Hello(Hello {
+        version,
+        pid: std::process::id(),
+        task: identity(task, kind),
+    })
+}
+
+/// A frame header announcing 2^40 bytes, then a few of them; the stream stays open.
+fn huge_frame_and_wait(out: &mut UnixStream) -> ! {
+    let mut bytes = (1u64 << 40).to_le_bytes().to_vec();
+    bytes.extend_from_slice(b"abc");
+    out.write_all(&bytes).expect("huge header");
+    std::thread::sleep(Duration::from_secs(100));
+    std::process::exit(5);
+}
+
+fn echo(work: Work) -> FromWorker {
+    let n = work.items.len();
+    FromWorker::Results(Results {
+        batch: work.batch,
+        first: 0,
+        results: work
+            .items
+            .into_iter()
+            .map(|i| ItemResult::Done {
+                seq: i.seq,
+                outputs: vec![i.payload],
+            })
+            .collect(),
+        last: true,
+        busy_ns: n as u64,
+    })
+}
+
+fn main() {
+    let fd: i32 = std::env::var(skorche_worker::ENV_FD)
+        .expect("fd")
+        .parse()
+        .expect("fd number");
+    let task = std::env::var(skorche_worker::ENV_TASK).expect("task");
+    // SAFETY: the coordinator placed this descriptor, our end of its socket, at this number
+    // for this process; nothing else here owns it.
+    let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let mut out = stream.try_clone().expect("clone");
+    let mut input = BufReader::new(stream);
+    let send = |out: &mut UnixStream, msg: &FromWorker| frame::write(out, msg).expect("send");
+    let recv = |input: &mut BufReader<UnixStream>| -> ToWorker {
+        match frame::read(input, frame::MAX_FRAME) {
+            Ok(m) => m,
+            Err(_) => std::process::exit(3),
+        }
+    };
+    match task.as_str() {
+        "fake_huge_hello" => huge_frame_and_wait(&mut out),
+        "fake_old_version" => send(
+            &mut out,
+            &hello(&task, PROTOCOL_VERSION + 100, TaskKind::Map),
+        ),
+        "fake_wrong_kind" => send(&mut out, &hello(&task, PROTOCOL_VERSION, TaskKind::FlatMap)),
+        _ => send(&mut out, &hello(&task, PROTOCOL_VERSION, TaskKind::Map)),
+    }
+    match recv(&mut input) {
+        ToWorker::Welcome(_) => {}
         _ => std::process::exit(3),
     }
     if task == "fake_no_ready" {
-        std::thread::sleep(std::time::Duration::from_secs(100));
+        std::thread::sleep(Duration::from_secs(100));
     }
-    tx.send(FromWorker::Ready).expect("ready");
+    send(&mut out, &FromWorker::Ready);
     loop {
-        match rx.recv() {
-            Ok(ToWorker::Work(items)) => match task.as_str() {
-                "fake_garbage" => {
-                    let junk: IpcSender<Junk> = tx.clone().to_opaque().to();
-                    junk.send(Junk::J(7)).expect("junk");
-                }
+        match recv(&mut input) {
+            ToWorker::Work(work) => match task.as_str() {
+                "fake_garbage" => frame::write(&mut out, &Junk::J(7)).expect("junk"),
                 "fake_foreign_handle" => {
                     let h = Handle {
                         ring: RingId(12345),
@@ -70,29 +137,41 @@ fn main() {
                         len: 8,
                         generation: 1,
                     };
-                    let results = items
+                    let results = work
+                        .items
                         .iter()
                         .map(|i| ItemResult::Done {
                             seq: i.seq,
                             outputs: vec![Payload::Shm(h)],
                         })
                         .collect();
-                    tx.send(FromWorker::Results(results)).expect("results");
+                    send(
+                        &mut out,
+                        &FromWorker::Results(Results {
+                            batch: work.batch,
+                            first: 0,
+                            results,
+                            last: true,
+                            busy_ns: 0,
+                        }),
+                    );
                 }
-                _ => {
-                    let results = items
-                        .into_iter()
-                        .map(|i| ItemResult::Done {
-                            seq: i.seq,
-                            outputs: vec![i.payload],
-                        })
-                        .collect();
-                    tx.send(FromWorker::Results(results)).expect("results");
+                "fake_hello_twice" => {
+                    send(&mut out, &hello(&task, PROTOCOL_VERSION, TaskKind::Map));
+                    std::thread::sleep(Duration::from_secs(100));
                 }
+                "fake_huge_frame" => huge_frame_and_wait(&mut out),
+                "fake_truncated" => {
+                    let mut buf = Vec::new();
+                    frame::write(&mut buf, &echo(work)).expect("encode");
+                    out.write_all(&buf[..buf.len() / 2]).expect("half a frame");
+                    std::process::exit(0);
+                }
+                _ => send(&mut out, &echo(work)),
             },
-            Ok(ToWorker::End) => {
+            ToWorker::End => {
                 if task != "fake_no_bye" {
-                    let _ = tx.send(FromWorker::Bye);
+                    send(&mut out, &FromWorker::Bye);
                 }
                 std::process::exit(0);
             }

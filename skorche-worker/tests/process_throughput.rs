@@ -4,7 +4,9 @@
 mod support;
 
 use skorche_worker::builtin;
-use skorche_worker::client::WorkerEvent;
+use skorche_worker::protocol::Work;
+use skorche_worker::transport::{ExitCause, WorkerEvent};
+use std::sync::Arc;
 use std::time::Instant;
 use support::*;
 
@@ -17,27 +19,35 @@ fn small_items_throughput_is_printed() {
         1_000_000
     };
     for batch in [64u64, 512, 4096] {
-        let (tx, mut rx, handle) = spawn(&builtin::IDENTITY_U64.bind()).split();
+        let link = spawn(&builtin::IDENTITY_U64.bind());
+        let (mut tx, mut rx, control) = (link.sender, link.receiver, link.control);
         // Pre-encode outside the timed region, as a coordinator forwarding payloads would.
         let batches: Vec<_> = (0..n)
             .step_by(batch as usize)
-            .map(|i| items(i..(i + batch).min(n)))
+            .map(|i| Work {
+                batch: i / batch,
+                items: items(i..(i + batch).min(n)),
+            })
             .collect();
         let t0 = Instant::now();
         let feeder = std::thread::spawn(move || {
             for b in batches {
-                tx.send(b).unwrap();
+                tx.send(b).map_err(|(_, e)| e).unwrap();
             }
             tx.end().unwrap();
         });
         let mut count = 0u64;
-        while let WorkerEvent::Results(r) = rx.recv().unwrap() {
-            count += r.len() as u64;
-        }
+        let end = loop {
+            match rx.recv() {
+                WorkerEvent::Results(r) => count += r.results.len() as u64,
+                other => break other,
+            }
+        };
         let dt = t0.elapsed();
         feeder.join().unwrap();
+        assert!(matches!(end, WorkerEvent::Finished), "{end:?}");
         assert_eq!(count, n);
-        assert!(handle.wait().success());
+        assert_eq!(control.wait(), ExitCause::Code(0));
         eprintln!(
             "identity_u64: {n} items in {dt:?}: {:.2} M items/s (batch {batch})",
             n as f64 / dt.as_secs_f64() / 1e6
@@ -58,28 +68,31 @@ fn large_payloads(task: &'static skorche_worker::registry::TaskDef<(u64, u64), V
     let _w = watchdog(60);
     const LEN: u64 = 8 << 20;
     let n: u64 = if cfg!(debug_assertions) { 4 } else { 64 };
-    let ring = Ring::create(64 << 20).expect("ring");
+    let ring = Arc::new(Ring::create(64 << 20).expect("ring"));
     let mut spec = spec("big", &task.bind());
-    spec.rings = vec![ring.descriptor()];
+    spec.rings = vec![ring.clone()];
     spec.output_ring = Some(0);
-    let (tx, mut rx, handle) = skorche_worker::client::WorkerProcess::spawn(&spec)
-        .unwrap()
-        .split();
-    let rings = [ring];
+    let link = start(&spec);
+    let (mut tx, mut rx, control) = (link.sender, link.receiver, link.control);
+    let rings = std::slice::from_ref(&*ring);
     let t0 = Instant::now();
     let feeder = std::thread::spawn(move || {
         for i in 0..n {
-            tx.send(vec![WorkItem {
-                seq: i,
-                payload: inline((i, LEN)),
-            }])
+            tx.send(Work {
+                batch: i,
+                items: vec![WorkItem {
+                    seq: i,
+                    payload: inline((i, LEN)),
+                }],
+            })
+            .map_err(|(_, e)| e)
             .unwrap();
         }
         tx.end().unwrap();
     });
     let mut bytes = 0u64;
-    while let WorkerEvent::Results(r) = rx.recv().unwrap() {
-        for item in r {
+    while let WorkerEvent::Results(r) = rx.recv() {
+        for item in r.results {
             let ItemResult::Done { outputs, .. } = item else {
                 panic!("{item:?}")
             };
@@ -87,12 +100,12 @@ fn large_payloads(task: &'static skorche_worker::registry::TaskDef<(u64, u64), V
                 panic!("inline")
             };
             // Read in place, then release.
-            bytes += skorche_worker::codec::read_shm(h, &rings, |b| Ok(b.len() as u64)).unwrap();
+            bytes += skorche_worker::codec::read_shm(h, rings, |b| Ok(b.len() as u64)).unwrap();
         }
     }
     let dt = t0.elapsed();
     feeder.join().unwrap();
-    assert!(handle.wait().success());
+    assert_eq!(control.wait(), ExitCause::Code(0));
     assert_eq!(bytes, n * LEN);
     eprintln!(
         "{} 8 MiB via ring: {n} items in {dt:?}: {:.2} GB/s (includes generating the bytes)",

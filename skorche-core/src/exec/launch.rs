@@ -35,9 +35,11 @@ pub(crate) struct Launch<'a> {
     pub(crate) forward_out: Vec<bool>,
     /// Output rings of process stages whose payloads are forwarded, by channel index.
     pub(crate) forward_rings:
-        &'a mut std::collections::HashMap<usize, crate::exec::process::SharedRings>,
+        &'a mut std::collections::HashMap<usize, crate::coordinator::SharedRings>,
+    /// Opens once every worker process of the run has started.
+    pub(crate) gate: std::sync::Arc<crate::coordinator::StartGate>,
     /// Process-mode settings (used by registered-task stages in process mode).
-    pub(crate) process: crate::exec::process::ProcessOptions,
+    pub(crate) process: crate::process_options::ProcessOptions,
 }
 
 impl Launch<'_> {

@@ -2,6 +2,5 @@
 //! worker processes).
 
 pub(crate) mod launch;
-pub(crate) mod process;
 pub(crate) mod run;
 pub(crate) mod worker_cx;

@@ -24,6 +24,8 @@ pub(crate) const DEFAULT_CAPACITY: usize = 64;
 pub(crate) struct RunShared {
     aborted: AtomicBool,
     failures: Mutex<Vec<StageFailure>>,
+    /// Why the run was stopped without a failure, if it was.
+    cancelled: Mutex<Option<String>>,
     wake: Sender<()>,
     started: Instant,
 }
@@ -35,8 +37,17 @@ impl RunShared {
         self.aborted.load(Ordering::Relaxed)
     }
 
-    /// Stops the run without an error (the consumer went away).
-    pub(crate) fn cancel(&self) {
+    /// Stops the run without a stage failing (a consumer went away); outputs still being
+    /// read end with [`PipelineError::Cancelled`] and `reason`.
+    pub(crate) fn cancel(&self, reason: &str) {
+        self.cancelled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(|| reason.to_string());
+        self.stop();
+    }
+
+    fn stop(&self) {
         self.aborted.store(true, Ordering::Relaxed);
         let _ = self.wake.send(());
     }
@@ -47,7 +58,7 @@ impl RunShared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(failure);
-        self.cancel();
+        self.stop();
     }
 
     pub(crate) fn thread_exited(&self) {
@@ -82,6 +93,7 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
     let shared = Arc::new(RunShared {
         aborted: AtomicBool::new(false),
         failures: Mutex::new(Vec::new()),
+        cancelled: Mutex::new(None),
         wake,
         started: Instant::now(),
     });
@@ -96,7 +108,7 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
             let cap = decl.capacity.unwrap_or(default_cap).max(1);
             chan_index[q] = channels.len();
             if forwarded[q] {
-                channels.push(crate::graph::make_channel::<crate::exec::process::Payload>(
+                channels.push(crate::graph::make_channel::<crate::coordinator::Payload>(
                     cap,
                 ));
             } else {
@@ -110,6 +122,7 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
 
     let mut threads = Vec::new();
     let mut forward_rings = std::collections::HashMap::new();
+    let gate = crate::coordinator::StartGate::new();
     let mut stats = Vec::new();
     let mut depth_of = Vec::new();
     for node in graph.nodes.iter_mut() {
@@ -132,17 +145,21 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
             forward_in: node.inputs.iter().map(|&q| forwarded[q]).collect(),
             forward_out: node.outputs.iter().map(|&q| forwarded[q]).collect(),
             forward_rings: &mut forward_rings,
+            gate: gate.clone(),
             process: {
                 let mut opts = node.process.clone();
                 if opts.program.is_none() {
                     opts.program = graph.worker_program.clone();
+                }
+                if opts.handshake_timeout.is_none() {
+                    opts.handshake_timeout = graph.handshake_timeout;
                 }
                 opts
             },
         };
         let input_chans = cx.inputs.clone();
         if let Err(e) = runner.launch(&mut cx) {
-            shared.cancel();
+            shared.cancel("a stage could not start");
             drop(cx);
             finish_after_launch_error(&shared, channels, threads);
             return Err(e);
@@ -150,6 +167,9 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
         stats.push((st, node.mode, node.kind));
         depth_of.push(input_chans);
     }
+
+    // Every stage is launched: the gate opens once the workers already counted have started.
+    gate.arrive();
 
     // The declared outputs hand their receivers to the caller; every other queue nobody
     // consumes is drained by a discard thread so that upstream never blocks.
@@ -309,6 +329,14 @@ fn supervise(
     if !failures.is_empty() {
         return Err(PipelineError::Failed(failures));
     }
+    if let Some(reason) = shared
+        .cancelled
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    {
+        return Err(PipelineError::Cancelled(reason));
+    }
     let stages = stats
         .iter()
         .enumerate()
@@ -323,6 +351,8 @@ fn supervise(
                 errors: st.errors.load(Relaxed),
                 busy: Duration::from_nanos(st.busy_ns.load(Relaxed)),
                 forwarded: st.forwarded.load(Relaxed),
+                via_shm: st.via_shm.load(Relaxed),
+                inline: st.inline.load(Relaxed),
                 wall: Duration::from_nanos(st.finished_ns.load(Relaxed)),
                 mean_queue_depth: if samples == 0 {
                     0.0

@@ -19,6 +19,10 @@ pub(crate) struct StageStats {
     pub(crate) busy_ns: AtomicU64,
     /// Outputs passed on still encoded to the next process stage.
     pub(crate) forwarded: AtomicU64,
+    /// Values (inputs and outputs) that crossed to or from a worker through shared memory.
+    pub(crate) via_shm: AtomicU64,
+    /// Values that crossed to or from a worker inline, in a message.
+    pub(crate) inline: AtomicU64,
     /// Nanoseconds from the run's start to the exit of the stage's last worker.
     pub(crate) finished_ns: AtomicU64,
 }
@@ -32,6 +36,8 @@ impl StageStats {
             errors: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
             forwarded: AtomicU64::new(0),
+            via_shm: AtomicU64::new(0),
+            inline: AtomicU64::new(0),
             finished_ns: AtomicU64::new(0),
         }
     }
@@ -44,6 +50,8 @@ pub(crate) struct Local {
     pub(crate) items_in: u64,
     pub(crate) items_out: u64,
     pub(crate) busy: Duration,
+    pub(crate) via_shm: u64,
+    pub(crate) inline: u64,
 }
 
 /// The context a worker body runs in.
@@ -93,6 +101,8 @@ impl WorkerCx {
         s.items_out.fetch_add(self.local.items_out, Relaxed);
         s.busy_ns
             .fetch_add(self.local.busy.as_nanos() as u64, Relaxed);
+        s.via_shm.fetch_add(self.local.via_shm, Relaxed);
+        s.inline.fetch_add(self.local.inline, Relaxed);
         s.finished_ns.fetch_max(self.shared.elapsed_ns(), Relaxed);
         self.shared.thread_exited();
     }

@@ -25,7 +25,7 @@ where
 {
     fn launch(self: Box<Self>, cx: &mut Launch<'_>) -> Result<(), PipelineError> {
         match cx.mode {
-            Mode::Processes(_) => crate::exec::process::launch(self.task, cx),
+            Mode::Processes(_) => crate::coordinator::launch(self.task, cx),
             Mode::Threads(_) => {
                 launch_threads(self.task, cx);
                 Ok(())

@@ -7,7 +7,7 @@ fn main() {
     eprintln!(
         "usage: skorche-worker is started by a skorche coordinator (environment {}); \
          it hosts these tasks: {}",
-        skorche_worker::ENV_SERVER,
+        skorche_worker::ENV_FD,
         skorche_worker::registry::task_names().join(", ")
     );
     std::process::exit(2);

@@ -163,12 +163,7 @@ fn fill_bytes_task_gives_the_same_bytes_in_thread_mode() {
 #[test]
 fn fill_bytes_task_writes_into_the_output_ring() {
     let ring = crate::shm::Ring::create_in_process(1 << 20).unwrap();
-    let io = PayloadIo {
-        rings: vec![ring],
-        output_ring: Some(0),
-        shm_threshold: 100,
-        reserve_timeout: std::time::Duration::from_secs(1),
-    };
+    let io = PayloadIo::new(vec![ring], Some(0), 100, None);
     let mut sut = lookup("produce_bytes_in_place")
         .unwrap()
         .instantiate_erased(&[])

@@ -1,10 +1,13 @@
 //! Helpers shared by the process tests.
 #![allow(dead_code)]
 
-use skorche_worker::client::{SpawnSpec, WorkerEvent, WorkerProcess};
 use skorche_worker::codec;
-use skorche_worker::protocol::{ItemResult, Payload, WorkItem};
+use skorche_worker::protocol::{ItemResult, Payload, Results, Work, WorkItem};
 use skorche_worker::registry::BoundTask;
+use skorche_worker::transport::local::LocalTransport;
+use skorche_worker::transport::{
+    ExitCause, Transport, WorkerEvent, WorkerId, WorkerLink, WorkerSpec,
+};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -31,14 +34,54 @@ impl Drop for Watchdog {
     }
 }
 
-pub fn spec<In: 'static, Out: 'static>(stage: &str, task: &BoundTask<In, Out>) -> SpawnSpec {
-    let mut s = SpawnSpec::for_task(EXE, stage, task);
+pub fn spec<In: 'static, Out: 'static>(stage: &str, task: &BoundTask<In, Out>) -> WorkerSpec {
+    let mut s = WorkerSpec::for_task(stage, task);
     s.handshake_timeout = Duration::from_secs(10);
     s
 }
 
-pub fn spawn<In: 'static, Out: 'static>(task: &BoundTask<In, Out>) -> WorkerProcess {
-    WorkerProcess::spawn(&spec("test-stage", task)).expect("spawn worker")
+/// Starts `spec` with the worker program `exe`.
+pub fn start_with(
+    exe: &str,
+    spec: &WorkerSpec,
+) -> Result<WorkerLink, skorche_worker::error::SpawnError> {
+    LocalTransport::new(exe).start_worker(spec)
+}
+
+/// Starts `spec` with the `skorche-worker` binary.
+pub fn start(spec: &WorkerSpec) -> WorkerLink {
+    start_with(EXE, spec).expect("start worker")
+}
+
+pub fn spawn<In: 'static, Out: 'static>(task: &BoundTask<In, Out>) -> WorkerLink {
+    start(&spec("test-stage", task))
+}
+
+/// The pid of a local worker.
+pub fn pid(link: &WorkerLink) -> u32 {
+    match link.control.id() {
+        WorkerId::Local { pid } => pid,
+        other => panic!("not a local worker: {other}"),
+    }
+}
+
+/// Whether `pid` is gone (or a zombie nobody reaped yet: it has exited).
+pub fn is_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s
+            .rfind(')')
+            .and_then(|i| s[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state == "Z"),
+    }
+}
+
+/// Asserts `pid` was reaped (no /proc entry, not even a zombie).
+pub fn assert_reaped(pid: u32) {
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "pid {pid} not reaped"
+    );
 }
 
 pub fn inline<T: serde::Serialize + 'static>(v: T) -> Payload {
@@ -54,12 +97,41 @@ pub fn items(range: std::ops::Range<u64>) -> Vec<WorkItem> {
         .collect()
 }
 
-/// Receives one `Results` event, panicking on anything else.
-pub fn results(w: &mut WorkerProcess) -> Vec<ItemResult> {
-    match w.recv().expect("recv") {
+/// Sends one batch.
+pub fn send(link: &mut WorkerLink, batch: u64, items: Vec<WorkItem>) {
+    link.sender
+        .send(Work { batch, items })
+        .map_err(|(_, e)| e)
+        .expect("send");
+}
+
+/// Receives one `Results` part, panicking on anything else.
+pub fn part(link: &mut WorkerLink) -> Results {
+    match link.receiver.recv() {
         WorkerEvent::Results(r) => r,
         other => panic!("expected results, got {other:?}"),
     }
+}
+
+/// Receives every part of batch `batch` (checking that they come in order and that only the
+/// last says so) and returns the results, one per item.
+pub fn results_of(link: &mut WorkerLink, batch: u64) -> Vec<ItemResult> {
+    let mut out = Vec::new();
+    loop {
+        let p = part(link);
+        assert_eq!(p.batch, batch, "part of another batch");
+        assert_eq!(p.first as usize, out.len(), "parts out of order");
+        out.extend(p.results);
+        if p.last {
+            return out;
+        }
+    }
+}
+
+/// Sends `items` as batch 0 and returns its results.
+pub fn round_trip(link: &mut WorkerLink, items: Vec<WorkItem>) -> Vec<ItemResult> {
+    send(link, 0, items);
+    results_of(link, 0)
 }
 
 pub fn done_u64(r: &ItemResult) -> (u64, Vec<u64>) {
@@ -76,16 +148,13 @@ pub fn done_u64(r: &ItemResult) -> (u64, Vec<u64>) {
 }
 
 /// Ends the stream and checks the worker says Bye, exits 0 and is reaped.
-pub fn finish(mut w: WorkerProcess) {
-    let pid = w.pid();
-    w.end().expect("end");
-    match w.recv().expect("recv after end") {
-        WorkerEvent::Finished { status } => assert!(status.success(), "status {status}"),
+pub fn finish(mut link: WorkerLink) {
+    let pid = pid(&link);
+    link.sender.end().expect("end");
+    match link.receiver.recv() {
+        WorkerEvent::Finished => {}
         other => panic!("expected Finished, got {other:?}"),
     }
-    assert!(w.wait().success());
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        "pid {pid} not reaped"
-    );
+    assert_eq!(link.control.wait(), ExitCause::Code(0));
+    assert_reaped(pid);
 }

@@ -6,10 +6,19 @@
 //! `sleep_jitter` in 2 worker processes (its own binary as the worker program), printing
 //! `started <pid>` first and `done <count>` at the end. The coordinator-kill and Ctrl-C
 //! tests use it.
+//!
+//! Started as a worker with `SKORCHE_TEST_HOSTILE=<mode>` in its environment, it breaks the
+//! protocol on purpose instead of serving (see [`hostile`]); the hostile-worker tests start it
+//! so through a small wrapper script.
+
+mod hostile;
 
 use std::io::Write;
 
 fn main() {
+    if let Some(mode) = hostile::requested() {
+        hostile::run(&mode);
+    }
     skorche::worker::enter();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("drive") {

@@ -1,0 +1,254 @@
+//! The collector: receives a worker's answers, checks each against the batch it answers,
+//! decodes the outputs and puts them downstream with their inputs' positions.
+
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use skorche_worker::protocol::{ItemResult, Payload, Results};
+use skorche_worker::transport::{EventReceiver, WorkerEvent};
+
+use crate::coordinator::dispatch::{Sent, Slot};
+use crate::coordinator::{catch, list_seqs, Stage};
+use crate::error::FailureKind;
+use crate::exec::worker_cx::WorkerCx;
+use crate::packet::Packet;
+use crate::stage::send;
+use crate::stage::task::{emit, kind_of};
+
+pub(crate) struct Collector<'a, V, W> {
+    pub(crate) stage: &'a Stage<V, W>,
+    pub(crate) slot: &'a Slot<W>,
+    pub(crate) receiver: Box<dyn EventReceiver>,
+    pub(crate) output_ring: &'a [skorche_worker::rings::Ring],
+    pub(crate) tx: Sender<Packet<W>>,
+}
+
+/// A fault of the worker's, found in an answer: the stage fails with it.
+struct Breach(Option<u64>, String);
+
+impl<V, W: Send + 'static> Collector<'_, V, W> {
+    pub(crate) fn run(mut self, cx: &mut WorkerCx) {
+        let worker = self.slot.control.id();
+        loop {
+            match self.receiver.recv() {
+                WorkerEvent::Results(part) => {
+                    if let Err(Breach(seq, why)) = self.take(cx, part) {
+                        self.slot.control.kill();
+                        if !cx.aborted() {
+                            cx.fail(seq, FailureKind::Protocol, format!("{worker}: {why}"));
+                        }
+                        return;
+                    }
+                    if cx.aborted() {
+                        return;
+                    }
+                }
+                WorkerEvent::Finished => {
+                    let held = self.slot.held();
+                    if !held.is_empty() && !cx.aborted() {
+                        cx.fail(
+                            held.first().copied(),
+                            FailureKind::Protocol,
+                            format!(
+                                "{worker} said goodbye while holding items {}",
+                                list_seqs(&held)
+                            ),
+                        );
+                    }
+                    return;
+                }
+                WorkerEvent::Exited(cause) => {
+                    if cx.aborted() {
+                        return;
+                    }
+                    let held = self.slot.held();
+                    return cx.fail(
+                        held.first().copied(),
+                        FailureKind::WorkerDied,
+                        format!("{worker} {cause} while holding items {}", list_seqs(&held)),
+                    );
+                }
+                WorkerEvent::Protocol(why) => {
+                    if !cx.aborted() {
+                        let held = self.slot.held();
+                        cx.fail(
+                            held.first().copied(),
+                            FailureKind::Protocol,
+                            format!("{worker}: {why}"),
+                        );
+                    }
+                    return;
+                }
+                _ => {
+                    self.slot.control.kill();
+                    return cx.fail(
+                        None,
+                        FailureKind::Protocol,
+                        format!("{worker}: unknown event"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Checks one answer against its batch, then emits it. `Err`: the worker broke the
+    /// protocol (nothing of this answer was emitted).
+    fn take(&mut self, cx: &mut WorkerCx, part: Results) -> Result<(), Breach> {
+        let n = part.results.len();
+        let asked: Vec<Sent> = {
+            let mut f = self.slot.lock();
+            f.progress = Instant::now();
+            let Some(batch) = f.batches.front_mut() else {
+                return Err(Breach(
+                    None,
+                    format!("answered batch {} that it does not hold", part.batch),
+                ));
+            };
+            if part.batch != batch.id {
+                return Err(Breach(
+                    batch.items.get(batch.answered).map(|s| s.seq),
+                    format!(
+                        "answered batch {} while batch {} was due",
+                        part.batch, batch.id
+                    ),
+                ));
+            }
+            let end = batch.answered + n;
+            if part.first as usize != batch.answered || end > batch.items.len() {
+                return Err(Breach(
+                    batch.items.get(batch.answered).map(|s| s.seq),
+                    format!(
+                        "answered items {}..{} of batch {}, which has {} items, {} answered",
+                        part.first,
+                        part.first as usize + n,
+                        batch.id,
+                        batch.items.len(),
+                        batch.answered
+                    ),
+                ));
+            }
+            // A part may answer the last items without ending the batch (an empty last part
+            // follows); a last part must answer every item.
+            if part.last && end != batch.items.len() {
+                return Err(Breach(
+                    batch.items.get(batch.answered).map(|s| s.seq),
+                    format!(
+                        "ended batch {} after {end} of its {} items",
+                        batch.id,
+                        batch.items.len()
+                    ),
+                ));
+            }
+            let asked = batch.items[batch.answered..end].to_vec();
+            // Checked before anything is emitted: right items, one output each for a map.
+            for (result, sent) in part.results.iter().zip(&asked) {
+                if result.seq() != sent.wire {
+                    return Err(Breach(
+                        Some(sent.seq),
+                        format!(
+                            "answered item tag {} where {} was due (batch {})",
+                            result.seq(),
+                            sent.wire,
+                            batch.id
+                        ),
+                    ));
+                }
+                if let ItemResult::Done { outputs, .. } = result {
+                    if !self.stage.flat && outputs.len() != 1 {
+                        return Err(Breach(
+                            Some(sent.seq),
+                            format!(
+                                "answered {} outputs for one input of a map task",
+                                outputs.len()
+                            ),
+                        ));
+                    }
+                }
+            }
+            batch.answered = end;
+            batch.busy += Duration::from_nanos(part.busy_ns);
+            batch.out_bytes += part
+                .results
+                .iter()
+                .map(|r| match r {
+                    ItemResult::Done { outputs, .. } => outputs.iter().map(Payload::len).sum(),
+                    ItemResult::Failed { .. } => 0,
+                })
+                .sum::<usize>();
+            asked
+        };
+        cx.local.busy += Duration::from_nanos(part.busy_ns);
+        for (result, sent) in part.results.into_iter().zip(asked) {
+            match result {
+                ItemResult::Done { outputs, .. } => {
+                    let Some(values) = self.decode(cx, sent.seq, outputs) else {
+                        return Ok(());
+                    };
+                    if !emit(&self.tx, cx, sent.seq, sent.tag, values, self.stage.flat) {
+                        return Ok(());
+                    }
+                }
+                ItemResult::Failed { failure, .. } => {
+                    self.slot.control.kill();
+                    cx.fail(Some(sent.seq), kind_of(&failure), failure.message);
+                    return Ok(());
+                }
+            }
+        }
+        let mut f = self.slot.lock();
+        self.slot.release(&mut f, n);
+        if part.last {
+            // Under the lock, so that a control packet the feeder routes now cannot pass
+            // the ones queued behind this batch.
+            let Some(mut batch) = f.batches.pop_front() else {
+                return Ok(());
+            };
+            for control in batch.after.drain(..) {
+                if !send(&self.tx, cx, control) {
+                    return Ok(());
+                }
+            }
+            let items = batch.items.len();
+            f.sizer.observe(items, batch.busy, batch.out_bytes);
+        }
+        Ok(())
+    }
+
+    /// Decodes one input's outputs; `None` when the stage failed.
+    fn decode(&self, cx: &mut WorkerCx, seq: u64, outputs: Vec<Payload>) -> Option<Vec<W>> {
+        let mut values = Vec::with_capacity(outputs.len());
+        for payload in outputs {
+            match &payload {
+                Payload::Shm(_) => cx.local.via_shm += 1,
+                Payload::Inline(_) => cx.local.inline += 1,
+            }
+            match catch(|| (self.stage.decode)(payload, self.output_ring)) {
+                Ok(Ok(v)) => values.push(v),
+                Ok(Err(e)) => {
+                    self.slot.control.kill();
+                    cx.fail(
+                        Some(seq),
+                        FailureKind::Protocol,
+                        format!("bad output from {}: {e}", self.slot.control.id()),
+                    );
+                    return None;
+                }
+                Err(panic) => {
+                    self.slot.control.kill();
+                    cx.fail(
+                        Some(seq),
+                        FailureKind::Panic,
+                        format!("decoding an output panicked (its Deserialize impl): {panic}"),
+                    );
+                    return None;
+                }
+            }
+        }
+        if self.stage.forwarding {
+            cx.stats
+                .forwarded
+                .fetch_add(values.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        Some(values)
+    }
+}

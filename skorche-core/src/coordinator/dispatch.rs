@@ -1,0 +1,121 @@
+//! What one worker holds, and the credits that bound it.
+//!
+//! A feeder takes an item off the stage's queue only when its worker has a free credit, so
+//! workers share the queue fairly and every item is counted from the moment it leaves the
+//! queue until its outputs are on the next one. The collector checks each answer against
+//! the batch it answers (batch id, position, item tags) before anything is emitted.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use skorche_worker::transport::WorkerControl;
+
+use crate::coordinator::batch_size::BatchSizer;
+use crate::order::Tag;
+use crate::packet::Packet;
+
+/// One item sent to a worker: its source seq and position, and its tag on the wire.
+#[derive(Debug, Clone)]
+pub(crate) struct Sent {
+    pub(crate) seq: u64,
+    pub(crate) tag: Tag,
+    pub(crate) wire: u64,
+}
+
+/// A batch sent and not yet fully answered and emitted.
+pub(crate) struct Batch<W> {
+    pub(crate) id: u64,
+    pub(crate) items: Vec<Sent>,
+    /// Items answered so far (the answer for `items[answered]` is the next one expected).
+    pub(crate) answered: usize,
+    /// Control packets that arrived after this batch: they leave after its results.
+    pub(crate) after: Vec<Packet<W>>,
+    pub(crate) sent: Instant,
+    /// Output bytes answered so far (batch sizing).
+    pub(crate) out_bytes: usize,
+    /// Worker time reported so far (batch sizing).
+    pub(crate) busy: Duration,
+}
+
+/// What a worker holds.
+pub(crate) struct Flight<W> {
+    pub(crate) batches: VecDeque<Batch<W>>,
+    /// Items taken off the queue and not yet emitted.
+    pub(crate) items: usize,
+    /// When the worker last answered (or was idle and got a batch).
+    pub(crate) progress: Instant,
+    pub(crate) sizer: BatchSizer,
+    pub(crate) next_batch: u64,
+}
+
+/// One worker's shared state: its control, what it holds, and the credit signal.
+pub(crate) struct Slot<W> {
+    pub(crate) control: Arc<dyn WorkerControl>,
+    flight: Mutex<Flight<W>>,
+    credit: Condvar,
+}
+
+impl<W> Slot<W> {
+    pub(crate) fn new(control: Arc<dyn WorkerControl>, sizer: BatchSizer) -> Self {
+        Slot {
+            control,
+            flight: Mutex::new(Flight {
+                batches: VecDeque::new(),
+                items: 0,
+                progress: Instant::now(),
+                sizer,
+                next_batch: 0,
+            }),
+            credit: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Flight<W>> {
+        self.flight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until the worker may take more items; returns how many (at most one batch).
+    /// `None` when `stop()` says so (checked every `poll`).
+    pub(crate) fn wait_credit(&self, poll: Duration, stop: impl Fn() -> bool) -> Option<usize> {
+        let mut f = self.lock();
+        loop {
+            if stop() {
+                return None;
+            }
+            let cap = f.sizer.cap();
+            let window = f.sizer.window();
+            if f.batches.len() < window && f.items < cap * window {
+                return Some(cap.min(cap * window - f.items));
+            }
+            f = self
+                .credit
+                .wait_timeout(f, poll)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Gives back `n` credits (their outputs are emitted).
+    pub(crate) fn release(&self, f: &mut Flight<W>, n: usize) {
+        f.items = f.items.saturating_sub(n);
+        self.credit.notify_all();
+    }
+
+    /// The item the worker is on and since when, if it holds any.
+    pub(crate) fn current(&self) -> Option<(u64, Instant)> {
+        let f = self.lock();
+        let batch = f.batches.iter().find(|b| b.answered < b.items.len())?;
+        let item = &batch.items[batch.answered];
+        Some((item.seq, batch.sent.max(f.progress)))
+    }
+
+    /// Source seqs of every item the worker holds.
+    pub(crate) fn held(&self) -> Vec<u64> {
+        self.lock()
+            .batches
+            .iter()
+            .flat_map(|b| b.items[b.answered..].iter().map(|s| s.seq))
+            .collect()
+    }
+}

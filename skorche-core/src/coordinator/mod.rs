@@ -1,0 +1,347 @@
+//! The process coordinator: runs a registered task's stage on N workers reached through a
+//! transport (by default child processes, `skorche_worker::transport::local`).
+//!
+//! Per worker: a **feeder** thread starts the worker, takes items off the stage's queue as
+//! its credits allow ([`dispatch`]), encodes them (large ones straight into the worker's
+//! input ring) and sends batches sized by [`batch_size`]; a **collector** thread ([`collect`])
+//! checks every answer against its batch before emitting it. One **watchdog** per stage
+//! enforces the per-item timeout and, when the run stops, stops the stage's workers so every
+//! blocked thread returns. A task error or panic, a dead worker, a protocol fault or an
+//! expired item timeout fails the stage; every worker is stopped and reaped in every case.
+
+pub(crate) mod batch_size;
+pub(crate) mod collect;
+pub(crate) mod dispatch;
+pub(crate) mod feed;
+mod rings;
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use skorche_worker::codec::{self, OnFull};
+use skorche_worker::registry::BoundTask;
+use skorche_worker::rings::Ring;
+use skorche_worker::transport::{local::LocalTransport, Transport, WorkerSpec};
+
+use crate::coordinator::batch_size::BatchSizer;
+use crate::coordinator::collect::Collector;
+use crate::coordinator::dispatch::Slot;
+use crate::coordinator::feed::Feeder;
+pub(crate) use crate::coordinator::rings::{SharedRings, StartGate};
+use crate::error::{FailureKind, PipelineError};
+use crate::exec::launch::Launch;
+use crate::exec::worker_cx::{panic_message, WorkerCx};
+use crate::packet::Packet;
+use crate::process_options::ProcessOptions;
+
+/// An encoded value on a queue between two process stages.
+pub(crate) use skorche_worker::protocol::Payload;
+
+/// How often the watchdog looks at the item timeouts and the run's stop flag.
+const WATCH_EVERY: Duration = Duration::from_millis(5);
+
+/// Default bound on starting a worker and its handshake.
+const HANDSHAKE_TIMEOUT: Duration = skorche_worker::transport::DEFAULT_HANDSHAKE_TIMEOUT;
+
+/// Turns what the feeder takes from its queue into what a worker receives.
+type Encoder<V> =
+    Box<dyn Fn(V, &Ring, &mut dyn FnMut() -> OnFull) -> Result<Payload, String> + Send + Sync>;
+/// Turns what a worker answered into what the collector puts on its queue.
+type Decoder<W> = Box<dyn Fn(Payload, &[Ring]) -> Result<W, String> + Send + Sync>;
+
+/// What every thread of one process stage shares.
+pub(crate) struct Stage<V, W> {
+    name: String,
+    opts: ProcessOptions,
+    transport: Arc<dyn Transport>,
+    spec: WorkerSpec,
+    pub(crate) flat: bool,
+    pub(crate) encode: Encoder<V>,
+    pub(crate) decode: Decoder<W>,
+    /// Whether outputs go on encoded (to a process stage downstream).
+    pub(crate) forwarding: bool,
+    /// Every started worker, for the watchdog.
+    slots: Mutex<Vec<Arc<Slot<W>>>>,
+    /// Feeders still running; the watchdog ends with the last.
+    feeders: AtomicUsize,
+}
+
+/// Runs `f`, turning a panic into its message.
+pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|p: Box<dyn Any + Send>| panic_message(&*p))
+}
+
+pub(crate) fn launch<T, U>(task: BoundTask<T, U>, cx: &mut Launch<'_>) -> Result<(), PipelineError>
+where
+    T: Serialize + Send + 'static,
+    U: DeserializeOwned + Send + 'static,
+{
+    let threshold = cx.process.shm_threshold;
+    let plain_in: Encoder<T> = Box::new(move |v, ring, on_full| {
+        codec::encode_payload_with(v, Some(ring), threshold, on_full).map_err(|e| e.to_string())
+    });
+    let plain_out: Decoder<U> =
+        Box::new(|p, rings| codec::decode_payload_owned::<U>(p, rings).map_err(|e| e.to_string()));
+    let fwd_in: Encoder<Payload> = Box::new(|p, _, _| Ok(p));
+    // A forwarded record must lie in this worker's own output ring: the next stage's workers
+    // will read it, and a forged handle must fail here, naming this stage.
+    let fwd_out: Decoder<Payload> = Box::new(|p, rings| {
+        if let Payload::Shm(h) = &p {
+            let ring = codec::ring_for(h, rings).map_err(|e| e.to_string())?;
+            ring.read(h)
+                .map_err(|e| format!("invalid handle {h:?}: {e}"))?;
+        }
+        Ok(p)
+    });
+    match (cx.forward_in[0], cx.forward_out[0]) {
+        (false, false) => launch_with(task, cx, plain_in, plain_out),
+        (true, false) => launch_with(task, cx, fwd_in, plain_out),
+        (false, true) => launch_with(task, cx, plain_in, fwd_out),
+        (true, true) => launch_with(task, cx, fwd_in, fwd_out),
+    }
+}
+
+fn launch_with<T, U, V, W>(
+    task: BoundTask<T, U>,
+    cx: &mut Launch<'_>,
+    encode: Encoder<V>,
+    decode: Decoder<W>,
+) -> Result<(), PipelineError>
+where
+    T: 'static,
+    U: 'static,
+    V: Send + 'static,
+    W: Send + 'static,
+{
+    let opts = cx.process.clone();
+    let name = cx.stats.name.clone();
+    let transport: Arc<dyn Transport> = match &opts.transport {
+        Some(t) => t.clone(),
+        None => Arc::new(LocalTransport::new(match &opts.program {
+            Some(p) => p.clone(),
+            None => std::env::current_exe().map_err(|e| {
+                PipelineError::Invalid(format!(
+                    "stage '{name}': cannot find the driver executable to re-run as a worker: {e}"
+                ))
+            })?,
+        })),
+    };
+    let ring_error = |e: skorche_worker::rings::CreateError| {
+        PipelineError::Invalid(format!(
+            "stage '{name}': cannot create a shared-memory ring: {e}"
+        ))
+    };
+    let workers = cx.workers();
+    let gate = cx.gate.clone();
+    gate.expect(workers);
+    let new_ring = || -> Result<Arc<Ring>, PipelineError> {
+        let ring = Arc::new(Ring::create(opts.ring_capacity).map_err(ring_error)?);
+        gate.register(ring.clone());
+        Ok(ring)
+    };
+    let outputs: SharedRings =
+        Arc::new((0..workers).map(|_| new_ring()).collect::<Result<_, _>>()?);
+    if cx.forward_out[0] {
+        cx.forward_rings.insert(cx.outputs[0], outputs.clone());
+    }
+    // Records forwarded from the stage upstream live in its workers' rings: ours attach
+    // them too, read them in place and release them.
+    let upstream = if cx.forward_in[0] {
+        cx.forward_rings.get(&cx.inputs[0]).cloned()
+    } else {
+        None
+    };
+    let mut spec = WorkerSpec::for_task(name.clone(), &task);
+    spec.shm_threshold = opts.shm_threshold;
+    spec.handshake_timeout = opts.handshake_timeout.unwrap_or(HANDSHAKE_TIMEOUT);
+    let stage = Arc::new(Stage {
+        name: name.clone(),
+        transport,
+        spec,
+        flat: task.is_flat_map(),
+        encode,
+        decode,
+        forwarding: cx.forward_out[0],
+        slots: Mutex::new(Vec::new()),
+        feeders: AtomicUsize::new(workers),
+        opts: opts.clone(),
+    });
+    for index in 0..workers {
+        let input = new_ring()?;
+        let rx = cx.input::<V>(0);
+        let tx = cx.output::<W>(0);
+        let mut rings = vec![input, outputs[index].clone()];
+        if let Some(up) = &upstream {
+            rings.extend(up.iter().cloned());
+        }
+        let (stage, gate) = (stage.clone(), gate.clone());
+        cx.spawn(move |cx| {
+            let _done = FeederDone(&stage.feeders);
+            run_worker(&stage, &gate, cx, rings, rx, tx);
+        });
+    }
+    let stage2 = stage.clone();
+    cx.spawn(move |cx| watch(&stage2, cx));
+    Ok(())
+}
+
+/// Counts a feeder out however it ends.
+struct FeederDone<'a>(&'a AtomicUsize);
+
+impl Drop for FeederDone<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One worker's life: start it, feed and collect until the end, reap it.
+fn run_worker<V: Send + 'static, W: Send + 'static>(
+    stage: &Stage<V, W>,
+    gate: &StartGate,
+    cx: &mut WorkerCx,
+    rings: Vec<Arc<Ring>>,
+    rx: Receiver<Packet<V>>,
+    tx: Sender<Packet<W>>,
+) {
+    let started = if cx.aborted() {
+        None
+    } else {
+        let mut spec = stage.spec.clone();
+        spec.rings = rings.clone();
+        spec.output_ring = Some(1);
+        Some(stage.transport.start_worker(&spec))
+    };
+    gate.arrive();
+    let link = match started {
+        Some(Ok(link)) => link,
+        Some(Err(e)) => return cx.fail(None, FailureKind::Spawn, e.to_string()),
+        None => return,
+    };
+    // No item before every worker of the run has started and the driver has closed its
+    // descriptors of their rings.
+    if !gate.wait(feed::POLL, || cx.aborted()) {
+        link.control.kill();
+        link.control.wait();
+        return;
+    }
+    let slot = Arc::new(Slot::new(
+        link.control.clone(),
+        BatchSizer::new(
+            stage.opts.max_batch,
+            stage.opts.window,
+            stage.opts.ring_capacity,
+        ),
+    ));
+    stage
+        .slots
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(slot.clone());
+    let output_ring = std::slice::from_ref(rings[1].as_ref());
+    let feeder = Feeder {
+        stage,
+        slot: &slot,
+        sender: link.sender,
+        input_ring: &rings[0],
+        rx,
+        tx: tx.clone(),
+        wire: 0,
+    };
+    let collector = Collector {
+        stage,
+        slot: &slot,
+        receiver: link.receiver,
+        output_ring,
+        tx,
+    };
+    std::thread::scope(|scope| {
+        let mut ccx = cx.fork();
+        let slot2 = &slot;
+        scope.spawn(move || {
+            ccx.run(|ccx| {
+                if let Err(panic) = catch(|| collector.run(ccx)) {
+                    slot2.control.kill();
+                    ccx.fail(
+                        None,
+                        FailureKind::Panic,
+                        format!("the collector panicked: {panic}"),
+                    );
+                }
+            })
+        });
+        // A panic here must stop the worker before the scope waits for the collector.
+        if let Err(panic) = catch(|| feeder.run(cx)) {
+            slot.control.kill();
+            cx.fail(
+                None,
+                FailureKind::Panic,
+                format!("the feeder panicked: {panic}"),
+            );
+        }
+    });
+    slot.control.wait();
+}
+
+/// The stage's watchdog: per-item timeouts, and stopping every worker when the run stops.
+fn watch<V, W>(stage: &Stage<V, W>, cx: &mut WorkerCx) {
+    let mut stopped = 0;
+    while stage.feeders.load(Ordering::Acquire) > 0 {
+        std::thread::sleep(WATCH_EVERY);
+        let slots = stage
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if cx.aborted() {
+            // Blocked feeders and collectors return once their worker is gone.
+            for slot in &slots[stopped..] {
+                slot.control.kill();
+            }
+            stopped = slots.len();
+            continue;
+        }
+        let Some(limit) = stage.opts.item_timeout else {
+            continue;
+        };
+        for slot in &slots {
+            if let Some((seq, since)) = slot.current() {
+                if since.elapsed() > limit {
+                    cx.fail(
+                        Some(seq),
+                        FailureKind::Timeout,
+                        format!(
+                            "item #{seq} ran longer than {limit:?}; {} was killed",
+                            slot.control.id()
+                        ),
+                    );
+                    slot.control.kill();
+                    break;
+                }
+            }
+        }
+    }
+    let _ = &stage.name;
+}
+
+pub(crate) fn list_seqs(seqs: &[u64]) -> String {
+    const SHOWN: usize = 16;
+    let mut s = seqs
+        .iter()
+        .take(SHOWN)
+        .map(|q| format!("#{q}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if seqs.len() > SHOWN {
+        s.push_str(&format!(" and {} more", seqs.len() - SHOWN));
+    }
+    if seqs.is_empty() {
+        s.push_str("(none)");
+    }
+    s
+}

@@ -1,0 +1,56 @@
+//! Process-mode settings of one stage, as declared (the coordinator reads them at launch).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use skorche_worker::transport::Transport;
+
+/// Process-mode settings of one stage.
+#[derive(Debug, Clone)]
+pub(crate) struct ProcessOptions {
+    /// The worker executable; `None`: the driver itself (`std::env::current_exe()`).
+    pub(crate) program: Option<PathBuf>,
+    /// Another transport than local child processes (tests, remote workers).
+    pub(crate) transport: Option<Arc<dyn Transport>>,
+    /// Encoded values of at least this many bytes travel through the rings.
+    pub(crate) shm_threshold: usize,
+    /// Bytes of each ring (one for inputs, one for outputs, per worker).
+    pub(crate) ring_capacity: usize,
+    /// Fail the stage when one item takes longer than this in a worker.
+    pub(crate) item_timeout: Option<Duration>,
+    /// Most items in one message.
+    pub(crate) max_batch: usize,
+    /// Most messages unanswered per worker.
+    pub(crate) window: usize,
+    /// Bound on starting a worker and its handshake; `None`: the pipeline's, or 10 s.
+    pub(crate) handshake_timeout: Option<Duration>,
+}
+
+impl Default for ProcessOptions {
+    fn default() -> Self {
+        ProcessOptions {
+            program: None,
+            transport: None,
+            shm_threshold: skorche_worker::transport::DEFAULT_SHM_THRESHOLD,
+            // Room for a few large payloads in flight; memfd pages cost nothing until
+            // written.
+            ring_capacity: 64 << 20,
+            item_timeout: None,
+            // 256 u64s per message: the per-message cost (a syscall pair and a wake-up) is
+            // amortized well before this.
+            max_batch: 256,
+            // One batch in the worker, one on its way: enough to hide the round trip.
+            window: 2,
+            handshake_timeout: None,
+        }
+    }
+}
+
+impl ProcessOptions {
+    /// Most items one worker of this stage holds at once: everything taken off the input
+    /// queue and not yet emitted downstream, in batches, rings and the worker itself.
+    pub(crate) fn items_per_worker(&self) -> usize {
+        self.max_batch.max(1) * self.window.max(1)
+    }
+}

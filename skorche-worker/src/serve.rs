@@ -1,0 +1,256 @@
+//! The worker loop, over any transport: receive batches, run the task, answer in parts.
+//!
+//! A batch is answered in parts, in order: after an item whose outputs went into the output
+//! ring (the coordinator can only release what it was told about, and the worker may need
+//! the room), and, by a reporter thread, whenever the current item has run for
+//! [`REPORT_AFTER`] while finished results wait. So the coordinator always knows which item
+//! a worker is on, within a millisecond: a per-item timeout names the item that hung, and
+//! results of fast items never wait behind a slow one in the same batch.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::codec::PayloadIo;
+use crate::protocol::{FailureKind, FromWorker, ItemResult, Results, TaskFailure, ToWorker, Work};
+use crate::registry::{panic_message, ErasedInstance};
+use crate::worker::exit_code;
+
+/// Finished results are sent once the current item has run this long.
+pub const REPORT_AFTER: Duration = Duration::from_millis(1);
+
+/// Where a worker receives its messages.
+pub trait Inbox {
+    /// The next message.
+    ///
+    /// # Errors
+    /// When the coordinator is gone or sent something unreadable: a description, and the
+    /// exit code the worker should end with.
+    fn recv(&mut self) -> Result<ToWorker, (i32, String)>;
+}
+
+/// Where a worker sends its messages.
+pub trait Outbox: Send {
+    /// Sends a message.
+    ///
+    /// # Errors
+    /// When the coordinator is gone.
+    fn send(&mut self, msg: FromWorker) -> Result<(), String>;
+}
+
+/// Results finished and not yet sent, and what the worker is doing.
+struct Pending {
+    batch: u64,
+    /// Index in the batch of the first unsent result.
+    first: u32,
+    results: Vec<ItemResult>,
+    busy_ns: u64,
+    /// When the current item started; `None` between batches.
+    item_started: Option<Instant>,
+    stop: bool,
+}
+
+struct Shared<'a> {
+    out: Mutex<&'a mut dyn Outbox>,
+    pending: Mutex<Pending>,
+    wake: Condvar,
+}
+
+impl Shared<'_> {
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends the finished results as one part (`last` ends the batch). The outbox lock is
+    /// taken first, so parts leave in the order they were cut.
+    fn send_part(&self, last: bool) -> Result<(), String> {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let part = {
+            let mut p = self.pending();
+            if p.results.is_empty() && !last {
+                return Ok(());
+            }
+            let results = std::mem::take(&mut p.results);
+            let first = p.first;
+            p.first += results.len() as u32;
+            Results {
+                batch: p.batch,
+                first,
+                results,
+                last,
+                busy_ns: std::mem::take(&mut p.busy_ns),
+            }
+        };
+        out.send(FromWorker::Results(part))
+    }
+}
+
+/// Serves batches until `End` (answering `Bye`, returning [`exit_code::OK`]) or until the
+/// coordinator is gone or breaks the protocol (returning the matching exit code).
+pub fn serve(
+    stage: &str,
+    instance: &mut dyn ErasedInstance,
+    io: &PayloadIo,
+    inbox: &mut dyn Inbox,
+    outbox: &mut dyn Outbox,
+) -> i32 {
+    let shared = Shared {
+        out: Mutex::new(outbox),
+        pending: Mutex::new(Pending {
+            batch: 0,
+            first: 0,
+            results: Vec::new(),
+            busy_ns: 0,
+            item_started: None,
+            stop: false,
+        }),
+        wake: Condvar::new(),
+    };
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("skorche-worker-reporter".into())
+            .spawn_scoped(scope, || report(&shared))
+            .map_err(|e| crate::worker::fatal(stage, &format!("no reporter thread: {e}")))
+            .ok();
+        let code = serve_loop(stage, instance, io, inbox, &shared);
+        shared.pending().stop = true;
+        shared.wake.notify_all();
+        code
+    })
+}
+
+/// The reporter: sends finished results when the current item runs long.
+fn report(shared: &Shared<'_>) {
+    let mut p = shared.pending();
+    loop {
+        if p.stop {
+            return;
+        }
+        let wait = match p.item_started {
+            None => None,
+            Some(started) => {
+                let ran = started.elapsed();
+                if ran >= REPORT_AFTER && !p.results.is_empty() {
+                    drop(p);
+                    if shared.send_part(false).is_err() {
+                        return;
+                    }
+                    p = shared.pending();
+                    continue;
+                }
+                Some(
+                    REPORT_AFTER
+                        .saturating_sub(ran)
+                        .max(Duration::from_micros(200)),
+                )
+            }
+        };
+        p = match wait {
+            None => shared.wake.wait(p).unwrap_or_else(|e| e.into_inner()),
+            Some(d) => {
+                shared
+                    .wake
+                    .wait_timeout(p, d)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+        };
+    }
+}
+
+fn serve_loop(
+    stage: &str,
+    instance: &mut dyn ErasedInstance,
+    io: &PayloadIo,
+    inbox: &mut dyn Inbox,
+    shared: &Shared<'_>,
+) -> i32 {
+    loop {
+        match inbox.recv() {
+            Ok(ToWorker::Work(work)) => {
+                if let Err(e) = run_batch(instance, io, shared, work) {
+                    crate::worker::fatal(stage, &format!("cannot send results: {e}"));
+                    return exit_code::ORPHANED;
+                }
+            }
+            Ok(ToWorker::End) => {
+                let sent = shared
+                    .out
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .send(FromWorker::Bye);
+                if sent.is_err() {
+                    return exit_code::ORPHANED;
+                }
+                tracing::debug!(stage, "end of stream");
+                return exit_code::OK;
+            }
+            Ok(other) => {
+                crate::worker::fatal(stage, &format!("unexpected message {}", other.name()));
+                return exit_code::PROTOCOL;
+            }
+            Err((code, why)) => {
+                crate::worker::fatal(stage, &why);
+                return code;
+            }
+        }
+    }
+}
+
+fn run_batch(
+    instance: &mut dyn ErasedInstance,
+    io: &PayloadIo,
+    shared: &Shared<'_>,
+    work: Work,
+) -> Result<(), String> {
+    let n = work.items.len();
+    let mut prev = Instant::now();
+    {
+        let mut p = shared.pending();
+        p.batch = work.batch;
+        p.first = 0;
+        p.results = Vec::with_capacity(n);
+        p.busy_ns = 0;
+        p.item_started = Some(prev);
+    }
+    shared.wake.notify_all();
+    for (i, item) in work.items.into_iter().enumerate() {
+        io.begin_call();
+        // The task's own panics are caught inside the instance; this also catches a panic in
+        // a user type's Deserialize or Serialize, which must fail the item, not the worker.
+        let result =
+            match catch_unwind(AssertUnwindSafe(|| instance.call_payload(item.payload, io))) {
+                Ok(Ok(outputs)) => ItemResult::Done {
+                    seq: item.seq,
+                    outputs,
+                },
+                Ok(Err(failure)) => ItemResult::Failed {
+                    seq: item.seq,
+                    failure,
+                },
+                Err(payload) => ItemResult::Failed {
+                    seq: item.seq,
+                    failure: TaskFailure::new(
+                        FailureKind::Codec,
+                        format!(
+                            "panic while decoding the input or encoding an output: {}",
+                            panic_message(&*payload)
+                        ),
+                    ),
+                },
+            };
+        let now = Instant::now();
+        {
+            let mut p = shared.pending();
+            p.busy_ns += now.duration_since(prev).as_nanos() as u64;
+            p.results.push(result);
+            p.item_started = Some(now);
+        }
+        prev = now;
+        if io.stored_in_call() > 0 && i + 1 < n {
+            shared.send_part(false)?;
+        }
+    }
+    shared.pending().item_started = None;
+    shared.send_part(true)
+}
