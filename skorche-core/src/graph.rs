@@ -1,32 +1,14 @@
 //! The declared graph: nodes (stages) and queues (edges), before anything runs.
 
-use std::any::Any;
+pub(crate) use crate::channel::{make_channel, ErasedChannel};
+use crate::launch::Runner;
+pub use crate::mode::Mode;
 
-use crossbeam_channel::{bounded, Receiver, Sender};
-
-use crate::exec::launch::Runner;
-use crate::packet::Packet;
+/// Default bound of a queue whose capacity was not declared.
+pub(crate) const DEFAULT_CAPACITY: usize = 64;
 
 pub(crate) type NodeId = usize;
 pub(crate) type QueueId = usize;
-
-/// Where a stage runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// On this many threads of the driver process.
-    Threads(usize),
-    /// In this many worker processes.
-    Processes(usize),
-}
-
-impl Mode {
-    /// How many workers (threads or processes) run the stage.
-    pub fn count(self) -> usize {
-        match self {
-            Mode::Threads(n) | Mode::Processes(n) => n,
-        }
-    }
-}
 
 pub(crate) struct NodeDecl {
     pub(crate) name: String,
@@ -136,55 +118,5 @@ impl Graph {
             .map(|i| format!("{base}_{i}"))
             .find(|n| !taken(n))
             .expect("an unused name exists")
-    }
-}
-
-/// A channel of `Packet<T>` with its type erased, plus the typed helpers the supervisor
-/// needs without knowing `T`.
-pub(crate) struct ErasedChannel {
-    pub(crate) chan: Box<dyn Any + Send>,
-    /// Drops whatever is queued; returns `true` once the channel is empty and disconnected.
-    pub(crate) drain: Box<dyn FnMut() -> bool + Send>,
-    /// The number of packets queued now.
-    pub(crate) depth: Box<dyn Fn() -> usize + Send>,
-    /// A boxed `Receiver<Packet<T>>` for a declared output.
-    pub(crate) take_rx: fn(&mut ErasedChannel) -> Box<dyn Any + Send>,
-    /// A body that consumes and drops every packet until the queue ends.
-    pub(crate) discard: fn(&mut ErasedChannel) -> Box<dyn FnOnce() + Send>,
-    /// Drops the channel's own sender, so the queue ends when its producers exit.
-    pub(crate) close: fn(&mut ErasedChannel),
-}
-
-fn typed<T: Send + 'static>(c: &mut ErasedChannel) -> &mut Channel<T> {
-    c.chan
-        .downcast_mut::<Channel<T>>()
-        .expect("an erased channel keeps the type it was made with")
-}
-
-pub(crate) struct Channel<T> {
-    pub(crate) tx: Option<Sender<Packet<T>>>,
-    pub(crate) rx: Receiver<Packet<T>>,
-}
-
-pub(crate) fn make_channel<T: Send + 'static>(capacity: usize) -> ErasedChannel {
-    let (tx, rx) = bounded::<Packet<T>>(capacity);
-    let drain_rx = rx.clone();
-    let depth_rx = rx.clone();
-    ErasedChannel {
-        chan: Box::new(Channel { tx: Some(tx), rx }),
-        drain: Box::new(move || loop {
-            match drain_rx.try_recv() {
-                Ok(_) => continue,
-                Err(crossbeam_channel::TryRecvError::Empty) => return false,
-                Err(crossbeam_channel::TryRecvError::Disconnected) => return true,
-            }
-        }),
-        depth: Box::new(move || depth_rx.len()),
-        take_rx: |c| Box::new(typed::<T>(c).rx.clone()),
-        discard: |c| {
-            let rx = typed::<T>(c).rx.clone();
-            Box::new(move || for _ in rx.iter() {})
-        },
-        close: |c| typed::<T>(c).tx = None,
     }
 }

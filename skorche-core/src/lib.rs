@@ -33,10 +33,13 @@
 #![forbid(unsafe_code)]
 
 mod chain;
+mod channel;
 mod coordinator;
 mod error;
 mod exec;
 mod graph;
+mod launch;
+mod mode;
 mod order;
 mod output;
 mod packet;
@@ -53,9 +56,9 @@ mod stage;
 pub use chain::Chain;
 pub use error::{BoxError, FailureKind, PipelineError, StageFailure};
 pub use graph::Mode;
-pub use output::{Event, Output, OutputPort, Running, Until};
+pub use output::{Event, Output, Running, Until};
 pub use packet::MarkerId;
-pub use pipeline::Pipeline;
+pub use pipeline::{OutputPort, Pipeline};
 pub use queue::Queue;
 pub use queue_order::{OrderPoint, DEFAULT_ORDER_WINDOW};
 pub use queue_process::IntoTask;

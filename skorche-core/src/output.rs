@@ -1,25 +1,18 @@
 //! Pulling results while the pipeline runs.
 
 use std::any::Any;
-use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::Receiver;
 
 use crate::error::PipelineError;
-use crate::exec::run::{RunShared, Started};
+use crate::exec::run::Started;
+use crate::exec::shared::RunShared;
 use crate::packet::{MarkerId, Packet};
+use crate::pipeline::OutputPort;
 use crate::report::Report;
 use crate::stage::marker::{Marker, SeenMarkers};
-
-/// A declared output of a pipeline, to be taken from [`Running::take`].
-#[derive(Debug)]
-#[must_use = "take it from the running pipeline to read its items"]
-pub struct OutputPort<T> {
-    pub(crate) index: usize,
-    pub(crate) _t: PhantomData<fn() -> T>,
-}
 
 /// The end of a run, shared by every output of it.
 struct Finish {

@@ -4,13 +4,9 @@ use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::rc::Rc;
 
-use crate::error::PipelineError;
-use crate::exec::run;
 use crate::graph::{Graph, Mode, NodeDecl};
-use crate::output::{Output, OutputPort, Running};
 use crate::queue::{add_stage, Queue};
 use crate::render;
-use crate::report::Report;
 use crate::stage::source::SourceRunner;
 use crate::stage::zip::ZipRunner;
 
@@ -187,6 +183,11 @@ impl Pipeline {
         }
     }
 
+    /// The declaration and the declared outputs, for the executor.
+    pub(crate) fn into_parts(self) -> (Rc<RefCell<Graph>>, Vec<usize>) {
+        (self.graph, self.outputs.into_inner())
+    }
+
     /// The declared graph in Graphviz DOT.
     pub fn to_dot(&self) -> String {
         render::to_dot(&self.graph.borrow())
@@ -204,7 +205,7 @@ impl Pipeline {
     /// Backpressure keeps the run within it, however slow the reader.
     pub fn max_in_flight(&self) -> usize {
         let g = self.graph.borrow();
-        let cap = g.default_capacity.unwrap_or(run::DEFAULT_CAPACITY);
+        let cap = g.default_capacity.unwrap_or(crate::graph::DEFAULT_CAPACITY);
         let queues: usize = (0..g.queues.len())
             .filter(|&q| g.queues[q].merged_into.is_none())
             .map(|q| g.queues[q].capacity.unwrap_or(cap))
@@ -222,29 +223,12 @@ impl Pipeline {
             .sum();
         queues + workers
     }
+}
 
-    /// Starts every stage and returns at once; read the declared outputs from the
-    /// returned [`Running`].
-    pub fn start(self) -> Result<Running, PipelineError> {
-        // A worker process whose main forgot `enter()` must not start workers of its own.
-        skorche_worker::refuse_pipeline_in_worker();
-        let graph = Rc::try_unwrap(self.graph)
-            .map(RefCell::into_inner)
-            .unwrap_or_else(|rc| std::mem::take(&mut *rc.borrow_mut()));
-        let started = run::start(graph, &self.outputs.borrow())?;
-        Ok(Running::new(started))
-    }
-
-    /// Runs to completion and returns the report. Items of queues nobody consumes are
-    /// dropped (and counted in the report).
-    pub fn run(self) -> Result<Report, PipelineError> {
-        self.start()?.wait()
-    }
-
-    /// Starts the pipeline and yields the items of `queue` as they come.
-    pub fn run_iter<T: Send + 'static>(self, queue: Queue<T>) -> Result<Output<T>, PipelineError> {
-        let port = self.output(queue);
-        let mut running = self.start()?;
-        Ok(running.take(port))
-    }
+/// A declared output of a pipeline, to be taken from [`Running::take`].
+#[derive(Debug)]
+#[must_use = "take it from the running pipeline to read its items"]
+pub struct OutputPort<T> {
+    pub(crate) index: usize,
+    pub(crate) _t: PhantomData<fn() -> T>,
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use crate::chain::Chain;
 use crate::error::BoxError;
-use crate::exec::launch::Runner;
 use crate::graph::{Graph, Mode, NodeDecl, QueueId};
+use crate::launch::Runner;
 use crate::stage::batch::{BatchRunner, TypedBatch};
 use crate::stage::filter::FilterRunner;
 use crate::stage::flat_map::FlatMapRunner;

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::exec::run::DEFAULT_CAPACITY;
+use crate::graph::DEFAULT_CAPACITY;
 use crate::graph::{Graph, Mode};
 
 fn workers(mode: Mode) -> String {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::graph::Mode;
+use crate::mode::Mode;
 
 /// Measurements of one stage over a run.
 #[derive(Debug, Clone)]

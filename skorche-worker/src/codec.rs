@@ -233,7 +233,11 @@ fn reserve<'r>(
     loop {
         match ring.reserve(len, RING_POLL) {
             Ok(r) => return Ok(Some(r)),
-            Err(e @ crate::shm::ReserveError::Full { .. }) => match on_full() {
+            // `reserve` with a timeout reports a ring that stayed full as `Timeout`.
+            Err(
+                e @ (crate::shm::ReserveError::Full { .. }
+                | crate::shm::ReserveError::Timeout { .. }),
+            ) => match on_full() {
                 OnFull::Wait => continue,
                 OnFull::Inline => return Ok(None),
                 OnFull::Stop => return Err(error(e)),

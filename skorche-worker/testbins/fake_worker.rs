@@ -15,6 +15,8 @@
 //!   waits.
 //! - `fake_huge_hello`: greets with a header announcing 2^40 bytes, a few bytes, and waits.
 //! - `fake_truncated`: answers `Work` with half a `Results` frame and exits 0.
+//! - `fake_welcome`: answers each item with the `Debug` text of the rings its `Welcome` named
+//!   (an encoded `String`).
 //!
 //! Any other name: an echo worker (each input's payload is its one output).
 
@@ -118,10 +120,10 @@ fn main() {
         "fake_wrong_kind" => send(&mut out, &hello(&task, PROTOCOL_VERSION, TaskKind::FlatMap)),
         _ => send(&mut out, &hello(&task, PROTOCOL_VERSION, TaskKind::Map)),
     }
-    match recv(&mut input) {
-        ToWorker::Welcome(_) => {}
+    let welcome = match recv(&mut input) {
+        ToWorker::Welcome(w) => w,
         _ => std::process::exit(3),
-    }
+    };
     if task == "fake_no_ready" {
         std::thread::sleep(Duration::from_secs(100));
     }
@@ -143,6 +145,28 @@ fn main() {
                         .map(|i| ItemResult::Done {
                             seq: i.seq,
                             outputs: vec![Payload::Shm(h)],
+                        })
+                        .collect();
+                    send(
+                        &mut out,
+                        &FromWorker::Results(Results {
+                            batch: work.batch,
+                            first: 0,
+                            results,
+                            last: true,
+                            busy_ns: 0,
+                        }),
+                    );
+                }
+                "fake_welcome" => {
+                    let text = skorche_worker::codec::encode(&format!("{:?}", welcome.rings))
+                        .expect("encode");
+                    let results = work
+                        .items
+                        .iter()
+                        .map(|i| ItemResult::Done {
+                            seq: i.seq,
+                            outputs: vec![Payload::Inline(text.clone())],
                         })
                         .collect();
                     send(

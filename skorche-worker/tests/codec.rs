@@ -159,3 +159,18 @@ fn huge_length_prefix_is_refused_without_allocating() {
     ));
     assert!(codec::decode::<Vec<String>>(&bytes).is_err());
 }
+
+#[test]
+fn a_writer_waits_for_room_longer_than_one_poll() {
+    let ring = Ring::create_in_process(1 << 16).unwrap();
+    let first = encode_payload(vec![1u8; 40_000], Some(&ring), 1, T).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // Several polls' worth of backpressure before the room comes back.
+            std::thread::sleep(codec::RING_POLL * 5);
+            codec::release_payload(&first, std::slice::from_ref(&ring)).unwrap();
+        });
+        let second = encode_payload(vec![2u8; 40_000], Some(&ring), 1, Duration::from_secs(10));
+        assert!(matches!(second, Ok(Payload::Shm(_))), "{second:?}");
+    });
+}

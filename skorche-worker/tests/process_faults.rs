@@ -151,3 +151,28 @@ fn exit_without_bye_is_reported_as_an_exit() {
         other => panic!("expected Exited(Code(0)), got {other:?}"),
     }
 }
+
+#[test]
+fn rings_are_handed_over_as_inherited_descriptors() {
+    // The worker opens its rings through descriptors it inherited, never through this
+    // process's /proc/<pid>/fd.
+    let _w = watchdog(30);
+    let rings: Vec<_> = (0..3)
+        .map(|_| std::sync::Arc::new(skorche_worker::rings::Ring::create(1 << 16).unwrap()))
+        .collect();
+    let mut spec = fake_spec("fake_welcome");
+    spec.rings = rings.clone();
+    spec.output_ring = Some(2);
+    let mut sut = start_with(FAKE, &spec).expect("start fake worker");
+    let res = round_trip(&mut sut, items(0..1));
+    let ItemResult::Done { outputs, .. } = &res[0] else {
+        panic!("{res:?}")
+    };
+    let text: String = skorche_worker::codec::decode_payload(&outputs[0], &[]).unwrap();
+    assert_eq!(text.matches("Inherited").count(), 3, "{text}");
+    assert!(!text.contains("Memfd") && !text.contains("Named"), "{text}");
+    for ring in &rings {
+        assert!(text.contains(&format!("{:?}", ring.id())), "{text}");
+    }
+    finish(sut);
+}

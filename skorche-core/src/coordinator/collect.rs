@@ -10,10 +10,10 @@ use skorche_worker::transport::{EventReceiver, WorkerEvent};
 use crate::coordinator::dispatch::{Sent, Slot};
 use crate::coordinator::{catch, list_seqs, Stage};
 use crate::error::FailureKind;
+use crate::exec::emit::{emit, kind_of};
+use crate::exec::send::send;
 use crate::exec::worker_cx::WorkerCx;
 use crate::packet::Packet;
-use crate::stage::send;
-use crate::stage::task::{emit, kind_of};
 
 pub(crate) struct Collector<'a, V, W> {
     pub(crate) stage: &'a Stage<V, W>,

@@ -11,9 +11,9 @@ use skorche_worker::transport::WorkSender;
 use crate::coordinator::dispatch::{Batch, Sent, Slot};
 use crate::coordinator::{catch, Stage};
 use crate::error::FailureKind;
+use crate::exec::send::send;
 use crate::exec::worker_cx::WorkerCx;
 use crate::packet::Packet;
-use crate::stage::send;
 
 /// How often a blocked feeder looks at the run's stop flag.
 pub(crate) const POLL: Duration = Duration::from_millis(20);

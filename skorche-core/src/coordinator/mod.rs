@@ -13,7 +13,7 @@ pub(crate) mod batch_size;
 pub(crate) mod collect;
 pub(crate) mod dispatch;
 pub(crate) mod feed;
-mod rings;
+pub(crate) mod rings;
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -35,8 +35,8 @@ use crate::coordinator::dispatch::Slot;
 use crate::coordinator::feed::Feeder;
 pub(crate) use crate::coordinator::rings::{SharedRings, StartGate};
 use crate::error::{FailureKind, PipelineError};
-use crate::exec::launch::Launch;
 use crate::exec::worker_cx::{panic_message, WorkerCx};
+use crate::launch::Launch;
 use crate::packet::Packet;
 use crate::process_options::ProcessOptions;
 

@@ -1,78 +1,22 @@
 //! Starting a declared graph and supervising it until every thread has exited.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError};
 
-use crate::error::{PipelineError, StageFailure};
-use crate::exec::launch::Launch;
+use crate::error::PipelineError;
+use crate::exec::shared::RunShared;
 use crate::exec::worker_cx::StageStats;
+use crate::graph::DEFAULT_CAPACITY;
 use crate::graph::{ErasedChannel, Graph, Mode};
+use crate::launch::Launch;
 use crate::report::{Report, StageReport};
 
 /// How often the supervisor samples queue depths (and, while stopping, drains queues).
 const SAMPLE_EVERY: Duration = Duration::from_millis(5);
-
-/// Default bound of a queue whose capacity was not declared.
-pub(crate) const DEFAULT_CAPACITY: usize = 64;
-
-/// State shared by every thread of one run.
-#[derive(Debug)]
-pub(crate) struct RunShared {
-    aborted: AtomicBool,
-    failures: Mutex<Vec<StageFailure>>,
-    /// Why the run was stopped without a failure, if it was.
-    cancelled: Mutex<Option<String>>,
-    wake: Sender<()>,
-    started: Instant,
-}
-
-impl RunShared {
-    #[inline]
-    pub(crate) fn is_aborted(&self) -> bool {
-        // Relaxed: the flag only hastens shutdown; the data itself travels on channels.
-        self.aborted.load(Ordering::Relaxed)
-    }
-
-    /// Stops the run without a stage failing (a consumer went away); outputs still being
-    /// read end with [`PipelineError::Cancelled`] and `reason`.
-    pub(crate) fn cancel(&self, reason: &str) {
-        self.cancelled
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_or_insert_with(|| reason.to_string());
-        self.stop();
-    }
-
-    fn stop(&self) {
-        self.aborted.store(true, Ordering::Relaxed);
-        let _ = self.wake.send(());
-    }
-
-    pub(crate) fn fail(&self, failure: StageFailure) {
-        tracing::debug!(%failure, "stage failed");
-        self.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(failure);
-        self.stop();
-    }
-
-    pub(crate) fn thread_exited(&self) {
-        let _ = self.wake.send(());
-    }
-
-    pub(crate) fn elapsed_ns(&self) -> u64 {
-        self.started.elapsed().as_nanos() as u64
-    }
-
-    fn take_failures(&self) -> Vec<StageFailure> {
-        std::mem::take(&mut *self.failures.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
 
 /// A started pipeline: its supervisor thread, and the receivers of its declared outputs.
 pub(crate) struct Started {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{BoxError, FailureKind, StageFailure};
-use crate::exec::run::RunShared;
+use crate::exec::shared::RunShared;
 
 /// Counters of one stage, summed over its workers.
 #[derive(Debug)]

@@ -2,7 +2,7 @@
 //! `unbatch` is a `flat_map` over the `Vec`.
 
 use crate::error::PipelineError;
-use crate::exec::launch::{Launch, Runner};
+use crate::launch::{Launch, Runner};
 use crate::order::Tag;
 use crate::packet::Packet;
 use crate::stage::send;

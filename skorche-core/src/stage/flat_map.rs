@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crate::error::{BoxError, FailureKind, PipelineError};
-use crate::exec::launch::{Launch, Runner};
 use crate::exec::worker_cx::panic_message;
+use crate::launch::{Launch, Runner};
 use crate::packet::Packet;
 use crate::stage::send;
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::error::{BoxError, FailureKind, PipelineError};
-use crate::exec::launch::{Launch, Runner};
+use crate::launch::{Launch, Runner};
 use crate::packet::Packet;
 use crate::stage::send;
 

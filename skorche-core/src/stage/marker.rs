@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::error::PipelineError;
-use crate::exec::launch::{Launch, Runner};
+use crate::launch::{Launch, Runner};
 use crate::order::Tag;
 use crate::packet::{MarkerId, Packet};
 use crate::stage::send;

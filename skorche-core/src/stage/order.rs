@@ -5,7 +5,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
 
 use crate::error::PipelineError;
-use crate::exec::launch::{Launch, Runner};
+use crate::launch::{Launch, Runner};
 use crate::order::Tag;
 use crate::packet::Packet;
 use crate::reorder::Reorder;

@@ -1,8 +1,8 @@
 //! A source: pulls an iterator lazily, one item per free slot downstream.
 
 use crate::error::{FailureKind, PipelineError};
-use crate::exec::launch::{Launch, Runner};
 use crate::exec::worker_cx::panic_message;
+use crate::launch::{Launch, Runner};
 use crate::order::Tag;
 use crate::packet::Packet;
 use crate::stage::send;

@@ -3,15 +3,12 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use skorche_worker::protocol::{FailureKind as WireKind, TaskFailure};
 use skorche_worker::registry::{BoundTask, Outputs};
 
-use crate::error::{FailureKind, PipelineError};
-use crate::exec::launch::{Launch, Runner};
-use crate::exec::worker_cx::WorkerCx;
-use crate::graph::Mode;
-use crate::order::Tag;
-use crate::packet::Packet;
+use crate::error::PipelineError;
+use crate::exec::emit::{emit, kind_of};
+use crate::launch::{Launch, Runner};
+use crate::mode::Mode;
 use crate::stage::send;
 
 pub(crate) struct TaskRunner<T: 'static, U: 'static> {
@@ -80,53 +77,4 @@ fn launch_threads<T: Send + 'static, U: Send + 'static>(
             }
         }
     });
-}
-
-/// Sends the outputs of one input: a map task's one output keeps the input's position; a
-/// flat-map task's outputs take child positions, and none leaves the position empty.
-pub(crate) fn emit<U>(
-    tx: &crossbeam_channel::Sender<Packet<U>>,
-    cx: &mut WorkerCx,
-    seq: u64,
-    tag: Tag,
-    outputs: Vec<U>,
-    flat: bool,
-) -> bool {
-    if !flat || !tag.is_ordered() {
-        return outputs.into_iter().all(|value| {
-            send(
-                tx,
-                cx,
-                Packet::Item {
-                    seq,
-                    tag: tag.clone(),
-                    value,
-                },
-            )
-        });
-    }
-    let n = outputs.len() as u64;
-    if n == 0 {
-        return send(tx, cx, Packet::Skip(tag));
-    }
-    outputs.into_iter().enumerate().all(|(i, value)| {
-        let child = tag.child(i as u64, i as u64 + 1 == n);
-        send(
-            tx,
-            cx,
-            Packet::Item {
-                seq,
-                tag: child,
-                value,
-            },
-        )
-    })
-}
-
-pub(crate) fn kind_of(f: &TaskFailure) -> FailureKind {
-    match f.kind {
-        WireKind::Panic => FailureKind::Panic,
-        WireKind::Codec => FailureKind::Protocol,
-        _ => FailureKind::Task,
-    }
 }

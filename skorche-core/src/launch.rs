@@ -6,10 +6,11 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::channel::{Channel, ErasedChannel};
 use crate::error::PipelineError;
-use crate::exec::run::RunShared;
+use crate::exec::shared::RunShared;
 use crate::exec::worker_cx::{StageStats, WorkerCx};
-use crate::graph::{Channel, ErasedChannel, Mode};
+use crate::mode::Mode;
 use crate::packet::Packet;
 
 /// A declared stage, ready to be started.
@@ -35,9 +36,9 @@ pub(crate) struct Launch<'a> {
     pub(crate) forward_out: Vec<bool>,
     /// Output rings of process stages whose payloads are forwarded, by channel index.
     pub(crate) forward_rings:
-        &'a mut std::collections::HashMap<usize, crate::coordinator::SharedRings>,
+        &'a mut std::collections::HashMap<usize, crate::coordinator::rings::SharedRings>,
     /// Opens once every worker process of the run has started.
-    pub(crate) gate: std::sync::Arc<crate::coordinator::StartGate>,
+    pub(crate) gate: std::sync::Arc<crate::coordinator::rings::StartGate>,
     /// Process-mode settings (used by registered-task stages in process mode).
     pub(crate) process: crate::process_options::ProcessOptions,
 }

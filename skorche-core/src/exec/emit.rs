@@ -1,0 +1,58 @@
+//! Emitting a registered task's outputs (threads and processes alike).
+
+use skorche_worker::protocol::{FailureKind as WireKind, TaskFailure};
+
+use crate::error::FailureKind;
+use crate::exec::send::send;
+use crate::exec::worker_cx::WorkerCx;
+use crate::order::Tag;
+use crate::packet::Packet;
+
+/// Sends the outputs of one input: a map task's one output keeps the input's position; a
+/// flat-map task's outputs take child positions, and none leaves the position empty.
+pub(crate) fn emit<U>(
+    tx: &crossbeam_channel::Sender<Packet<U>>,
+    cx: &mut WorkerCx,
+    seq: u64,
+    tag: Tag,
+    outputs: Vec<U>,
+    flat: bool,
+) -> bool {
+    if !flat || !tag.is_ordered() {
+        return outputs.into_iter().all(|value| {
+            send(
+                tx,
+                cx,
+                Packet::Item {
+                    seq,
+                    tag: tag.clone(),
+                    value,
+                },
+            )
+        });
+    }
+    let n = outputs.len() as u64;
+    if n == 0 {
+        return send(tx, cx, Packet::Skip(tag));
+    }
+    outputs.into_iter().enumerate().all(|(i, value)| {
+        let child = tag.child(i as u64, i as u64 + 1 == n);
+        send(
+            tx,
+            cx,
+            Packet::Item {
+                seq,
+                tag: child,
+                value,
+            },
+        )
+    })
+}
+
+pub(crate) fn kind_of(f: &TaskFailure) -> FailureKind {
+    match f.kind {
+        WireKind::Panic => FailureKind::Panic,
+        WireKind::Codec => FailureKind::Protocol,
+        _ => FailureKind::Task,
+    }
+}

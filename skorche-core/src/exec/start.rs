@@ -1,0 +1,39 @@
+//! Starting a declared pipeline: the executor's side of [`Pipeline`].
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::error::PipelineError;
+use crate::exec::run;
+use crate::output::{Output, Running};
+use crate::pipeline::Pipeline;
+use crate::queue::Queue;
+use crate::report::Report;
+
+impl Pipeline {
+    /// Starts every stage and returns at once; read the declared outputs from the
+    /// returned [`Running`].
+    pub fn start(self) -> Result<Running, PipelineError> {
+        // A worker process whose main forgot `enter()` must not start workers of its own.
+        skorche_worker::refuse_pipeline_in_worker();
+        let (graph, outputs) = self.into_parts();
+        let graph = Rc::try_unwrap(graph)
+            .map(RefCell::into_inner)
+            .unwrap_or_else(|rc| std::mem::take(&mut *rc.borrow_mut()));
+        let started = run::start(graph, &outputs)?;
+        Ok(Running::new(started))
+    }
+
+    /// Runs to completion and returns the report. Items of queues nobody consumes are
+    /// dropped (and counted in the report).
+    pub fn run(self) -> Result<Report, PipelineError> {
+        self.start()?.wait()
+    }
+
+    /// Starts the pipeline and yields the items of `queue` as they come.
+    pub fn run_iter<T: Send + 'static>(self, queue: Queue<T>) -> Result<Output<T>, PipelineError> {
+        let port = self.output(queue);
+        let mut running = self.start()?;
+        Ok(running.take(port))
+    }
+}
