@@ -49,8 +49,9 @@ impl Default for ProcessOptions {
 
 impl ProcessOptions {
     /// Most items one worker of this stage holds at once: everything taken off the input
-    /// queue and not yet emitted downstream, in batches, rings and the worker itself.
+    /// queue and not yet emitted downstream: the batches it holds (in messages, rings and
+    /// the worker itself), plus the one answered part its collector is emitting.
     pub(crate) fn items_per_worker(&self) -> usize {
-        self.max_batch.max(1) * self.window.max(1)
+        self.max_batch.max(1) * (self.window.max(1) + 1)
     }
 }

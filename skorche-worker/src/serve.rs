@@ -19,6 +19,9 @@ use crate::worker::exit_code;
 /// Finished results are sent once the current item has run this long.
 pub const REPORT_AFTER: Duration = Duration::from_millis(1);
 
+/// How long the reporter keeps polling after a batch before it sleeps until the next.
+const IDLE_SLEEP: Duration = Duration::from_millis(50);
+
 /// Where a worker receives its messages.
 pub trait Inbox {
     /// The next message.
@@ -47,6 +50,10 @@ struct Pending {
     busy_ns: u64,
     /// When the current item started; `None` between batches.
     item_started: Option<Instant>,
+    /// When the last batch ended.
+    idle_since: Instant,
+    /// The reporter waits without a timeout: a new batch must wake it.
+    reporter_asleep: bool,
     stop: bool,
 }
 
@@ -102,6 +109,8 @@ pub fn serve(
             results: Vec::new(),
             busy_ns: 0,
             item_started: None,
+            idle_since: Instant::now(),
+            reporter_asleep: false,
             stop: false,
         }),
         wake: Condvar::new(),
@@ -127,7 +136,13 @@ fn report(shared: &Shared<'_>) {
             return;
         }
         let wait = match p.item_started {
-            None => None,
+            // Between batches it keeps polling for a while (batches usually follow each
+            // other closely, and a wake-up per batch costs more than a poll), then sleeps.
+            None if p.idle_since.elapsed() < IDLE_SLEEP => Some(REPORT_AFTER),
+            None => {
+                p.reporter_asleep = true;
+                None
+            }
             Some(started) => {
                 let ran = started.elapsed();
                 if ran >= REPORT_AFTER && !p.results.is_empty() {
@@ -212,8 +227,10 @@ fn run_batch(
         p.results = Vec::with_capacity(n);
         p.busy_ns = 0;
         p.item_started = Some(prev);
+        if std::mem::take(&mut p.reporter_asleep) {
+            shared.wake.notify_all();
+        }
     }
-    shared.wake.notify_all();
     for (i, item) in work.items.into_iter().enumerate() {
         io.begin_call();
         // The task's own panics are caught inside the instance; this also catches a panic in
@@ -251,6 +268,10 @@ fn run_batch(
             shared.send_part(false)?;
         }
     }
-    shared.pending().item_started = None;
+    {
+        let mut p = shared.pending();
+        p.item_started = None;
+        p.idle_since = Instant::now();
+    }
     shared.send_part(true)
 }

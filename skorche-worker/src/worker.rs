@@ -1,6 +1,6 @@
 //! The worker side: bootstrap from the environment, handshake, and the work loop.
 
-use std::io::{BufReader, BufWriter};
+use std::io::BufReader;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::OnceLock;
@@ -204,12 +204,12 @@ impl Inbox for SocketInbox {
     }
 }
 
-/// Frames to the inherited socket.
-struct SocketOutbox(BufWriter<UnixStream>);
+/// Frames to the inherited socket, each built whole in the buffer and written at once.
+struct SocketOutbox(UnixStream, Vec<u8>);
 
 impl Outbox for SocketOutbox {
     fn send(&mut self, msg: FromWorker) -> Result<(), String> {
-        frame::write(&mut self.0, &msg).map_err(|e| e.to_string())
+        frame::write_with(&mut self.0, &msg, &mut self.1).map_err(|e| e.to_string())
     }
 }
 
@@ -227,7 +227,7 @@ fn run(fd: i32, task_name: &str, stage: &str, parent: Option<i32>) -> i32 {
     let (mut inbox, mut outbox) = match stream.try_clone() {
         Ok(read) => (
             SocketInbox(BufReader::with_capacity(64 << 10, read)),
-            SocketOutbox(BufWriter::with_capacity(64 << 10, stream)),
+            SocketOutbox(stream, Vec::new()),
         ),
         Err(e) => {
             fatal(stage, &format!("cannot use the coordinator socket: {e}"));

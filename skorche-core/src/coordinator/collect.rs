@@ -13,6 +13,7 @@ use crate::error::FailureKind;
 use crate::exec::emit::{emit, kind_of};
 use crate::exec::send::send;
 use crate::exec::worker_cx::WorkerCx;
+use crate::order::Tag;
 use crate::packet::Packet;
 
 pub(crate) struct Collector<'a, V, W> {
@@ -139,9 +140,8 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                     ),
                 ));
             }
-            let asked = batch.items[batch.answered..end].to_vec();
             // Checked before anything is emitted: right items, one output each for a map.
-            for (result, sent) in part.results.iter().zip(&asked) {
+            for (result, sent) in part.results.iter().zip(&batch.items[batch.answered..end]) {
                 if result.seq() != sent.wire {
                     return Err(Breach(
                         Some(sent.seq),
@@ -165,6 +165,15 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                     }
                 }
             }
+            // The positions move to the emitted items; seqs stay for error reports.
+            let asked: Vec<Sent> = batch.items[batch.answered..end]
+                .iter_mut()
+                .map(|s| Sent {
+                    seq: s.seq,
+                    wire: s.wire,
+                    tag: std::mem::replace(&mut s.tag, Tag::NONE),
+                })
+                .collect();
             batch.answered = end;
             batch.busy += Duration::from_nanos(part.busy_ns);
             batch.out_bytes += part
@@ -175,6 +184,12 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                     ItemResult::Failed { .. } => 0,
                 })
                 .sum::<usize>();
+            // The worker is done with these: it may take more while they are emitted. The
+            // collector holds at most this one part, which the bound counts separately.
+            if part.last {
+                f.open = f.open.saturating_sub(1);
+            }
+            self.slot.release(&mut f, n);
             asked
         };
         cx.local.busy += Duration::from_nanos(part.busy_ns);
@@ -196,7 +211,6 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
             }
         }
         let mut f = self.slot.lock();
-        self.slot.release(&mut f, n);
         if part.last {
             // Under the lock, so that a control packet the feeder routes now cannot pass
             // the ones queued behind this batch.

@@ -41,8 +41,10 @@ pub(crate) struct Batch<W> {
 /// What a worker holds.
 pub(crate) struct Flight<W> {
     pub(crate) batches: VecDeque<Batch<W>>,
-    /// Items taken off the queue and not yet emitted.
+    /// Items taken off the queue and not yet answered.
     pub(crate) items: usize,
+    /// Batches sent and not yet fully answered.
+    pub(crate) open: usize,
     /// When the worker last answered (or was idle and got a batch).
     pub(crate) progress: Instant,
     pub(crate) sizer: BatchSizer,
@@ -63,6 +65,7 @@ impl<W> Slot<W> {
             flight: Mutex::new(Flight {
                 batches: VecDeque::new(),
                 items: 0,
+                open: 0,
                 progress: Instant::now(),
                 sizer,
                 next_batch: 0,
@@ -85,7 +88,7 @@ impl<W> Slot<W> {
             }
             let cap = f.sizer.cap();
             let window = f.sizer.window();
-            if f.batches.len() < window && f.items < cap * window {
+            if f.open < window && f.items < cap * window {
                 return Some(cap.min(cap * window - f.items));
             }
             f = self

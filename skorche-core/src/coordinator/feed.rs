@@ -49,6 +49,8 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
             let mut items = Vec::with_capacity(room);
             let mut sent = Vec::with_capacity(room);
             let mut next = Some(first);
+            // Whether the batch being built holds ring records.
+            let mut holding = false;
             while let Some(packet) = next.take() {
                 match packet.into_control::<W>() {
                     Ok(control) => {
@@ -64,16 +66,17 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                         break;
                     }
                     Err((seq, tag, value)) => {
-                        self.slot.lock().items += 1;
+                        // Counted against the worker's credits when the batch is flushed:
+                        // only this feeder spends them, and it took no more than `room`.
                         cx.local.items_in += 1;
-                        let holding = items
-                            .iter()
-                            .any(|i: &WorkItem| matches!(i.payload, Payload::Shm(_)));
                         let Some(payload) = self.encode(cx, seq, value, holding) else {
                             return;
                         };
                         match &payload {
-                            Payload::Shm(_) => cx.local.via_shm += 1,
+                            Payload::Shm(_) => {
+                                cx.local.via_shm += 1;
+                                holding = true;
+                            }
                             Payload::Inline(_) => cx.local.inline += 1,
                         }
                         items.push(WorkItem {
@@ -156,6 +159,8 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
             let mut f = self.slot.lock();
             let id = f.next_batch;
             f.next_batch += 1;
+            f.items += sent.len();
+            f.open += 1;
             if f.batches.is_empty() {
                 // An idle worker starts on this batch now, not when it last answered.
                 f.progress = Instant::now();

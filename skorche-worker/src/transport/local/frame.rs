@@ -53,13 +53,35 @@ pub enum FrameError {
 /// # Errors
 /// When the message cannot be encoded or the stream fails.
 pub fn write<W: Write, M: Serialize>(w: &mut W, msg: &M) -> io::Result<()> {
-    let mut buf = vec![0u8; 8];
-    crate::codec::encode_into(msg, &mut buf).map_err(io::Error::other)?;
-    let len = (buf.len() - 8) as u64;
-    buf[..8].copy_from_slice(&len.to_le_bytes());
-    w.write_all(&buf)?;
-    w.flush()
+    write_with(w, msg, &mut Vec::new())
 }
+
+/// As [`write`], building the frame in `scratch` (cleared first), so a sender that keeps
+/// one buffer allocates nothing per message once it has grown.
+///
+/// # Errors
+/// When the message cannot be encoded or the stream fails.
+pub fn write_with<W: Write, M: Serialize>(
+    w: &mut W,
+    msg: &M,
+    scratch: &mut Vec<u8>,
+) -> io::Result<()> {
+    scratch.clear();
+    scratch.extend_from_slice(&[0u8; 8]);
+    crate::codec::encode_into(msg, scratch).map_err(io::Error::other)?;
+    let len = (scratch.len() - 8) as u64;
+    scratch[..8].copy_from_slice(&len.to_le_bytes());
+    w.write_all(scratch)?;
+    w.flush()?;
+    // A huge inline value must not stay allocated for the rest of the run.
+    if scratch.capacity() > KEEP_SCRATCH {
+        *scratch = Vec::new();
+    }
+    Ok(())
+}
+
+/// Largest frame buffer a sender keeps between messages.
+const KEEP_SCRATCH: usize = 4 << 20;
 
 /// Reads one frame's body, refusing bodies longer than `limit`.
 ///

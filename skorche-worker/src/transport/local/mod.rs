@@ -20,7 +20,7 @@ pub mod frame;
 mod child;
 mod spawn;
 
-use std::io::{BufReader, BufWriter};
+use std::io::BufReader;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -202,7 +202,8 @@ impl Transport for LocalTransport {
         tracing::debug!(stage = spec.stage, pid = slot.pid, task = %spec.task, "worker ready");
         Ok(WorkerLink {
             sender: Box::new(LocalSender {
-                out: BufWriter::with_capacity(64 << 10, writer),
+                scratch: Vec::new(),
+                out: writer,
                 slot: slot.clone(),
             }),
             receiver: Box::new(LocalReceiver {
@@ -220,7 +221,10 @@ const HANDSHAKE_FRAME_LIMIT: u64 = 1 << 20;
 
 #[derive(Debug)]
 struct LocalSender {
-    out: BufWriter<UnixStream>,
+    /// The frame being written, kept between messages.
+    scratch: Vec<u8>,
+    /// Frames are built whole in `scratch`: one write each, no second buffer.
+    out: UnixStream,
     slot: Arc<ChildSlot>,
 }
 
@@ -237,7 +241,7 @@ impl LocalSender {
 impl WorkSender for LocalSender {
     fn send(&mut self, work: Work) -> Result<(), (Work, LinkError)> {
         let msg = ToWorker::Work(work);
-        match frame::write(&mut self.out, &msg) {
+        match frame::write_with(&mut self.out, &msg, &mut self.scratch) {
             Ok(()) => Ok(()),
             Err(e) => {
                 let err = self.error(e);

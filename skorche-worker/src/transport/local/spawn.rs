@@ -208,3 +208,18 @@ impl Drop for Spawner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::stray_ranges;
+
+    #[test]
+    fn stray_ranges_cover_everything_above_stdio_but_the_kept_descriptors() {
+        assert_eq!(stray_ranges(&[]), vec![(3, u32::MAX)]);
+        assert_eq!(stray_ranges(&[3]), vec![(4, u32::MAX)]);
+        assert_eq!(
+            stray_ranges(&[9, 4, 5]),
+            vec![(3, 3), (6, 8), (10, u32::MAX)]
+        );
+    }
+}
