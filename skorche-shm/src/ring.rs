@@ -560,6 +560,11 @@ impl Ring {
             if tail > head || head - tail > cap {
                 return Err(self.corrupt(head % cap, "head and tail are inconsistent"));
             }
+            // A peer that wrote an unaligned head or tail into the header must get an error
+            // here, not a misaligned record header further down.
+            if head % RECORD_ALIGN as u64 != 0 || tail % RECORD_ALIGN as u64 != 0 {
+                return Err(self.corrupt(head % cap, "head or tail is not record-aligned"));
+            }
             let free = cap - (head - tail);
             let pos = head % cap;
             let generation = head / cap + 1;

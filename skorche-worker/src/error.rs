@@ -116,9 +116,9 @@ pub enum HandshakeError {
         /// Task name.
         task: String,
         /// Kind the coordinator expects.
-        expected: crate::registry::TaskKind,
+        expected: crate::protocol::TaskKind,
         /// Kind the worker has.
-        found: crate::registry::TaskKind,
+        found: crate::protocol::TaskKind,
     },
     /// The worker sent something other than the expected handshake message.
     #[error("stage {stage}: handshake protocol error: {detail}")]

@@ -45,6 +45,7 @@
 pub mod builtin;
 pub mod codec;
 pub mod error;
+mod exit;
 pub mod handshake;
 pub mod protocol;
 pub mod registry;

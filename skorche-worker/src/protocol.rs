@@ -22,7 +22,6 @@
 //! A worker whose binary does not know the task answers [`FromWorker::Refuse`] instead of
 //! `Hello`.
 
-use crate::registry::TaskKind;
 use crate::shm::{Handle, RingDescriptor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -32,6 +31,26 @@ use std::fmt;
 /// Both sides compare it at handshake: a worker built from another version of this crate is
 /// rejected with [`HandshakeError::VersionMismatch`](crate::error::HandshakeError).
 pub const PROTOCOL_VERSION: u32 = 2;
+
+/// How a task maps inputs to outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum TaskKind {
+    /// `fn(In) -> Out`.
+    Map,
+    /// `fn(In) -> Result<Out, E: Display>`.
+    TryMap,
+    /// `fn(In) -> impl IntoIterator<Item = Out>`: zero or more outputs per input.
+    FlatMap,
+    /// State built once per instance from params: `init: fn(P) -> S`, `run: fn(&mut S, In) -> Out`.
+    Stateful,
+    /// As `Stateful`, with `run: fn(&mut S, In) -> Result<Out, E: Display>`.
+    TryStateful,
+    /// A `Vec<u8>` output of known size written in place: `size: fn(&In) -> usize`,
+    /// `fill: fn(In, &mut [u8])`. In a worker, an output at or above the shm threshold is
+    /// filled straight inside the output ring (no intermediate buffer, no copy).
+    FillBytes,
+}
 
 /// What a task is, as both sides must agree on it before any item flows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

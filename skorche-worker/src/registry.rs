@@ -31,25 +31,7 @@ use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-/// How a task maps inputs to outputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[non_exhaustive]
-pub enum TaskKind {
-    /// `fn(In) -> Out`.
-    Map,
-    /// `fn(In) -> Result<Out, E: Display>`.
-    TryMap,
-    /// `fn(In) -> impl IntoIterator<Item = Out>`: zero or more outputs per input.
-    FlatMap,
-    /// State built once per instance from params: `init: fn(P) -> S`, `run: fn(&mut S, In) -> Out`.
-    Stateful,
-    /// As `Stateful`, with `run: fn(&mut S, In) -> Result<Out, E: Display>`.
-    TryStateful,
-    /// A `Vec<u8>` output of known size written in place: `size: fn(&In) -> usize`,
-    /// `fill: fn(In, &mut [u8])`. In a worker, an output at or above the shm threshold is
-    /// filled straight inside the output ring (no intermediate buffer, no copy).
-    FillBytes,
-}
+pub use crate::protocol::TaskKind;
 
 /// The outputs of one call: one value (map kinds) or any number (flat-map).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,9 +12,9 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::codec::PayloadIo;
+use crate::exit::{exit_code, fatal};
 use crate::protocol::{FailureKind, FromWorker, ItemResult, Results, TaskFailure, ToWorker, Work};
 use crate::registry::{panic_message, ErasedInstance};
-use crate::worker::exit_code;
 
 /// Finished results are sent once the current item has run this long.
 pub const REPORT_AFTER: Duration = Duration::from_millis(1);
@@ -119,7 +119,7 @@ pub fn serve(
         std::thread::Builder::new()
             .name("skorche-worker-reporter".into())
             .spawn_scoped(scope, || report(&shared))
-            .map_err(|e| crate::worker::fatal(stage, &format!("no reporter thread: {e}")))
+            .map_err(|e| fatal(stage, &format!("no reporter thread: {e}")))
             .ok();
         let code = serve_loop(stage, instance, io, inbox, &shared);
         shared.pending().stop = true;
@@ -184,7 +184,7 @@ fn serve_loop(
         match inbox.recv() {
             Ok(ToWorker::Work(work)) => {
                 if let Err(e) = run_batch(instance, io, shared, work) {
-                    crate::worker::fatal(stage, &format!("cannot send results: {e}"));
+                    fatal(stage, &format!("cannot send results: {e}"));
                     return exit_code::ORPHANED;
                 }
             }
@@ -201,11 +201,11 @@ fn serve_loop(
                 return exit_code::OK;
             }
             Ok(other) => {
-                crate::worker::fatal(stage, &format!("unexpected message {}", other.name()));
+                fatal(stage, &format!("unexpected message {}", other.name()));
                 return exit_code::PROTOCOL;
             }
             Err((code, why)) => {
-                crate::worker::fatal(stage, &why);
+                fatal(stage, &why);
                 return code;
             }
         }

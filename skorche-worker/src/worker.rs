@@ -22,26 +22,8 @@ pub const ENV_STAGE: &str = "SKORCHE_WORKER_STAGE";
 /// Environment variable holding the coordinator's pid.
 pub const ENV_PARENT: &str = "SKORCHE_WORKER_PARENT";
 
-/// Exit codes of a worker process.
-pub mod exit_code {
-    /// `End` received and all results sent.
-    pub const OK: i32 = 0;
-    /// The bootstrap environment is malformed.
-    pub const BAD_ENV: i32 = 64;
-    /// The coordinator is gone (hang-up, or the parent changed).
-    pub const ORPHANED: i32 = 65;
-    /// The task is unknown in this binary.
-    pub const UNKNOWN_TASK: i32 = 66;
-    /// The coordinator rejected the handshake.
-    pub const REJECTED: i32 = 67;
-    /// Rings could not be attached or the task state could not be built.
-    pub const INIT_FAILED: i32 = 68;
-    /// The coordinator sent an invalid message.
-    pub const PROTOCOL: i32 = 69;
-    /// The process was started as a worker but its `main` did not call
-    /// [`enter`](crate::enter) and went on to start a pipeline.
-    pub const NO_ENTER: i32 = 70;
-}
+pub use crate::exit::exit_code;
+use crate::exit::fatal;
 
 /// The worker entry: call it first thing in `main`.
 ///
@@ -103,16 +85,6 @@ pub fn refuse_pipeline_in_worker() {
         );
         std::process::exit(exit_code::NO_ENTER);
     }
-}
-
-/// A fatal worker error: logged with `tracing` and, since a worker usually has no subscriber,
-/// also written to its stderr (which the coordinator's spawn inherits).
-pub(crate) fn fatal(stage: &str, msg: &str) {
-    tracing::error!(stage, pid = std::process::id(), "{msg}");
-    eprintln!(
-        "skorche worker (stage {stage:?}, pid {}): {msg}",
-        std::process::id()
-    );
 }
 
 static PARENT: OnceLock<i32> = OnceLock::new();

@@ -19,7 +19,7 @@ pub(crate) struct ChildSlot {
     state: Mutex<ChildState>,
     /// The thread this child was forked from must outlive it (its death signal is tied to
     /// that thread); dropped after the child is reaped.
-    _spawner: std::sync::Arc<super::spawn::Spawner>,
+    _spawner: std::sync::Arc<super::spawner::Spawner>,
 }
 
 #[derive(Debug)]
@@ -32,7 +32,7 @@ impl ChildSlot {
     pub(crate) fn new(
         stage: String,
         child: Child,
-        spawner: std::sync::Arc<super::spawn::Spawner>,
+        spawner: std::sync::Arc<super::spawner::Spawner>,
     ) -> Self {
         ChildSlot {
             stage,

@@ -19,6 +19,7 @@ pub mod frame;
 
 mod child;
 mod spawn;
+mod spawner;
 
 use std::io::BufReader;
 use std::os::unix::net::UnixStream;
@@ -43,7 +44,7 @@ const EXIT_GRACE: Duration = Duration::from_secs(1);
 pub struct LocalTransport {
     program: PathBuf,
     /// The thread workers are forked from, while any worker or start needs it.
-    spawner: Arc<std::sync::Mutex<std::sync::Weak<spawn::Spawner>>>,
+    spawner: Arc<std::sync::Mutex<std::sync::Weak<spawner::Spawner>>>,
 }
 
 impl LocalTransport {
@@ -65,7 +66,7 @@ impl LocalTransport {
 impl Transport for LocalTransport {
     fn start_worker(&self, spec: &WorkerSpec) -> Result<WorkerLink, SpawnError> {
         let deadline = Instant::now() + spec.handshake_timeout;
-        let spawner = spawn::Spawner::get(&self.spawner).map_err(|source| SpawnError::Setup {
+        let spawner = spawner::Spawner::get(&self.spawner).map_err(|source| SpawnError::Setup {
             stage: spec.stage.clone(),
             source,
         })?;
