@@ -12,7 +12,7 @@
 //! `builtin::PRODUCE_BYTES_IN_PLACE` over `(seed, 8 MiB)`) and checksummed by the driver
 //! (`builtin::checksum`) while it pulls from `run_iter`: GB/s in thread mode, in process mode
 //! through shared memory, and in process mode with shm disabled (`shm_threshold(usize::MAX)`:
-//! inline over ipc-channel); the baseline is a single-threaded produce + checksum loop.
+//! inline in the messages); the baseline is a single-threaded produce + checksum loop.
 //! Targets: shm ≥ 3× inline; process via shm ≥ 0.5× the baseline.
 //!
 //! The driver is its own worker program: `skorche::worker::enter()` runs first in `main`,

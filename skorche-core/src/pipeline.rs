@@ -70,7 +70,12 @@ impl Pipeline {
     /// The executable process stages spawn as workers. By default it is the driver itself
     /// (`std::env::current_exe()`), whose `main` must then call `skorche::worker::enter()`
     /// first thing; a separate binary (such as `skorche-worker`, or one of your own that
-    /// links your tasks) can be named instead.
+    /// links your tasks) can be named instead. A wrapper script must `exec` the worker, so
+    /// that the worker is the coordinator's child (it checks, and exits otherwise).
+    ///
+    /// A driver whose `main` forgets `enter()` does not fork without end: in a worker process
+    /// [`Pipeline::start`] (and so `run`) exits the process at once, and the driver's error
+    /// says to call `skorche::worker::enter()` first in `main`.
     pub fn worker_program(&self, path: impl Into<std::path::PathBuf>) -> &Self {
         self.graph.borrow_mut().worker_program = Some(path.into());
         self
