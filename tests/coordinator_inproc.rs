@@ -50,7 +50,8 @@ fn a_flat_map_task_and_a_task_error_through_in_process_workers() {
         .map_task(&builtin::REPEAT_N)
         .processes(2)
         .transport(Arc::new(InProcess));
-    let n = p.run_iter(q).unwrap().map(|r| r.unwrap()).count() as u64;
+    let out: Vec<u64> = p.run_iter(q).unwrap().collect::<Result<_, _>>().unwrap();
+    let n = out.len() as u64;
     assert_eq!(n, (0..50u64).sum::<u64>());
 
     let p = Pipeline::new();
