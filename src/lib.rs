@@ -167,6 +167,45 @@
 //! # Ok::<(), skorche::PipelineError>(())
 //! ```
 //!
+//! # Failure policies
+//!
+//! Instead of stopping the run, a stage may retry a failed item, skip it or send it to a
+//! dead-letter queue, within a failure budget. The policy is declared on the stage's
+//! *input* queue and applies to the next stage declared on it:
+//! [`retry`](Queue::retry) with a [`backoff`](Queue::backoff), then
+//! [`skip_failures`](Queue::skip_failures) or [`dead_letter`](Queue::dead_letter) (a typed
+//! side output of [`Failed<T>`]), bounded by [`max_failures`](Queue::max_failures),
+//! [`max_failure_rate`](Queue::max_failure_rate) or the run's [`Pipeline::max_failures`].
+//! The [`Report`] counts, per stage, `failed`, `retried`, `skipped` and `dead_lettered`
+//! items and keeps their first causes.
+//!
+//! Attempts are at-least-once (a retried task runs again, so a task with side effects may
+//! perform them twice); emission is exactly-once per input (only a successful attempt's
+//! outputs go downstream); a skipped item has no output, and in an ordered section it
+//! leaves an empty position that `order_load` does not wait for; a dead-lettered item
+//! appears once in the side output.
+//!
+//! ```
+//! use std::time::Duration;
+//! use skorche::{Backoff, Failed, Pipeline};
+//!
+//! let p = Pipeline::new();
+//! let (lines, failed) = p
+//!     .source(vec!["1", "2", "three", "4"])
+//!     .retry(2)
+//!     .backoff(Backoff::fixed(Duration::from_millis(1)))
+//!     .dead_letter();
+//! let numbers = lines.try_map(|s: &str| s.parse::<u32>()).workers(2).name("parse");
+//! let all = p.merge([numbers.map(Ok), failed.map(Err)]);
+//! let (out, report) = p.run_iter(all)?.collect_report()?;
+//! let dead: Vec<&Failed<&str>> = out.iter().filter_map(|r| r.as_ref().err()).collect();
+//! assert_eq!(dead.len(), 1);
+//! assert_eq!((dead[0].item, dead[0].attempts), ("three", 2));
+//! let parse = report.stage("parse").unwrap();
+//! assert_eq!((parse.failed, parse.retried, parse.dead_lettered), (1, 1, 1));
+//! # Ok::<(), skorche::PipelineError>(())
+//! ```
+//!
 //! # Rendering
 //!
 //! [`Pipeline::to_dot`] (Graphviz) and [`Pipeline::to_mermaid`] draw the declared graph
@@ -199,6 +238,8 @@ pub use skorche_core::{
     Pipeline, PipelineError, Placement, Queue, Report, Running, StageFailure, StageReport, Until,
     DEFAULT_ORDER_WINDOW,
 };
+pub use skorche_core::{Interrupted, StopHandle, StopOutcome, DEFAULT_GRACE_PERIOD};
+pub use skorche_core::{Backoff, Failed};
 
 /// The names most pipelines need: `use skorche::prelude::*;`.
 pub mod prelude {

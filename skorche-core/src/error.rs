@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::report::Report;
+
 /// What went wrong inside one stage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -20,6 +22,10 @@ pub enum FailureKind {
     Spawn,
     /// A per-item timeout expired.
     Timeout,
+    /// More items failed than a failure budget allows (a stage's `max_failures` or
+    /// `max_failure_rate`, or the run's `Pipeline::max_failures`); the message names the
+    /// budget and the last cause.
+    BudgetExceeded,
 }
 
 impl fmt::Display for FailureKind {
@@ -32,6 +38,7 @@ impl fmt::Display for FailureKind {
             FailureKind::Protocol => "protocol fault",
             FailureKind::Spawn => "spawn failed",
             FailureKind::Timeout => "timeout",
+            FailureKind::BudgetExceeded => "failure budget exceeded",
         })
     }
 }
@@ -62,7 +69,9 @@ impl fmt::Display for StageFailure {
 /// The error of a pipeline run.
 ///
 /// Every failed stage is listed; [`PipelineError::failures`] gives them one by one.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// Not `Eq`: [`PipelineError::Interrupted`] carries a [`Report`], which holds an `f64`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PipelineError {
     /// One or more stages failed; the run was stopped.
@@ -75,6 +84,13 @@ pub enum PipelineError {
     /// output of it was dropped before its end): the items read may be incomplete.
     #[error("the run was stopped before its end: {0}")]
     Cancelled(String),
+    /// The run was stopped on request ([`Running::stop`](crate::Running::stop), a
+    /// [`StopHandle`](crate::StopHandle), or a signal with
+    /// [`Pipeline::stop_on_signals`](crate::Pipeline::stop_on_signals)): the sources were
+    /// not read to their end. Every item yielded before this error was finished by every
+    /// stage; the report counts what each stage did.
+    #[error("{0}")]
+    Interrupted(Box<Interrupted>),
 }
 
 impl PipelineError {
@@ -82,8 +98,67 @@ impl PipelineError {
     pub fn failures(&self) -> &[StageFailure] {
         match self {
             PipelineError::Failed(f) => f,
-            PipelineError::Invalid(_) | PipelineError::Cancelled(_) => &[],
+            PipelineError::Invalid(_)
+            | PipelineError::Cancelled(_)
+            | PipelineError::Interrupted(_) => &[],
         }
+    }
+
+    /// The report of an interrupted run ([`PipelineError::Interrupted`]); `None` otherwise.
+    pub fn report(&self) -> Option<&Report> {
+        match self {
+            PipelineError::Interrupted(i) => Some(&i.report),
+            _ => None,
+        }
+    }
+}
+
+/// How a run stopped on request ended: the payload of [`PipelineError::Interrupted`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Interrupted {
+    /// What every stage did until the run ended (items in and out, busy and wall time).
+    pub report: Report,
+    /// Whether everything in flight finished, or the run was aborted.
+    pub outcome: StopOutcome,
+}
+
+impl PartialEq for Interrupted {
+    fn eq(&self, other: &Self) -> bool {
+        // `Report` has no `PartialEq`; its derived `Debug` shows every field, exactly.
+        self.outcome == other.outcome
+            && format!("{:?}", self.report) == format!("{:?}", other.report)
+    }
+}
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the run was interrupted: {}", self.outcome)
+    }
+}
+
+/// How a graceful stop went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopOutcome {
+    /// The sources stopped and every item already taken from them reached the outputs
+    /// (or was filtered, or batched into a partial batch) within the grace period.
+    Drained,
+    /// The grace period ran out: the run was aborted, and the items still in flight were
+    /// dropped (worker processes killed and reaped).
+    GraceExpired,
+    /// A second stop (or signal), or [`StopHandle::stop_now`](crate::StopHandle::stop_now),
+    /// aborted the run at once: the items still in flight were dropped.
+    Forced,
+}
+
+impl fmt::Display for StopOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StopOutcome::Drained => "every item in flight finished",
+            StopOutcome::GraceExpired => "the grace period ran out; items in flight were dropped",
+            StopOutcome::Forced => "stopped at once; items in flight were dropped",
+        })
     }
 }
 

@@ -1,6 +1,9 @@
 //! The declared graph: nodes (stages) and queues (edges), before anything runs.
 
+use std::sync::Arc;
+
 pub(crate) use crate::channel::{make_channel, ErasedChannel};
+use crate::failure::policy::{FailurePolicy, RunBudget};
 use crate::launch::Runner;
 pub use crate::mode::Mode;
 
@@ -37,6 +40,19 @@ pub(crate) struct QueueDecl {
     pub(crate) make: fn(usize) -> ErasedChannel,
     /// Builds an `order save` stage over this queue's item type.
     pub(crate) save_runner: fn(crossbeam_channel::Sender<()>) -> Box<dyn Runner>,
+    /// A failure policy declared on this queue, for the stage that will consume it.
+    pub(crate) failure: Option<Box<PendingFailure>>,
+}
+
+/// A failure policy declared on a queue whose consumer is not declared yet.
+#[derive(Default)]
+pub(crate) struct PendingFailure {
+    pub(crate) policy: FailurePolicy,
+    /// `fn(&T) -> T` for the queue's item type, when the policy retries or dead-letters.
+    pub(crate) copy: Option<Box<dyn std::any::Any + Send>>,
+    /// The dead-letter queue, and the placeholder node that stands as its producer until
+    /// the consuming stage is declared (an unclaimed placeholder fails the run's start).
+    pub(crate) dead_letter: Option<(QueueId, NodeId)>,
 }
 
 /// The whole declaration.
@@ -56,6 +72,8 @@ pub(crate) struct Graph {
     pub(crate) default_processes: Option<usize>,
     /// Bound on a worker's start and handshake, for stages that set none.
     pub(crate) handshake_timeout: Option<std::time::Duration>,
+    /// The run's failure budget, shared by every stage with a failure policy.
+    pub(crate) run_budget: Arc<RunBudget>,
 }
 
 pub(crate) struct SavePoint {
@@ -70,6 +88,14 @@ impl Graph {
     }
 
     pub(crate) fn add_queue<T: Send + 'static>(&mut self, producer: NodeId) -> QueueId {
+        let id = self.add_detached_queue::<T>(producer);
+        self.nodes[producer].outputs.push(id);
+        id
+    }
+
+    /// A queue that is not (yet) among its producer's outputs: a dead-letter queue, whose
+    /// placeholder producer gives way to the consuming stage once that is declared.
+    pub(crate) fn add_detached_queue<T: Send + 'static>(&mut self, producer: NodeId) -> QueueId {
         self.queues.push(QueueDecl {
             producer,
             consumer: None,
@@ -83,10 +109,9 @@ impl Graph {
                     _t: std::marker::PhantomData,
                 })
             },
+            failure: None,
         });
-        let id = self.queues.len() - 1;
-        self.nodes[producer].outputs.push(id);
-        id
+        self.queues.len() - 1
     }
 
     /// The queue whose channel `q` uses (follows merges).

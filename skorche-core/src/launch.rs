@@ -10,6 +10,7 @@ use crate::channel::{Channel, ErasedChannel};
 use crate::error::PipelineError;
 use crate::exec::shared::RunShared;
 use crate::exec::worker_cx::{StageStats, WorkerCx};
+use crate::failure::policy::StagePolicy;
 use crate::mode::Mode;
 use crate::packet::Packet;
 
@@ -17,6 +18,13 @@ use crate::packet::Packet;
 pub(crate) trait Runner: Send {
     /// Takes channels from `cx` and spawns the stage's workers. Must not block.
     fn launch(self: Box<Self>, cx: &mut Launch<'_>) -> Result<(), PipelineError>;
+
+    /// This runner with the failure policy declared on the stage's input queue (at
+    /// declaration); `None` if this kind of stage runs no task a policy could apply to.
+    fn with_failure(self: Box<Self>, policy: StagePolicy) -> Option<Box<dyn Runner>> {
+        let _ = policy;
+        None
+    }
 }
 
 /// Everything a runner needs to start its stage.

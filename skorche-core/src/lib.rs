@@ -29,6 +29,12 @@
 //! A task error or panic stops the whole pipeline: every thread exits, and the run returns
 //! one [`PipelineError`] naming every failed stage, the failing item's sequence number
 //! (its index in its source) and the cause.
+//!
+//! A stage may instead retry, skip or dead-letter a failed item, within a failure budget:
+//! declared on its input queue ([`Queue::retry`], [`Queue::skip_failures`],
+//! [`Queue::dead_letter`], [`Queue::max_failures`], [`Pipeline::max_failures`]); the
+//! delivery guarantee is documented with those methods (attempts at-least-once, emission
+//! exactly-once per input).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -37,6 +43,7 @@ mod channel;
 mod coordinator;
 mod error;
 mod exec;
+mod failure;
 mod graph;
 mod launch;
 mod mode;
@@ -46,15 +53,18 @@ mod packet;
 mod pipeline;
 mod process_options;
 mod queue;
+mod queue_failure;
 mod queue_order;
 mod queue_process;
 mod render;
 mod reorder;
 mod report;
 mod stage;
+mod stop;
 
 pub use chain::Chain;
-pub use error::{BoxError, FailureKind, PipelineError, StageFailure};
+pub use error::{BoxError, FailureKind, Interrupted, PipelineError, StageFailure, StopOutcome};
+pub use failure::{Backoff, Failed};
 pub use graph::Mode;
 pub use output::{Event, Output, Running, Until};
 pub use packet::MarkerId;
@@ -64,3 +74,4 @@ pub use queue_order::{OrderPoint, DEFAULT_ORDER_WINDOW};
 pub use queue_process::IntoTask;
 pub use report::{Report, StageReport};
 pub use stage::marker::{Marker, Placement};
+pub use stop::{StopHandle, DEFAULT_GRACE_PERIOD};

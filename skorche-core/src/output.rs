@@ -13,6 +13,7 @@ use crate::packet::{MarkerId, Packet};
 use crate::pipeline::OutputPort;
 use crate::report::Report;
 use crate::stage::marker::{Marker, SeenMarkers};
+use crate::stop::StopHandle;
 
 /// The end of a run, shared by every output of it.
 struct Finish {
@@ -51,6 +52,8 @@ impl Finish {
 
 /// A running pipeline. Take its outputs with [`Running::take`], then read them
 /// (concurrently if there are several: every queue is bounded), or [`Running::wait`].
+/// [`Running::stop`] (or a [`StopHandle`] from [`Running::stop_handle`], from any thread)
+/// ends it early and gracefully.
 pub struct Running {
     finish: Arc<Finish>,
     outputs: Vec<Option<Box<dyn Any + Send>>>,
@@ -109,7 +112,89 @@ impl Running {
         }
     }
 
+    /// Stops the run gracefully: the sources are not pulled again, the items already inside
+    /// the pipeline run to the outputs, and the run ends with
+    /// [`PipelineError::Interrupted`] carrying the [`Report`]. If that takes longer than
+    /// the [grace period](crate::Pipeline::grace_period) (default 10 s), or `stop` is called
+    /// again, the run is aborted: every thread exits, every worker process is killed and
+    /// reaped, and the run still ends with `Interrupted` and the report of what finished.
+    /// Returns at once; read the outputs (or [`Running::wait`]) to see the end.
+    ///
+    /// A run whose sources had all been read to their end when the stop came lost nothing:
+    /// it ends as usual. See [`StopHandle::stop`] for what cannot be interrupted.
+    ///
+    /// ```
+    /// use skorche_core::{Pipeline, PipelineError, StopOutcome};
+    ///
+    /// let p = Pipeline::new();
+    /// let out = p.output(p.source(0u64..).map(|n| n * 2)); // an endless source
+    /// let mut running = p.start()?;
+    /// let mut out = running.take(out);
+    /// let first: Vec<u64> = out.by_ref().take(10).collect::<Result<_, _>>()?;
+    /// running.stop();
+    /// let mut read = first.len();
+    /// let err = loop {
+    ///     match out.next() {
+    ///         Some(Ok(_)) => read += 1, // finished before the stop: every one is yielded
+    ///         Some(Err(e)) => break e,
+    ///         None => unreachable!("a stopped run ends with Interrupted"),
+    ///     }
+    /// };
+    /// let PipelineError::Interrupted(stop) = err else { panic!("{err}") };
+    /// assert_eq!(stop.outcome, StopOutcome::Drained);
+    /// assert_eq!(stop.report.stages[1].items_out as usize, read);
+    /// assert!(out.next().is_none());
+    /// # Ok::<(), PipelineError>(())
+    /// ```
+    pub fn stop(&self) {
+        self.finish.shared.request_stop(false);
+    }
+
+    /// A handle that stops this run from another thread (a signal handler's, a UI's), even
+    /// after `Running` was consumed by [`Running::wait`] or dropped.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use skorche_core::{Pipeline, PipelineError};
+    ///
+    /// let p = Pipeline::new();
+    /// let ticks = p.source(0u64..).map(|n| {
+    ///     std::thread::sleep(Duration::from_millis(1));
+    ///     n
+    /// });
+    /// p.grace_period(Duration::from_secs(5));
+    /// let ticks = p.output(ticks);
+    /// let mut running = p.start()?;
+    /// let ticks = running.take(ticks);
+    /// let stop = running.stop_handle();
+    /// let timer = std::thread::spawn(move || {
+    ///     std::thread::sleep(Duration::from_millis(50));
+    ///     stop.stop(); // from another thread
+    /// });
+    /// let mut count = 0u64;
+    /// for tick in ticks {
+    ///     match tick {
+    ///         Ok(n) => assert_eq!(n, count), // in order, none missing
+    ///         Err(PipelineError::Interrupted(stop)) => {
+    ///             println!("stopped after {count} items:\n{}", stop.report);
+    ///             break;
+    ///         }
+    ///         Err(e) => return Err(e),
+    ///     }
+    ///     count += 1;
+    /// }
+    /// timer.join().unwrap();
+    /// assert!(count > 0);
+    /// # Ok::<(), PipelineError>(())
+    /// ```
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle::new(&self.finish.shared)
+    }
+
     /// Waits for the end of the run: items of outputs not taken are dropped.
+    ///
+    /// # Errors
+    /// The run's error; [`PipelineError::Interrupted`], with the report, if it was stopped.
     pub fn wait(mut self) -> Result<Report, PipelineError> {
         self.discard_untaken();
         let result = self.finish.wait();
@@ -167,6 +252,11 @@ impl Drop for Running {
 ///
 /// Yields `Ok(item)`s; if the run fails, yields one `Err` naming every failed stage and
 /// then ends. Dropping it before the end stops the pipeline (every thread exits).
+///
+/// A run stopped on request ([`Running::stop`], [`Output::stop_handle`]) yields every item
+/// finished before the stop, then one [`PipelineError::Interrupted`] carrying the report,
+/// then ends. With several outputs, the one read to its end last carries it (the others
+/// just end), unless the run was aborted.
 pub struct Output<T> {
     rx: Option<Receiver<Packet<T>>>,
     finish: Arc<Finish>,
@@ -182,9 +272,16 @@ impl<T> std::fmt::Debug for Output<T> {
 }
 
 impl<T> Output<T> {
-    /// The run's report, once this iterator has ended without error.
+    /// The run's report, once this iterator has ended without error (or with
+    /// [`PipelineError::Interrupted`], whose report this is too).
     pub fn report(&self) -> Option<&Report> {
         self.report.as_ref()
+    }
+
+    /// A handle that stops the run from any thread: see [`Running::stop`] and
+    /// [`Running::stop_handle`] (whose example reads an output while a timer stops it).
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle::new(&self.finish.shared)
     }
 
     /// Reads to the end and returns the items and the report.
@@ -217,7 +314,10 @@ impl<T> Output<T> {
         if last || self.finish.shared.is_aborted() {
             match self.finish.wait() {
                 Ok(report) => self.report = Some(report),
-                Err(e) => return Some(Err(e)),
+                Err(e) => {
+                    self.report = e.report().cloned();
+                    return Some(Err(e));
+                }
             }
         }
         None

@@ -1,6 +1,6 @@
 //! `Pipeline`: the declaration that sources, merges and zips start from, and that runs.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::rc::Rc;
 
@@ -9,6 +9,7 @@ use crate::queue::{add_stage, Queue};
 use crate::render;
 use crate::stage::source::SourceRunner;
 use crate::stage::zip::ZipRunner;
+use crate::stop::StopOptions;
 
 /// A pipeline under declaration. Nothing runs until [`Pipeline::run`],
 /// [`Pipeline::run_iter`] or [`Pipeline::start`].
@@ -28,6 +29,7 @@ use crate::stage::zip::ZipRunner;
 pub struct Pipeline {
     graph: Rc<RefCell<Graph>>,
     outputs: RefCell<Vec<usize>>,
+    stop: Cell<StopOptions>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -87,6 +89,48 @@ impl Pipeline {
     pub fn handshake_timeout(&self, limit: std::time::Duration) -> &Self {
         self.graph.borrow_mut().handshake_timeout = Some(limit);
         self
+    }
+
+    /// How long a graceful stop ([`Running::stop`](crate::Running::stop), a [`StopHandle`], a signal with
+    /// [`Pipeline::stop_on_signals`]) may take: once the sources have stopped, the items in
+    /// flight have `limit` to reach the outputs; then the run is aborted (every thread
+    /// exits, every worker process is killed and reaped) and ends with
+    /// [`PipelineError::Interrupted`](crate::PipelineError::Interrupted) and
+    /// [`StopOutcome::GraceExpired`](crate::StopOutcome::GraceExpired). Default:
+    /// [`DEFAULT_GRACE_PERIOD`](crate::DEFAULT_GRACE_PERIOD) (10 s).
+    ///
+    /// [`StopHandle`]: crate::StopHandle
+    pub fn grace_period(&self, limit: std::time::Duration) -> &Self {
+        self.stop.set(StopOptions {
+            grace: limit,
+            ..self.stop.get()
+        });
+        self
+    }
+
+    /// While the run lives, SIGINT (Ctrl-C) and SIGTERM stop it gracefully, as
+    /// [`Running::stop`](crate::Running::stop) does: the sources stop pulling, what is in flight reaches the
+    /// outputs within the [grace period](Pipeline::grace_period), and the run ends with
+    /// [`PipelineError::Interrupted`](crate::PipelineError::Interrupted), which carries the
+    /// report. A second signal aborts at once. When the run ends, the signals do what they
+    /// did before (by default: terminate the process).
+    ///
+    /// Without this call a signal is not caught: its default action ends the driver, and
+    /// its worker processes exit with it.
+    ///
+    /// A thread named `skorche:signals` waits for the signals while the run lives (through
+    /// the `signal-hook` crate: the handler itself only writes to a pipe).
+    pub fn stop_on_signals(&self) -> &Self {
+        self.stop.set(StopOptions {
+            on_signals: true,
+            ..self.stop.get()
+        });
+        self
+    }
+
+    /// How runs of this pipeline may be stopped.
+    pub(crate) fn stop_options(&self) -> StopOptions {
+        self.stop.get()
     }
 
     /// A queue fed from `items`, pulled lazily: one item per free slot downstream, so an

@@ -25,7 +25,21 @@ pub(crate) struct ProcessOptions {
     pub(crate) window: usize,
     /// Bound on starting a worker and its handshake; `None`: the pipeline's, or 10 s.
     pub(crate) handshake_timeout: Option<Duration>,
+    /// Restart workers that die; `None`: a dead worker fails the stage.
+    pub(crate) restart: Option<RestartPolicy>,
 }
+
+/// How a stage replaces workers that die.
+#[derive(Debug, Clone)]
+pub(crate) struct RestartPolicy {
+    /// Most restarts over the run, for the whole stage.
+    pub(crate) max: usize,
+    /// An item on which this many workers died in a row fails.
+    pub(crate) poison_after: u32,
+}
+
+/// Default of [`RestartPolicy::poison_after`].
+pub(crate) const POISON_AFTER: u32 = 3;
 
 impl Default for ProcessOptions {
     fn default() -> Self {
@@ -43,6 +57,7 @@ impl Default for ProcessOptions {
             // One batch in the worker, one on its way: enough to hide the round trip.
             window: 2,
             handshake_timeout: None,
+            restart: None,
         }
     }
 }

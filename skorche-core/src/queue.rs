@@ -243,7 +243,10 @@ impl<T: Send + 'static> Queue<T> {
         kind: &'static str,
         factory: MapFactory<T, U>,
     ) -> Queue<U> {
-        self.stage1(kind, true, Box::new(MapRunner { factory }))
+        self.stage1(kind, true, Box::new(MapRunner {
+                factory,
+                failure: None,
+            }))
     }
 
     pub(crate) fn set_default_name(&self, base: &str) {
@@ -279,7 +282,7 @@ impl<T: Send + 'static> Queue<T> {
         F: Fn(T) -> I + Send + Sync + 'static,
     {
         let f = Arc::new(move |x| Ok(f(x)));
-        self.stage1("flat_map", true, Box::new(FlatMapRunner { f }))
+        self.stage1("flat_map", true, Box::new(FlatMapRunner { f, failure: None }))
     }
 
     /// Like [`Queue::flat_map`] with a fallible task.
@@ -291,7 +294,7 @@ impl<T: Send + 'static> Queue<T> {
         F: Fn(T) -> Result<I, E> + Send + Sync + 'static,
     {
         let f = Arc::new(move |x| f(x).map_err(Into::into));
-        self.stage1("flat_map", true, Box::new(FlatMapRunner { f }))
+        self.stage1("flat_map", true, Box::new(FlatMapRunner { f, failure: None }))
     }
 
     /// Sends each item to the first queue if `pred` is true, else to the second.
@@ -346,7 +349,7 @@ impl<T: Send + 'static> Queue<Vec<T>> {
     /// Turns each batch back into its items, in order.
     pub fn unbatch(self) -> Queue<T> {
         let f = Arc::new(|v: Vec<T>| Ok(v));
-        self.stage1("unbatch", true, Box::new(FlatMapRunner { f }))
+        self.stage1("unbatch", true, Box::new(FlatMapRunner { f, failure: None }))
     }
 }
 
@@ -361,6 +364,9 @@ pub(crate) fn add_stage<U: Send + 'static>(
     outputs: usize,
 ) -> Vec<Queue<U>> {
     let mut g = graph.borrow_mut();
+    // A failure policy declared on the input goes to this stage's runner.
+    let (runner, dead_letter) =
+        crate::queue_failure::attach_policy(&mut g, inputs, kind, runner, outputs);
     let name = name.unwrap_or_else(|| g.unique_name(kind));
     let mode = if scalable {
         match g.default_mode {
@@ -385,6 +391,9 @@ pub(crate) fn add_stage<U: Send + 'static>(
         g.queues[q].consumer = Some(node);
     }
     let ids: Vec<_> = (0..outputs).map(|_| g.add_queue::<U>(node)).collect();
+    if let Some(dead_letter) = dead_letter {
+        crate::queue_failure::claim_dead_letter(&mut g, node, dead_letter);
+    }
     drop(g);
     ids.into_iter()
         .map(|id| Queue::new(graph.clone(), id))

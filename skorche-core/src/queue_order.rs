@@ -151,6 +151,7 @@ impl<T: Send + 'static> Queue<T> {
                 merged_into: None,
                 make: template.make,
                 save_runner: template.save_runner,
+                failure: None,
             };
             g.queues.push(saved);
             let saved = g.queues.len() - 1;

@@ -132,6 +132,47 @@ impl<T: Send + 'static> Queue<T> {
         self.process_options(|o| o.handshake_timeout = Some(limit))
     }
 
+    /// In process mode, a worker that dies (killed by any signal, or exiting) is replaced
+    /// by a new one with the same task and params, and the items it held are given to the
+    /// new worker: nothing is lost, and nothing is emitted twice (answers are taken once, by
+    /// batch id). At most `max` restarts happen over the run for this stage; past that, the
+    /// stage fails with an error saying so. Without this call a dead worker fails the stage.
+    ///
+    /// An item that a worker was working on when it died is charged with the crash; one that
+    /// crashes [`poison_after`](Queue::poison_after) workers in a row (3 by default) fails
+    /// the stage, naming the item, the count and how the last worker died. With an
+    /// [`item_timeout`](Queue::item_timeout), a worker stopped over a hung item is restarted
+    /// the same way, and the item is charged.
+    ///
+    /// Restarted workers get fresh shared-memory rings; their inputs are copied over from
+    /// the dead worker's ring. A stage that restarts workers hands its outputs on decoded
+    /// (never forwarding ring records to a process stage downstream), and a process stage
+    /// reading from one gets its inputs through its own ring.
+    ///
+    /// Delivery: a task may run more than once on an item whose worker died (at-least-once
+    /// attempts), but each input's outputs are emitted exactly once.
+    pub fn restart_workers(self, max: usize) -> Self {
+        self.process_options(|o| {
+            let poison_after = o
+                .restart
+                .as_ref()
+                .map_or(crate::process_options::POISON_AFTER, |r| r.poison_after);
+            o.restart = Some(crate::process_options::RestartPolicy { max, poison_after });
+        })
+    }
+
+    /// With [`restart_workers`](Queue::restart_workers): an item on which `k` workers died
+    /// in a row fails the stage (default 3).
+    pub fn poison_after(self, k: u32) -> Self {
+        self.process_options(|o| {
+            let max = o.restart.as_ref().map_or(0, |r| r.max);
+            o.restart = Some(crate::process_options::RestartPolicy {
+                max,
+                poison_after: k.max(1),
+            });
+        })
+    }
+
     /// Runs this stage's workers through another transport than child processes of the
     /// driver, for example [`InProcess`](skorche_worker::transport::inproc::InProcess)
     /// (the worker loop on threads of this process, with the real protocol: useful to debug a

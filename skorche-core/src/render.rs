@@ -12,6 +12,15 @@ fn workers(mode: Mode) -> String {
     }
 }
 
+/// The nodes to draw: all but the placeholders of dead-letter queues whose stage took them
+/// over (they run nothing and touch no queue).
+fn nodes(g: &Graph) -> impl Iterator<Item = (usize, &crate::graph::NodeDecl)> {
+    g.nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.runner.is_some() || !n.inputs.is_empty() || !n.outputs.is_empty())
+}
+
 fn edges(g: &Graph) -> Vec<(usize, usize, String)> {
     let cap_default = g.default_capacity.unwrap_or(DEFAULT_CAPACITY);
     let mut out = Vec::new();
@@ -51,7 +60,7 @@ fn short_type(t: &str) -> String {
 pub(crate) fn to_dot(g: &Graph) -> String {
     let mut s =
         String::from("digraph skorche {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n");
-    for (i, n) in g.nodes.iter().enumerate() {
+    for (i, n) in nodes(g) {
         let _ = writeln!(
             s,
             "  n{i} [label=\"{}\\n{} · {}\"];",
@@ -69,7 +78,7 @@ pub(crate) fn to_dot(g: &Graph) -> String {
 
 pub(crate) fn to_mermaid(g: &Graph) -> String {
     let mut s = String::from("flowchart LR\n");
-    for (i, n) in g.nodes.iter().enumerate() {
+    for (i, n) in nodes(g) {
         let _ = writeln!(
             s,
             "  n{i}[\"{}<br/>{} · {}\"]",

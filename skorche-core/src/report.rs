@@ -38,6 +38,26 @@ pub struct StageReport {
     pub inline: u64,
     /// Mean number of items waiting in the stage's input queue(s), sampled every few ms.
     pub mean_queue_depth: f64,
+    /// Items that failed for good under a failure policy (after their last attempt), then
+    /// skipped or dead-lettered. See [`Queue::skip_failures`](crate::Queue::skip_failures).
+    pub failed: u64,
+    /// Attempts run again after a failure ([`Queue::retry`](crate::Queue::retry)); an item
+    /// that succeeded at its third attempt counts 2.
+    pub retried: u64,
+    /// Items dropped after failing ([`Queue::skip_failures`](crate::Queue::skip_failures)):
+    /// they have no output.
+    pub skipped: u64,
+    /// Items sent to the dead-letter queue ([`Queue::dead_letter`](crate::Queue::dead_letter));
+    /// not counted in `items_out`.
+    pub dead_lettered: u64,
+    /// The causes of the first items that failed for good, in the order they failed (16 by
+    /// default, see [`Queue::keep_causes`](crate::Queue::keep_causes)).
+    pub causes: Vec<crate::error::StageFailure>,
+    /// Process stages: worker processes started again after one died.
+    pub restarts: u64,
+    /// Process stages: time from a worker's death to its successor being ready, summed
+    /// over restarts.
+    pub recovering: Duration,
 }
 
 impl StageReport {
@@ -78,9 +98,26 @@ impl Report {
     }
 }
 
+/// The counts shown in the table only when some stage has one.
+const OPTIONAL: [(&str, fn(&StageReport) -> f64); 6] = [
+    ("failed", |s| s.failed as f64),
+    ("retried", |s| s.retried as f64),
+    ("skipped", |s| s.skipped as f64),
+    ("dead", |s| s.dead_lettered as f64),
+    ("restarts", |s| s.restarts as f64),
+    ("recov ms", |s| s.recovering.as_secs_f64() * 1e3),
+];
+
+/// Causes listed under the table, per stage (the report holds more).
+const CAUSES_SHOWN: usize = 3;
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
+        let optional: Vec<_> = OPTIONAL
+            .iter()
+            .filter(|(_, get)| self.stages.iter().any(|s| get(s) != 0.0))
+            .collect();
+        write!(
             f,
             "{:<20} {:<9} {:>9} {:>10} {:>10} {:>6} {:>10} {:>10} {:>12} {:>7}",
             "stage",
@@ -94,12 +131,16 @@ impl fmt::Display for Report {
             "items/s",
             "depth"
         )?;
+        for (name, _) in &optional {
+            write!(f, " {name:>8}")?;
+        }
+        writeln!(f)?;
         for s in &self.stages {
             let workers = match s.mode {
                 Mode::Threads(n) => format!("{n}t"),
                 Mode::Processes(n) => format!("{n}p"),
             };
-            writeln!(
+            write!(
                 f,
                 "{:<20} {:<9} {:>9} {:>10} {:>10} {:>6} {:>10.1} {:>10.1} {:>12.0} {:>7.1}",
                 s.name,
@@ -113,6 +154,26 @@ impl fmt::Display for Report {
                 s.throughput(),
                 s.mean_queue_depth
             )?;
+            for (name, get) in &optional {
+                let v = get(s);
+                if *name == "recov ms" {
+                    write!(f, " {v:>8.1}")?;
+                } else {
+                    write!(f, " {v:>8.0}")?;
+                }
+            }
+            writeln!(f)?;
+        }
+        for s in self.stages.iter().filter(|s| !s.causes.is_empty()) {
+            let more = s.failed.saturating_sub(CAUSES_SHOWN as u64);
+            writeln!(f, "failures of '{}':", s.name)?;
+            for c in s.causes.iter().take(CAUSES_SHOWN) {
+                let item = c.seq.map(|n| format!("item #{n}: ")).unwrap_or_default();
+                writeln!(f, "  {item}{}: {}", c.kind, c.message)?;
+            }
+            if more > 0 {
+                writeln!(f, "  ... and {more} more")?;
+            }
         }
         write!(
             f,

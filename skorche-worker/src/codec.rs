@@ -366,6 +366,8 @@ pub struct PayloadIo {
     stored: std::sync::atomic::AtomicUsize,
     /// Asked while waiting for ring space: `false` gives up (the coordinator is gone).
     keep_waiting: Option<fn() -> bool>,
+    /// Input records are left for the coordinator to release (see `Welcome::keep_inputs`).
+    pub keep_inputs: bool,
 }
 
 impl PayloadIo {
@@ -383,6 +385,7 @@ impl PayloadIo {
             shm_threshold,
             stored: Default::default(),
             keep_waiting,
+            keep_inputs: false,
         }
     }
 
@@ -458,6 +461,32 @@ impl PayloadIo {
         &self,
         payload: Payload,
     ) -> Result<T, DecodeError> {
-        decode_payload_owned(payload, &self.rings)
+        match payload {
+            Payload::Shm(handle) if self.keep_inputs => read_kept(&handle, &self.rings),
+            other => decode_payload_owned(other, &self.rings),
+        }
     }
+}
+
+/// Copies a ring record's bytes out without releasing it (handing an item over to another
+/// reader after the first one died).
+///
+/// # Errors
+/// The handle's errors.
+pub fn read_kept_bytes(handle: &Handle, ring: &Ring) -> Result<Vec<u8>, DecodeError> {
+    let guard = ring.read(handle).map_err(|source| DecodeError::Handle {
+        ring: handle.ring,
+        source,
+    })?;
+    Ok(guard.to_vec())
+}
+
+/// Decodes a ring record in place without releasing it.
+fn read_kept<T: DeserializeOwned + 'static>(handle: &Handle, rings: &[Ring]) -> Result<T, DecodeError> {
+    let ring = ring_for(handle, rings)?;
+    let guard = ring.read(handle).map_err(|source| DecodeError::Handle {
+        ring: handle.ring,
+        source,
+    })?;
+    decode_bytes::<T>(&guard)
 }

@@ -166,6 +166,10 @@ pub struct Welcome {
     pub output_ring: Option<usize>,
     /// Outputs whose encoded size is at least this many bytes go to the output ring.
     pub shm_threshold: usize,
+    /// Leave input records in the rings after reading them: the coordinator releases them
+    /// once the item is answered, so that a worker dying mid-item leaves the input intact for
+    /// the worker that takes the item over.
+    pub keep_inputs: bool,
 }
 
 /// A batch of inputs, answered by one or more [`Results`] carrying the same `batch` id.

@@ -306,12 +306,13 @@ fn setup(
             ));
         }
     }
-    let io = PayloadIo::new(
+    let mut io = PayloadIo::new(
         rings,
         welcome.output_ring,
         welcome.shm_threshold,
         Some(parent_alive),
     );
+    io.keep_inputs = welcome.keep_inputs;
     let instance = task
         .instantiate_erased(&welcome.params)
         .map_err(|f| format!("task {:?}: cannot build state: {f}", task.name()))?;

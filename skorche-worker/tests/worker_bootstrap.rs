@@ -111,6 +111,7 @@ fn coordinator_hang_up_makes_the_worker_exit_promptly() {
         rings: vec![],
         output_ring: None,
         shm_threshold: usize::MAX,
+        keep_inputs: false,
     };
     frame::write(&mut output, &ToWorker::Welcome(welcome)).unwrap();
     assert!(matches!(

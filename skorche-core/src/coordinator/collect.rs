@@ -8,7 +8,7 @@ use skorche_worker::protocol::{ItemResult, Payload, Results};
 use skorche_worker::transport::{EventReceiver, WorkerEvent};
 
 use crate::coordinator::dispatch::{Sent, Slot};
-use crate::coordinator::{catch, list_seqs, Stage};
+use crate::coordinator::{catch, list_seqs, Ended, Stage};
 use crate::error::FailureKind;
 use crate::exec::emit::{emit, kind_of};
 use crate::exec::send::send;
@@ -21,6 +21,8 @@ pub(crate) struct Collector<'a, V, W> {
     pub(crate) slot: &'a Slot<W>,
     pub(crate) receiver: Box<dyn EventReceiver>,
     pub(crate) output_ring: &'a [skorche_worker::rings::Ring],
+    /// The ring the feeder writes inputs to (kept inputs are released from it when answered).
+    pub(crate) input_ring: &'a skorche_worker::rings::Ring,
     pub(crate) tx: Sender<Packet<W>>,
 }
 
@@ -28,20 +30,21 @@ pub(crate) struct Collector<'a, V, W> {
 struct Breach(Option<u64>, String);
 
 impl<V, W: Send + 'static> Collector<'_, V, W> {
-    pub(crate) fn run(mut self, cx: &mut WorkerCx) {
-        let worker = self.slot.control.id();
+    pub(crate) fn run(mut self, cx: &mut WorkerCx) -> Ended {
+        let worker = self.slot.control().id();
+        let restarts = self.stage.opts.restart.is_some();
         loop {
             match self.receiver.recv() {
                 WorkerEvent::Results(part) => {
                     if let Err(Breach(seq, why)) = self.take(cx, part) {
-                        self.slot.control.kill();
+                        self.slot.control().kill();
                         if !cx.aborted() {
                             cx.fail(seq, FailureKind::Protocol, format!("{worker}: {why}"));
                         }
-                        return;
+                        return Ended::Over;
                     }
                     if cx.aborted() {
-                        return;
+                        return Ended::Over;
                     }
                 }
                 WorkerEvent::Finished => {
@@ -56,18 +59,23 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                             ),
                         );
                     }
-                    return;
+                    return Ended::Over;
                 }
                 WorkerEvent::Exited(cause) => {
                     if cx.aborted() {
-                        return;
+                        return Ended::Over;
+                    }
+                    if restarts {
+                        self.slot.mark_dead();
+                        return Ended::Died(cause);
                     }
                     let held = self.slot.held();
-                    return cx.fail(
+                    cx.fail(
                         held.first().copied(),
                         FailureKind::WorkerDied,
                         format!("{worker} {cause} while holding items {}", list_seqs(&held)),
                     );
+                    return Ended::Over;
                 }
                 WorkerEvent::Protocol(why) => {
                     if !cx.aborted() {
@@ -78,15 +86,16 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                             format!("{worker}: {why}"),
                         );
                     }
-                    return;
+                    return Ended::Over;
                 }
                 _ => {
-                    self.slot.control.kill();
-                    return cx.fail(
+                    self.slot.control().kill();
+                    cx.fail(
                         None,
                         FailureKind::Protocol,
                         format!("{worker}: unknown event"),
                     );
+                    return Ended::Over;
                 }
             }
         }
@@ -172,6 +181,8 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                     seq: s.seq,
                     wire: s.wire,
                     tag: std::mem::replace(&mut s.tag, Tag::NONE),
+                    payload: s.payload.take(),
+                    crashes: s.crashes,
                 })
                 .collect();
             batch.answered = end;
@@ -193,6 +204,12 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
             asked
         };
         cx.local.busy += Duration::from_nanos(part.busy_ns);
+        // Inputs kept in the ring for a possible next worker are done with now.
+        for sent in &asked {
+            if let Some(p @ Payload::Shm(_)) = &sent.payload {
+                let _ = skorche_worker::codec::release_payload(p, std::slice::from_ref(self.input_ring));
+            }
+        }
         for (result, sent) in part.results.into_iter().zip(asked) {
             match result {
                 ItemResult::Done { outputs, .. } => {
@@ -204,7 +221,7 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                     }
                 }
                 ItemResult::Failed { failure, .. } => {
-                    self.slot.control.kill();
+                    self.slot.control().kill();
                     cx.fail(Some(sent.seq), kind_of(&failure), failure.message);
                     return Ok(());
                 }
@@ -239,16 +256,16 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
             match catch(|| (self.stage.decode)(payload, self.output_ring)) {
                 Ok(Ok(v)) => values.push(v),
                 Ok(Err(e)) => {
-                    self.slot.control.kill();
+                    self.slot.control().kill();
                     cx.fail(
                         Some(seq),
                         FailureKind::Protocol,
-                        format!("bad output from {}: {e}", self.slot.control.id()),
+                        format!("bad output from {}: {e}", self.slot.control().id()),
                     );
                     return None;
                 }
                 Err(panic) => {
-                    self.slot.control.kill();
+                    self.slot.control().kill();
                     cx.fail(
                         Some(seq),
                         FailureKind::Panic,

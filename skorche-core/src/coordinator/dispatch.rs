@@ -9,6 +9,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use skorche_worker::protocol::Payload;
 use skorche_worker::transport::WorkerControl;
 
 use crate::coordinator::batch_size::BatchSizer;
@@ -21,6 +24,11 @@ pub(crate) struct Sent {
     pub(crate) seq: u64,
     pub(crate) tag: Tag,
     pub(crate) wire: u64,
+    /// What was sent, kept while the stage restarts dead workers: the item may have to go
+    /// to the next worker.
+    pub(crate) payload: Option<Payload>,
+    /// Workers that died while on this item.
+    pub(crate) crashes: u32,
 }
 
 /// A batch sent and not yet fully answered and emitted.
@@ -38,6 +46,20 @@ pub(crate) struct Batch<W> {
     pub(crate) busy: Duration,
 }
 
+impl<W> Batch<W> {
+    pub(crate) fn new(id: u64, items: Vec<Sent>) -> Self {
+        Batch {
+            id,
+            items,
+            answered: 0,
+            after: Vec::new(),
+            sent: Instant::now(),
+            out_bytes: 0,
+            busy: Duration::ZERO,
+        }
+    }
+}
+
 /// What a worker holds.
 pub(crate) struct Flight<W> {
     pub(crate) batches: VecDeque<Batch<W>>,
@@ -51,17 +73,24 @@ pub(crate) struct Flight<W> {
     pub(crate) next_batch: u64,
 }
 
-/// One worker's shared state: its control, what it holds, and the credit signal.
+/// One worker's shared state: its control, what it holds, and the credit signal. A slot
+/// outlives its worker: a restarted worker takes over the slot and what it held.
 pub(crate) struct Slot<W> {
-    pub(crate) control: Arc<dyn WorkerControl>,
+    control: Mutex<Arc<dyn WorkerControl>>,
     flight: Mutex<Flight<W>>,
     credit: Condvar,
+    /// The current worker has ended; its feeder stops and hands back what it took.
+    dead: AtomicBool,
+    /// Set by the watchdog when it stopped the worker over this item (restart mode).
+    pub(crate) timed_out: Mutex<Option<u64>>,
 }
 
 impl<W> Slot<W> {
     pub(crate) fn new(control: Arc<dyn WorkerControl>, sizer: BatchSizer) -> Self {
         Slot {
-            control,
+            control: Mutex::new(control),
+            dead: AtomicBool::new(false),
+            timed_out: Mutex::new(None),
             flight: Mutex::new(Flight {
                 batches: VecDeque::new(),
                 items: 0,
@@ -72,6 +101,45 @@ impl<W> Slot<W> {
             }),
             credit: Condvar::new(),
         }
+    }
+
+    /// The current worker's control.
+    pub(crate) fn control(&self) -> Arc<dyn WorkerControl> {
+        self.control.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A restarted worker takes over.
+    pub(crate) fn replace(&self, control: Arc<dyn WorkerControl>) {
+        *self.control.lock().unwrap_or_else(|e| e.into_inner()) = control;
+        *self.timed_out.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.dead.store(false, Ordering::Release);
+    }
+
+    /// The worker ended; wakes a feeder waiting for credits.
+    pub(crate) fn mark_dead(&self) {
+        self.dead.store(true, Ordering::Release);
+        let _f = self.lock();
+        self.credit.notify_all();
+    }
+
+    pub(crate) fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
+    }
+
+    /// Takes every batch the dead worker held, keeping only the items it did not answer,
+    /// and empties the slot for the next worker.
+    pub(crate) fn take_unfinished(&self) -> Vec<Batch<W>> {
+        let mut f = self.lock();
+        f.items = 0;
+        f.open = 0;
+        f.batches
+            .drain(..)
+            .map(|mut b| {
+                b.items.drain(..b.answered);
+                b.answered = 0;
+                b
+            })
+            .collect()
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Flight<W>> {

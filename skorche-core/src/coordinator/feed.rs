@@ -29,22 +29,27 @@ pub(crate) struct Feeder<'a, V, W> {
 }
 
 impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
-    pub(crate) fn run(mut self, cx: &mut WorkerCx) {
+    /// Feeds until the input ends (then sends `End`), the run stops, or the worker dies;
+    /// in the last case, returns the items taken and not yet sent, for the next worker.
+    pub(crate) fn run(&mut self, cx: &mut WorkerCx) -> Option<Batch<W>> {
         loop {
-            let Some(room) = self.slot.wait_credit(POLL, || cx.aborted()) else {
-                return;
+            let slot = self.slot;
+            let Some(room) = slot.wait_credit(POLL, || cx.aborted() || slot.is_dead()) else {
+                return None;
             };
             let first = loop {
                 match self.rx.recv_timeout(POLL) {
                     Ok(p) => break Some(p),
-                    Err(RecvTimeoutError::Timeout) if !cx.aborted() => continue,
-                    Err(RecvTimeoutError::Timeout) => return,
+                    Err(RecvTimeoutError::Timeout) if !cx.aborted() && !slot.is_dead() => {
+                        continue
+                    }
+                    Err(RecvTimeoutError::Timeout) => return None,
                     Err(RecvTimeoutError::Disconnected) => break None,
                 }
             };
             let Some(first) = first else { break };
             if cx.aborted() {
-                return;
+                return None;
             }
             let mut items = Vec::with_capacity(room);
             let mut sent = Vec::with_capacity(room);
@@ -57,10 +62,10 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                         // The batch before a marker or skip leaves first; the control packet
                         // follows its results.
                         if !self.flush(cx, &mut items, &mut sent) {
-                            return;
+                            return None;
                         }
                         if !self.after_last(cx, control) {
-                            return;
+                            return None;
                         }
                         // The credits were for one batch: ask again.
                         break;
@@ -70,7 +75,7 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                         // only this feeder spends them, and it took no more than `room`.
                         cx.local.items_in += 1;
                         let Some(payload) = self.encode(cx, seq, value, holding) else {
-                            return;
+                            return None;
                         };
                         match &payload {
                             Payload::Shm(_) => {
@@ -79,6 +84,7 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                             }
                             Payload::Inline(_) => cx.local.inline += 1,
                         }
+                        let kept = self.stage.opts.restart.as_ref().map(|_| payload.clone());
                         items.push(WorkItem {
                             seq: self.wire,
                             payload,
@@ -87,6 +93,8 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                             seq,
                             tag,
                             wire: self.wire,
+                            payload: kept,
+                            crashes: 0,
                         });
                         self.wire += 1;
                     }
@@ -95,14 +103,104 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                     next = self.rx.try_recv().ok();
                 }
             }
+            if slot.is_dead() {
+                // Taken, not sent: the next worker gets them.
+                return Some(Batch::new(u64::MAX, std::mem::take(&mut sent)));
+            }
             if !self.flush(cx, &mut items, &mut sent) {
-                return;
+                return None;
             }
         }
         if !cx.aborted() {
             // A failed `end` means the worker is gone: the collector reports it.
             let _ = self.sender.end();
         }
+        None
+    }
+
+    /// Sends a restarted worker what its predecessor held, in order, before anything new.
+    /// Records in the dead worker's input ring are copied into the new one. `false`: stop.
+    pub(crate) fn hand_over(
+        &mut self,
+        cx: &mut WorkerCx,
+        batches: Vec<Batch<W>>,
+        old_input: Option<&skorche_worker::rings::Ring>,
+    ) -> bool {
+        for mut batch in batches {
+            if batch.items.is_empty() {
+                for control in batch.after.drain(..) {
+                    if !self.after_last(cx, control) {
+                        return false;
+                    }
+                }
+                continue;
+            }
+            let mut items = Vec::with_capacity(batch.items.len());
+            for sent in &mut batch.items {
+                let payload = match sent.payload.take() {
+                    Some(Payload::Shm(h)) => {
+                        let copied = old_input
+                            .ok_or_else(|| "no ring to copy it from".to_string())
+                            .and_then(|ring| {
+                                skorche_worker::codec::read_kept_bytes(&h, ring)
+                                    .map_err(|e| e.to_string())
+                            })
+                            .map(|bytes| self.store_raw(bytes));
+                        match copied {
+                            Ok(p) => p,
+                            Err(e) => {
+                                cx.fail(
+                                    Some(sent.seq),
+                                    FailureKind::Protocol,
+                                    format!("cannot hand item #{} to the next worker: {e}", sent.seq),
+                                );
+                                return false;
+                            }
+                        }
+                    }
+                    Some(p) => p,
+                    None => {
+                        cx.fail(
+                            Some(sent.seq),
+                            FailureKind::Protocol,
+                            format!("item #{} was not kept for the next worker", sent.seq),
+                        );
+                        return false;
+                    }
+                };
+                sent.payload = Some(payload.clone());
+                items.push(WorkItem {
+                    seq: sent.wire,
+                    payload,
+                });
+            }
+            let id = {
+                let mut f = self.slot.lock();
+                let id = f.next_batch;
+                f.next_batch += 1;
+                f.items += batch.items.len();
+                f.open += 1;
+                if f.batches.is_empty() {
+                    f.progress = Instant::now();
+                }
+                batch.id = id;
+                batch.sent = Instant::now();
+                f.batches.push_back(batch);
+                id
+            };
+            if self.sender.send(Work { batch: id, items }).is_err() {
+                return true; // the collector sees the death
+            }
+        }
+        true
+    }
+
+    /// Puts already-encoded bytes into this worker's input ring (inline if they cannot fit).
+    fn store_raw(&self, bytes: Vec<u8>) -> Payload {
+        let ring = self.input_ring;
+        let mut on_full = || OnFull::Inline;
+        skorche_worker::codec::encode_payload_with(bytes, Some(ring), 0, &mut on_full)
+            .unwrap_or_else(|_| unreachable!("raw bytes always encode"))
     }
 
     /// Encodes one input; `None` when the stage failed or the run is stopping.
@@ -130,7 +228,7 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                     FailureKind::Protocol,
                     format!("cannot encode the input: {e}"),
                 );
-                self.slot.control.kill();
+                self.slot.control().kill();
                 None
             }
             Err(panic) => {
@@ -139,7 +237,7 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                     FailureKind::Panic,
                     format!("encoding the input panicked (its Serialize impl): {panic}"),
                 );
-                self.slot.control.kill();
+                self.slot.control().kill();
                 None
             }
         }
@@ -165,15 +263,7 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                 // An idle worker starts on this batch now, not when it last answered.
                 f.progress = Instant::now();
             }
-            f.batches.push_back(Batch {
-                id,
-                items: std::mem::take(sent),
-                answered: 0,
-                after: Vec::new(),
-                sent: Instant::now(),
-                out_bytes: 0,
-                busy: Duration::ZERO,
-            });
+            f.batches.push_back(Batch::new(id, std::mem::take(sent)));
             id
         };
         let work = Work {

@@ -31,7 +31,7 @@ use skorche_worker::transport::{local::LocalTransport, Transport, WorkerSpec};
 
 use crate::coordinator::batch_size::BatchSizer;
 use crate::coordinator::collect::Collector;
-use crate::coordinator::dispatch::Slot;
+use crate::coordinator::dispatch::{Batch, Slot};
 use crate::coordinator::feed::Feeder;
 pub(crate) use crate::coordinator::rings::{SharedRings, StartGate};
 use crate::error::{FailureKind, PipelineError};
@@ -200,25 +200,23 @@ impl Drop for FeederDone<'_> {
     }
 }
 
-/// One worker's life: start it, feed and collect until the end, reap it.
+/// One worker's life: start it, feed and collect until the end, reap it; in a stage that
+/// restarts dead workers, start the next one and hand it what the dead one held.
 fn run_worker<V: Send + 'static, W: Send + 'static>(
     stage: &Stage<V, W>,
     gate: &StartGate,
     cx: &mut WorkerCx,
-    rings: Vec<Arc<Ring>>,
+    mut rings: Vec<Arc<Ring>>,
     rx: Receiver<Packet<V>>,
     tx: Sender<Packet<W>>,
 ) {
     let started = if cx.aborted() {
         None
     } else {
-        let mut spec = stage.spec.clone();
-        spec.rings = rings.clone();
-        spec.output_ring = Some(1);
-        Some(stage.transport.start_worker(&spec))
+        Some(start(stage, &rings))
     };
     gate.arrive();
-    let link = match started {
+    let mut link = match started {
         Some(Ok(link)) => link,
         Some(Err(e)) => return cx.fail(None, FailureKind::Spawn, e.to_string()),
         None => return,
@@ -243,49 +241,232 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(slot.clone());
+    let mut wire = 0;
+    let mut handover: Vec<Batch<W>> = Vec::new();
+    let mut old_input: Option<Arc<Ring>> = None;
+    loop {
+        let (ended, left, next_wire) = serve_link(
+            stage,
+            cx,
+            &slot,
+            link,
+            &rings,
+            &rx,
+            &tx,
+            (wire, handover, old_input.take()),
+        );
+        wire = next_wire;
+        slot.control().wait();
+        let Ended::Died(cause) = ended else {
+            return;
+        };
+        let Some(restart) = stage.opts.restart.clone() else {
+            return;
+        };
+        // The worker died (or was stopped over a hung item): every item it held goes to the
+        // next one, after the item it died on is charged with the crash.
+        let died_at = std::time::Instant::now();
+        let worker = slot.control().id();
+        let timed_out = slot.timed_out.lock().unwrap_or_else(|e| e.into_inner()).take();
+        handover = slot.take_unfinished();
+        if let Some(left) = left {
+            handover.push(left);
+        }
+        let how = match timed_out {
+            Some(_) => format!(
+                "ran longer than {:?} and {worker} was killed",
+                stage.opts.item_timeout.unwrap_or_default()
+            ),
+            None => format!("{worker} {cause}"),
+        };
+        // The item a worker died on is known only if it was the one unanswered item of its
+        // batch (or the watchdog named it): then it is charged. Otherwise nobody is, and the
+        // items go to the next worker one per batch, so that a second death is attributed.
+        let culprit = match timed_out {
+            Some(seq) => handover
+                .iter_mut()
+                .flat_map(|b| b.items.iter_mut())
+                .find(|s| s.seq == seq),
+            None => handover
+                .iter_mut()
+                .find(|b| !b.items.is_empty())
+                .filter(|b| b.items.len() == 1)
+                .and_then(|b| b.items.first_mut()),
+        };
+        if let Some(culprit) = culprit {
+            culprit.crashes += 1;
+            if culprit.crashes >= restart.poison_after {
+                return cx.fail(
+                    Some(culprit.seq),
+                    FailureKind::WorkerDied,
+                    format!(
+                        "item #{} crashed the worker {} times in a row (last time: {how})",
+                        culprit.seq, culprit.crashes
+                    ),
+                );
+            }
+        }
+        handover = one_per_batch(handover);
+        slot.lock().sizer = BatchSizer::new(
+            stage.opts.max_batch,
+            stage.opts.window,
+            stage.opts.ring_capacity,
+        );
+        let done = cx
+            .stats
+            .restarts
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if done as usize >= restart.max {
+            return cx.fail(
+                handover
+                    .iter()
+                    .find_map(|b| b.items.first())
+                    .map(|s| s.seq),
+                FailureKind::WorkerDied,
+                format!(
+                    "{how}; the stage's limit of {} worker restarts is reached",
+                    restart.max
+                ),
+            );
+        }
+        if cx.aborted() {
+            return;
+        }
+        tracing::info!(stage = stage.name, %worker, "{how}: restarting the worker");
+        // Fresh rings: the dead worker may have left records half-written or pinned in its
+        // own. The old input ring stays until the items it holds are copied over.
+        let fresh = [Ring::create(stage.opts.ring_capacity), Ring::create(stage.opts.ring_capacity)];
+        let [Ok(input), Ok(output)] = fresh else {
+            return cx.fail(None, FailureKind::Spawn, "cannot create rings for a restarted worker".into());
+        };
+        old_input = Some(std::mem::replace(&mut rings[0], Arc::new(input)));
+        rings[1] = Arc::new(output);
+        link = match start(stage, &rings) {
+            Ok(link) => link,
+            Err(e) => return cx.fail(None, FailureKind::Spawn, e.to_string()),
+        };
+        for ring in &rings[..2] {
+            ring.forget_fd();
+        }
+        slot.replace(link.control.clone());
+        cx.stats
+            .restarts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        cx.stats.recovering_ns.fetch_add(
+            died_at.elapsed().as_nanos() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+}
+
+/// Splits batches into batches of one item; control packets stay behind the last.
+fn one_per_batch<W>(batches: Vec<Batch<W>>) -> Vec<Batch<W>> {
+    let mut out = Vec::new();
+    for mut batch in batches {
+        let after = std::mem::take(&mut batch.after);
+        out.extend(batch.items.into_iter().map(|s| Batch::new(0, vec![s])));
+        match out.last_mut() {
+            Some(last) => last.after = after,
+            None => {
+                let mut empty = Batch::new(0, Vec::new());
+                empty.after = after;
+                out.push(empty);
+            }
+        }
+    }
+    out
+}
+
+/// Starts one worker on `rings` (input, output, then rings it reads forwarded records from).
+fn start<V, W>(
+    stage: &Stage<V, W>,
+    rings: &[Arc<Ring>],
+) -> Result<skorche_worker::transport::WorkerLink, skorche_worker::transport::SpawnError> {
+    let mut spec = stage.spec.clone();
+    spec.rings = rings.to_vec();
+    spec.output_ring = Some(1);
+    spec.keep_inputs = stage.opts.restart.is_some();
+    stage.transport.start_worker(&spec)
+}
+
+/// How one worker's link ended.
+pub(crate) enum Ended {
+    /// End of input, a failure already reported, or the run stopping.
+    Over,
+    /// The worker died and the stage restarts workers.
+    Died(skorche_worker::transport::ExitCause),
+}
+
+/// Feeds and collects one worker until its link ends. Returns how it ended, the batch the
+/// feeder was building when the worker died, and the next wire tag.
+#[allow(clippy::too_many_arguments)]
+fn serve_link<V: Send + 'static, W: Send + 'static>(
+    stage: &Stage<V, W>,
+    cx: &mut WorkerCx,
+    slot: &Slot<W>,
+    link: skorche_worker::transport::WorkerLink,
+    rings: &[Arc<Ring>],
+    rx: &Receiver<Packet<V>>,
+    tx: &Sender<Packet<W>>,
+    (wire, handover, old_input): (u64, Vec<Batch<W>>, Option<Arc<Ring>>),
+) -> (Ended, Option<Batch<W>>, u64) {
     let output_ring = std::slice::from_ref(rings[1].as_ref());
-    let feeder = Feeder {
+    let mut feeder = Feeder {
         stage,
-        slot: &slot,
+        slot,
         sender: link.sender,
         input_ring: &rings[0],
-        rx,
+        rx: rx.clone(),
         tx: tx.clone(),
-        wire: 0,
+        wire,
     };
     let collector = Collector {
         stage,
-        slot: &slot,
+        slot,
         receiver: link.receiver,
         output_ring,
-        tx,
+        input_ring: &rings[0],
+        tx: tx.clone(),
     };
     std::thread::scope(|scope| {
         let mut ccx = cx.fork();
-        let slot2 = &slot;
-        scope.spawn(move || {
-            ccx.run(|ccx| {
-                if let Err(panic) = catch(|| collector.run(ccx)) {
-                    slot2.control.kill();
+        let collecting = scope.spawn(move || {
+            let mut ended = Ended::Over;
+            ccx.run(|ccx| match catch(|| collector.run(ccx)) {
+                Ok(e) => ended = e,
+                Err(panic) => {
+                    slot.control().kill();
                     ccx.fail(
                         None,
                         FailureKind::Panic,
                         format!("the collector panicked: {panic}"),
                     );
                 }
-            })
+            });
+            ended
         });
         // A panic here must stop the worker before the scope waits for the collector.
-        if let Err(panic) = catch(|| feeder.run(cx)) {
-            slot.control.kill();
-            cx.fail(
-                None,
-                FailureKind::Panic,
-                format!("the feeder panicked: {panic}"),
-            );
-        }
-    });
-    slot.control.wait();
+        let left = match catch(|| {
+            if feeder.hand_over(cx, handover, old_input.as_deref()) {
+                feeder.run(cx)
+            } else {
+                None
+            }
+        }) {
+            Ok(left) => left,
+            Err(panic) => {
+                slot.control().kill();
+                cx.fail(
+                    None,
+                    FailureKind::Panic,
+                    format!("the feeder panicked: {panic}"),
+                );
+                None
+            }
+        };
+        let ended = collecting.join().unwrap_or(Ended::Over);
+        (ended, left, feeder.wire)
+    })
 }
 
 /// The stage's watchdog: per-item timeouts, and stopping every worker when the run stops.
@@ -301,7 +482,7 @@ fn watch<V, W>(stage: &Stage<V, W>, cx: &mut WorkerCx) {
         if cx.aborted() {
             // Blocked feeders and collectors return once their worker is gone.
             for slot in &slots[stopped..] {
-                slot.control.kill();
+                slot.control().kill();
             }
             stopped = slots.len();
             continue;
@@ -311,16 +492,20 @@ fn watch<V, W>(stage: &Stage<V, W>, cx: &mut WorkerCx) {
         };
         for slot in &slots {
             if let Some((seq, since)) = slot.current() {
-                if since.elapsed() > limit {
+                if since.elapsed() > limit && stage.opts.restart.is_some() {
+                    // The worker is restarted and the item charged with a crash.
+                    *slot.timed_out.lock().unwrap_or_else(|e| e.into_inner()) = Some(seq);
+                    slot.control().kill();
+                } else if since.elapsed() > limit {
                     cx.fail(
                         Some(seq),
                         FailureKind::Timeout,
                         format!(
                             "item #{seq} ran longer than {limit:?}; {} was killed",
-                            slot.control.id()
+                            slot.control().id()
                         ),
                     );
-                    slot.control.kill();
+                    slot.control().kill();
                     break;
                 }
             }

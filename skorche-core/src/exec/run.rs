@@ -40,6 +40,7 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
         cancelled: Mutex::new(None),
         wake,
         started: Instant::now(),
+        stop: crate::stop::StopState::default(),
     });
 
     // One channel per queue that is not merged into another.
@@ -152,7 +153,12 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
     let shared2 = shared.clone();
     let supervisor = std::thread::Builder::new()
         .name("skorche:supervisor".into())
-        .spawn(move || supervise(shared2, wake_rx, channels, threads, stats, depth_of))
+        .spawn(move || {
+            let result = supervise(shared2.clone(), wake_rx, channels, threads, stats, depth_of);
+            // A run stopped on request hands its report back inside `Interrupted`; its
+            // signal watcher (if any) is closed before anyone sees the result.
+            shared2.stop.finish(result)
+        })
         .expect("spawning the supervisor");
     Ok(Started {
         shared,
@@ -168,7 +174,11 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
 fn forwarded_queues(graph: &Graph, outputs: &[usize]) -> Vec<bool> {
     let in_processes = |n: usize| {
         let node = &graph.nodes[n];
-        node.process_capable && matches!(node.mode, Mode::Processes(_))
+        // A stage that restarts workers gives each new worker fresh rings, which a stage
+        // downstream could not attach: its outputs travel decoded instead.
+        node.process_capable
+            && matches!(node.mode, Mode::Processes(_))
+            && node.process.restart.is_none()
     };
     graph
         .queues
@@ -258,6 +268,7 @@ fn supervise(
             }
             Err(RecvTimeoutError::Disconnected) => unreachable!("the supervisor holds a sender"),
         }
+        shared.check_grace();
         if shared.is_aborted() {
             // Unblock every sender: nobody will consume what is queued now.
             for chan in channels.iter_mut() {
@@ -303,6 +314,13 @@ fn supervise(
                 } else {
                     depth_sum[i] as f64 / samples as f64
                 },
+                failed: st.failed.load(Relaxed),
+                retried: st.retried.load(Relaxed),
+                skipped: st.skipped.load(Relaxed),
+                dead_lettered: st.dead_lettered.load(Relaxed),
+                causes: st.causes.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+                restarts: st.restarts.load(Relaxed),
+                recovering: Duration::from_nanos(st.recovering_ns.load(Relaxed)),
             }
         })
         .collect();

@@ -1,4 +1,5 @@
-//! What every thread of one run shares: the stop flag, the failures, the wake-up.
+//! What every thread of one run shares: the abort flag, the stop request, the failures,
+//! the wake-up.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -7,6 +8,7 @@ use std::time::Instant;
 use crossbeam_channel::Sender;
 
 use crate::error::StageFailure;
+use crate::stop::{Request, StopState};
 
 /// State shared by every thread of one run.
 #[derive(Debug)]
@@ -17,6 +19,8 @@ pub(crate) struct RunShared {
     pub(crate) cancelled: Mutex<Option<String>>,
     pub(crate) wake: Sender<()>,
     pub(crate) started: Instant,
+    /// Graceful stop: whether the sources must stop pulling, the grace period, how it went.
+    pub(crate) stop: StopState,
 }
 
 impl RunShared {
@@ -39,6 +43,31 @@ impl RunShared {
     fn stop(&self) {
         self.aborted.store(true, Ordering::Relaxed);
         let _ = self.wake.send(());
+    }
+
+    /// A stop request ([`crate::StopHandle`]): the first drains (the sources stop pulling),
+    /// a second one, or `at_once`, aborts.
+    pub(crate) fn request_stop(&self, at_once: bool) {
+        match self.stop.request(at_once) {
+            Request::Abort => self.stop(),
+            Request::Drain => tracing::debug!("graceful stop: the sources stop pulling"),
+            Request::Nothing => {}
+        }
+    }
+
+    /// Whether the sources must stop pulling (a stop was requested).
+    #[inline]
+    pub(crate) fn is_draining(&self) -> bool {
+        self.stop.is_draining()
+    }
+
+    /// Aborts the run if a graceful stop has outlived its grace period (the supervisor
+    /// calls it every few ms).
+    pub(crate) fn check_grace(&self) {
+        if self.stop.grace_ran_out() {
+            tracing::debug!("graceful stop: the grace period ran out; aborting");
+            self.stop();
+        }
     }
 
     pub(crate) fn fail(&self, failure: StageFailure) {

@@ -9,6 +9,8 @@ use crate::output::{Output, Running};
 use crate::pipeline::Pipeline;
 use crate::queue::Queue;
 use crate::report::Report;
+use crate::stop::signals::SignalWatcher;
+use crate::stop::StopHandle;
 
 impl Pipeline {
     /// Starts every stage and returns at once; read the declared outputs from the
@@ -16,11 +18,26 @@ impl Pipeline {
     pub fn start(self) -> Result<Running, PipelineError> {
         // A worker process whose main forgot `enter()` must not start workers of its own.
         skorche_worker::refuse_pipeline_in_worker();
+        let stop = self.stop_options();
         let (graph, outputs) = self.into_parts();
         let graph = Rc::try_unwrap(graph)
             .map(RefCell::into_inner)
             .unwrap_or_else(|rc| std::mem::take(&mut *rc.borrow_mut()));
         let started = run::start(graph, &outputs)?;
+        started.shared.stop.set_grace(stop.grace);
+        if stop.on_signals {
+            match SignalWatcher::start(StopHandle::new(&started.shared)) {
+                Ok(watcher) => started.shared.stop.keep_watcher(watcher),
+                Err(e) => {
+                    // Nothing was read yet: take the run down and say why.
+                    started.shared.request_stop(true);
+                    let _ = Running::new(started).wait();
+                    return Err(PipelineError::Invalid(format!(
+                        "cannot watch SIGINT and SIGTERM: {e}"
+                    )));
+                }
+            }
+        }
         Ok(Running::new(started))
     }
 

@@ -23,8 +23,26 @@ pub(crate) struct StageStats {
     pub(crate) via_shm: AtomicU64,
     /// Values that crossed to or from a worker inline, in a message.
     pub(crate) inline: AtomicU64,
+    /// Worker processes started again after one died.
+    pub(crate) restarts: AtomicU64,
+    /// Nanoseconds from a worker's death to its successor being ready, summed.
+    pub(crate) recovering_ns: AtomicU64,
     /// Nanoseconds from the run's start to the exit of the stage's last worker.
     pub(crate) finished_ns: AtomicU64,
+    /// Failure policies: items that failed for good (after their last attempt).
+    pub(crate) failed: AtomicU64,
+    /// Failure policies: attempts run again after a failure.
+    pub(crate) retried: AtomicU64,
+    /// Failure policies: items dropped after failing.
+    pub(crate) skipped: AtomicU64,
+    /// Failure policies: items sent to the dead-letter queue.
+    pub(crate) dead_lettered: AtomicU64,
+    /// Failure policies with a rate budget: items taken, counted as they are taken.
+    pub(crate) seen: AtomicU64,
+    /// Failure policies: the first causes of items that failed for good.
+    pub(crate) causes: std::sync::Mutex<Vec<crate::error::StageFailure>>,
+    /// Failure policies: the cause of the latest item that failed for good.
+    pub(crate) last_cause: std::sync::Mutex<Option<crate::error::StageFailure>>,
 }
 
 impl StageStats {
@@ -38,7 +56,16 @@ impl StageStats {
             forwarded: AtomicU64::new(0),
             via_shm: AtomicU64::new(0),
             inline: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
+            recovering_ns: AtomicU64::new(0),
             finished_ns: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            seen: AtomicU64::new(0),
+            causes: std::sync::Mutex::new(Vec::new()),
+            last_cause: std::sync::Mutex::new(None),
         }
     }
 }

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use crate::error::{BoxError, FailureKind, PipelineError};
+use crate::failure::attempt::{dropped, task_fault, Attempt, StageGuard};
+use crate::failure::policy::StagePolicy;
 use crate::launch::{Launch, Runner};
 use crate::packet::Packet;
 use crate::stage::send;
@@ -16,14 +18,18 @@ pub(crate) type MapFactory<T, U> = Arc<dyn Fn() -> Result<MapFn<T, U>, BoxError>
 
 pub(crate) struct MapRunner<T, U> {
     pub(crate) factory: MapFactory<T, U>,
+    /// The failure policy declared on the input; `None`: fail fast.
+    pub(crate) failure: Option<StagePolicy>,
 }
 
 impl<T: Send + 'static, U: Send + 'static> Runner for MapRunner<T, U> {
     fn launch(self: Box<Self>, cx: &mut Launch<'_>) -> Result<(), PipelineError> {
+        let guard = self.failure.as_ref().map(|p| StageGuard::<T>::new(p, cx));
         cx.spawn_each(|cx| {
             let rx = cx.input::<T>(0);
             let tx = cx.output::<U>(0);
             let factory = self.factory.clone();
+            let mut guard = guard.as_ref().map(|g| g.worker(cx));
             move |cx| {
                 let mut task = match factory() {
                     Ok(t) => t,
@@ -39,18 +45,38 @@ impl<T: Send + 'static, U: Send + 'static> Runner for MapRunner<T, U> {
                         Ok(control) => control,
                         Err((seq, tag, value)) => {
                             cx.local.items_in += 1;
-                            let Some(value) = cx.call(seq, || task(value)) else {
-                                return;
-                            };
-                            Packet::Item { seq, tag, value }
+                            match &mut guard {
+                                None => match cx.call(seq, || task(value)) {
+                                    Some(value) => Packet::Item { seq, tag, value },
+                                    None => return,
+                                },
+                                Some(g) => match g.run(cx, seq, value, |x| task(x).map_err(task_fault)) {
+                                    Attempt::Done(value) => Packet::Item { seq, tag, value },
+                                    Attempt::Dropped => match dropped(tag) {
+                                        Some(skip) => skip,
+                                        None => continue,
+                                    },
+                                    Attempt::Stop => return,
+                                },
+                            }
                         }
                     };
                     if !send(&tx, cx, out) {
                         return;
                     }
                 }
+                if let Some(g) = &guard {
+                    g.finish(cx);
+                }
             }
         });
         Ok(())
+    }
+
+    fn with_failure(self: Box<Self>, policy: StagePolicy) -> Option<Box<dyn Runner>> {
+        Some(Box::new(MapRunner {
+            factory: self.factory,
+            failure: Some(policy),
+        }))
     }
 }

@@ -1,4 +1,6 @@
-//! A source: pulls an iterator lazily, one item per free slot downstream.
+//! A source: pulls an iterator lazily, one item per free slot downstream, until it ends,
+//! the run aborts, or a graceful stop is requested (then it pulls nothing more, and what it
+//! sent runs to the outputs).
 
 use crate::error::{FailureKind, PipelineError};
 use crate::exec::worker_cx::panic_message;
@@ -22,6 +24,14 @@ where
         cx.spawn(move |cx| {
             let mut seq = 0u64;
             while !cx.aborted() {
+                if cx.shared.is_draining() {
+                    // A graceful stop: pull nothing more; what was sent runs to the end.
+                    // An iterator known to be exhausted lost nothing.
+                    if iter.size_hint().1 != Some(0) {
+                        cx.shared.stop.source_cut();
+                    }
+                    break;
+                }
                 let next = cx.timed(|| {
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| iter.next()))
                 });

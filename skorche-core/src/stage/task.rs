@@ -7,12 +7,20 @@ use skorche_worker::registry::{BoundTask, Outputs};
 
 use crate::error::PipelineError;
 use crate::exec::emit::{emit, kind_of};
+use crate::failure::attempt::{dropped, Attempt, StageGuard};
+use crate::failure::policy::StagePolicy;
 use crate::launch::{Launch, Runner};
 use crate::mode::Mode;
 use crate::stage::send;
 
 pub(crate) struct TaskRunner<T: 'static, U: 'static> {
     pub(crate) task: BoundTask<T, U>,
+}
+
+/// A registered task with the failure policy declared on its input.
+pub(crate) struct GuardedTaskRunner<T: 'static, U: 'static> {
+    task: BoundTask<T, U>,
+    failure: StagePolicy,
 }
 
 impl<T, U> Runner for TaskRunner<T, U>
@@ -24,7 +32,36 @@ where
         match cx.mode {
             Mode::Processes(_) => crate::coordinator::launch(self.task, cx),
             Mode::Threads(_) => {
-                launch_threads(self.task, cx);
+                launch_threads(self.task, None, cx);
+                Ok(())
+            }
+        }
+    }
+
+    fn with_failure(self: Box<Self>, failure: StagePolicy) -> Option<Box<dyn Runner>> {
+        Some(Box::new(GuardedTaskRunner {
+            task: self.task,
+            failure,
+        }))
+    }
+}
+
+impl<T, U> Runner for GuardedTaskRunner<T, U>
+where
+    T: Serialize + Send + 'static,
+    U: DeserializeOwned + Send + 'static,
+{
+    fn launch(self: Box<Self>, cx: &mut Launch<'_>) -> Result<(), PipelineError> {
+        match cx.mode {
+            // The coordinator does not take a policy yet (it will call `FailureGuard::decide`
+            // with what its workers report).
+            Mode::Processes(_) => Err(PipelineError::Invalid(format!(
+                "stage '{}' declares a failure policy (retry, skip_failures, dead_letter, a \
+                 budget), which process mode does not support yet: run it on threads",
+                cx.stats.name
+            ))),
+            Mode::Threads(_) => {
+                launch_threads(self.task, Some(&self.failure), cx);
                 Ok(())
             }
         }
@@ -33,13 +70,16 @@ where
 
 fn launch_threads<T: Send + 'static, U: Send + 'static>(
     task: BoundTask<T, U>,
+    failure: Option<&StagePolicy>,
     cx: &mut Launch<'_>,
 ) {
     let flat = task.is_flat_map();
+    let guard = failure.map(|p| StageGuard::<T>::new(p, cx));
     cx.spawn_each(|cx| {
         let rx = cx.input::<T>(0);
         let tx = cx.output::<U>(0);
         let task = task.clone();
+        let mut guard = guard.as_ref().map(|g| g.worker(cx));
         move |cx| {
             let mut instance = match task.instantiate() {
                 Ok(i) => i,
@@ -65,15 +105,38 @@ fn launch_threads<T: Send + 'static, U: Send + 'static>(
                     Err(item) => item,
                 };
                 cx.local.items_in += 1;
-                let result = cx.timed(|| instance.call(value));
+                let result = match &mut guard {
+                    None => match cx.timed(|| instance.call(value)) {
+                        Ok(outputs) => outputs,
+                        Err(f) => return cx.fail(Some(seq), kind_of(&f), f.message),
+                    },
+                    Some(g) => {
+                        let attempt = |x| instance.call(x).map_err(|f| (kind_of(&f), f.message));
+                        match g.run(cx, seq, value, attempt) {
+                            Attempt::Done(outputs) => outputs,
+                            Attempt::Dropped => match dropped(tag) {
+                                Some(skip) => {
+                                    if !send(&tx, cx, skip) {
+                                        return;
+                                    }
+                                    continue;
+                                }
+                                None => continue,
+                            },
+                            Attempt::Stop => return,
+                        }
+                    }
+                };
                 let outputs = match result {
-                    Ok(Outputs::One(v)) => vec![v],
-                    Ok(Outputs::Many(v)) => v,
-                    Err(f) => return cx.fail(Some(seq), kind_of(&f), f.message),
+                    Outputs::One(v) => vec![v],
+                    Outputs::Many(v) => v,
                 };
                 if !emit(&tx, cx, seq, tag, outputs, flat) {
                     return;
                 }
+            }
+            if let Some(g) = &guard {
+                g.finish(cx);
             }
         }
     });

@@ -37,6 +37,12 @@ impl<A: Send + 'static, B: Send + 'static> Runner for ZipRunner<A, B> {
                     Err((seq, tag, a)) => {
                         cx.local.items_in += 1;
                         let Some(b) = next_b() else {
+                            if cx.shared.is_draining() {
+                                // Stopped sources end unevenly: the unpaired rest is
+                                // dropped, read to its end so its producers never block.
+                                ra.iter().for_each(drop);
+                                return;
+                            }
                             return cx.fail(
                                 Some(seq),
                                 FailureKind::Invalid,
@@ -59,6 +65,11 @@ impl<A: Send + 'static, B: Send + 'static> Runner for ZipRunner<A, B> {
                 }
             }
             if !cx.aborted() && next_b().is_some() {
+                if cx.shared.is_draining() {
+                    // As above, the other way round.
+                    while next_b().is_some() {}
+                    return;
+                }
                 cx.fail(
                     None,
                     FailureKind::Invalid,

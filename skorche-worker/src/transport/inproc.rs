@@ -134,6 +134,7 @@ impl Transport for InProcess {
             rings: spec.rings.iter().map(|r| r.descriptor()).collect(),
             output_ring: spec.output_ring,
             shm_threshold: spec.shm_threshold,
+            keep_inputs: spec.keep_inputs,
         };
         let _ = to_worker.send(ToWorker::Welcome(welcome));
         match next()? {

@@ -56,6 +56,9 @@ pub struct WorkerSpec {
     pub shm_threshold: usize,
     /// Bound on start + handshake.
     pub handshake_timeout: Duration,
+    /// The worker leaves input records for the coordinator to release (see
+    /// [`Welcome::keep_inputs`](crate::protocol::Welcome::keep_inputs)).
+    pub keep_inputs: bool,
 }
 
 impl WorkerSpec {
@@ -73,6 +76,7 @@ impl WorkerSpec {
             output_ring: None,
             shm_threshold: DEFAULT_SHM_THRESHOLD,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            keep_inputs: false,
         }
     }
 }

@@ -5,12 +5,14 @@
 //! `skorche-test-worker drive <n-items>` runs as a driver: a pipeline of `n` items through
 //! `sleep_jitter` in 2 worker processes (its own binary as the worker program), printing
 //! `started <pid>` first and `done <count>` at the end. The coordinator-kill and Ctrl-C
-//! tests use it.
+//! tests use it. `skorche-test-worker drive-graceful ...` is a driver that stops gracefully
+//! on SIGINT/SIGTERM and prints its report (see [`graceful`]).
 //!
 //! Started as a worker with `SKORCHE_TEST_HOSTILE=<mode>` in its environment, it breaks the
 //! protocol on purpose instead of serving (see [`hostile`]); the hostile-worker tests start it
 //! so through a small wrapper script.
 
+mod graceful;
 mod hostile;
 
 use std::io::Write;
@@ -27,6 +29,9 @@ fn main() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(1_000_000);
         std::process::exit(drive(n));
+    }
+    if args.first().map(String::as_str) == Some("drive-graceful") {
+        std::process::exit(graceful::drive(&args[1..]));
     }
     eprintln!(
         "skorche-test-worker is started by a skorche coordinator; it hosts the built-in tasks"

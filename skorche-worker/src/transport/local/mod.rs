@@ -171,6 +171,7 @@ impl Transport for LocalTransport {
                 .collect(),
             output_ring: spec.output_ring,
             shm_threshold: spec.shm_threshold,
+            keep_inputs: spec.keep_inputs,
         };
         if let Err(e) = frame::write(&mut writer, &ToWorker::Welcome(welcome)) {
             return Err(fail(SpawnError::Init {

@@ -1,0 +1,237 @@
+//! Dead workers come back: with `restart_workers`, a worker killed by a real signal is
+//! replaced, the items it held go to its successor, and nothing is lost or emitted twice.
+#[path = "support/process.rs"]
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use rand::Rng;
+use skorche::worker::builtin::{self, checksum, produce_bytes};
+use skorche::{FailureKind, Pipeline};
+use support::*;
+
+/// SIGKILLs a random live worker of this test process every `every` until dropped; counts
+/// the kills.
+struct Chaos {
+    stop: Arc<AtomicBool>,
+    kills: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Chaos {
+    fn start(every: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let kills = Arc::new(AtomicU64::new(0));
+        let (stop2, kills2) = (stop.clone(), kills.clone());
+        let thread = std::thread::spawn(move || {
+            let mut rng = rand::thread_rng();
+            while !stop2.load(Ordering::Relaxed) {
+                std::thread::sleep(every);
+                let workers = worker_children_of(me());
+                if workers.is_empty() {
+                    continue;
+                }
+                let victim = workers[rng.gen_range(0..workers.len())];
+                if kill(Pid::from_raw(victim), Signal::SIGKILL).is_ok() {
+                    kills2.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        Chaos {
+            stop,
+            kills,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.kills.load(Ordering::Relaxed)
+    }
+}
+
+/// The chaos tests and the others of this file do not overlap (they kill every worker
+/// child of this process).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[test]
+fn chaos_kills_lose_nothing_and_duplicate_nothing() {
+    let _s = serial();
+    let _dog = Watchdog::arm("chaos identity", Duration::from_secs(120));
+    const N: u64 = 1_000_000;
+    let p = Pipeline::new();
+    p.worker_program(TEST_WORKER);
+    let q = p
+        .source(0..N)
+        .map_task(&builtin::IDENTITY_U64)
+        .processes(2)
+        .restart_workers(10_000)
+        .name("ids");
+    let chaos = Chaos::start(Duration::from_millis(100));
+    let started = Instant::now();
+    let (mut out, report) = p.run_iter(q).unwrap().collect_report().unwrap();
+    let kills = chaos.stop();
+    out.sort_unstable();
+    let lost_or_doubled = out.len() as i64 - N as i64;
+    assert_eq!(lost_or_doubled, 0, "{} outputs for {N} inputs", out.len());
+    assert!(out.iter().copied().eq(0..N), "the output is not the input's multiset");
+    let ids = report.stage("ids").unwrap();
+    println!(
+        "{N} items in {:?}; {kills} kills, {} restarts, {:?} recovering",
+        started.elapsed(),
+        ids.restarts,
+        ids.recovering
+    );
+    assert!(kills == 0 || ids.restarts > 0, "kills happened but no restart was counted");
+    assert_no_children();
+}
+
+#[test]
+fn chaos_kills_keep_order_inside_an_ordered_section() {
+    let _s = serial();
+    let _dog = Watchdog::arm("chaos ordered", Duration::from_secs(120));
+    const N: u64 = 300_000;
+    let p = Pipeline::new();
+    p.worker_program(TEST_WORKER);
+    let (q, point) = p.source(0..N).order_save(512);
+    let q = q
+        .map_task(&builtin::IDENTITY_U64)
+        .processes(2)
+        .restart_workers(10_000)
+        .order_load(point);
+    let chaos = Chaos::start(Duration::from_millis(100));
+    let out: Vec<u64> = p.run_iter(q).unwrap().collect::<Result<_, _>>().unwrap();
+    let kills = chaos.stop();
+    println!("{kills} kills");
+    assert!(out.iter().copied().eq(0..N), "not the input, in order");
+    assert_no_children();
+}
+
+#[test]
+fn chaos_kills_with_8_mib_payloads_through_shared_memory() {
+    let _s = serial();
+    let _dog = Watchdog::arm("chaos 8 MiB", Duration::from_secs(120));
+    let shm = shm_entries();
+    const N: u64 = 120;
+    let len = 8u64 << 20;
+    let p = Pipeline::new();
+    p.worker_program(TEST_WORKER);
+    let q = p
+        .source((0..N).map(move |seed| (seed, len)))
+        .map_task(&builtin::PRODUCE_BYTES)
+        .processes(2)
+        .restart_workers(10_000)
+        .name("produce")
+        .map(|bytes: Vec<u8>| checksum(&bytes));
+    let chaos = Chaos::start(Duration::from_millis(100));
+    let (mut sums, report) = p.run_iter(q).unwrap().collect_report().unwrap();
+    let kills = chaos.stop();
+    sums.sort_unstable();
+    let mut expected: Vec<u64> = (0..N)
+        .map(|seed| checksum(&produce_bytes((seed, len))))
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(sums, expected);
+    let produce = report.stage("produce").unwrap();
+    println!(
+        "{kills} kills, {} restarts, {} values via shm",
+        produce.restarts, produce.via_shm
+    );
+    assert_no_children();
+    assert_no_new_shm(&shm);
+}
+
+#[test]
+fn an_item_that_kills_its_worker_three_times_fails_the_stage_naming_it() {
+    let _s = serial();
+    let _dog = Watchdog::arm("poison", Duration::from_secs(60));
+    let p = Pipeline::new();
+    p.worker_program(TEST_WORKER);
+    let q = p
+        .source(0..1_000u64)
+        .map_task(builtin::ABORT_ON.bind_with(&321u64))
+        .processes(2)
+        .restart_workers(100)
+        .name("poisoned");
+    let err = p
+        .run_iter(q)
+        .unwrap()
+        .collect::<Result<Vec<u64>, _>>()
+        .unwrap_err();
+    println!("{err}");
+    let f = &err.failures()[0];
+    assert_eq!((f.stage.as_str(), f.seq), ("poisoned", Some(321)));
+    assert_eq!(f.kind, FailureKind::WorkerDied);
+    assert!(f.message.contains("3 times"), "{}", f.message);
+    assert!(f.message.contains("SIGABRT"), "{}", f.message);
+    assert_no_children();
+}
+
+#[test]
+fn restarts_are_limited() {
+    let _s = serial();
+    let _dog = Watchdog::arm("restart limit", Duration::from_secs(60));
+    let p = Pipeline::new();
+    p.worker_program(TEST_WORKER);
+    // Every item from 100 on aborts its worker: two restarts are allowed, so the third
+    // death ends the run, naming the limit.
+    let q = p
+        .source(0..1_000u64)
+        .map_task(builtin::ABORT_ON.bind_with(&100u64))
+        .processes(1)
+        .restart_workers(2)
+        .poison_after(10)
+        .name("limited");
+    let err = p
+        .run_iter(q)
+        .unwrap()
+        .collect::<Result<Vec<u64>, _>>()
+        .unwrap_err();
+    println!("{err}");
+    let f = &err.failures()[0];
+    assert_eq!(f.stage, "limited");
+    assert!(f.message.contains("limit of 2 worker restarts"), "{}", f.message);
+    assert_no_children();
+}
+
+#[test]
+fn a_hung_item_is_charged_and_its_worker_restarted() {
+    let _s = serial();
+    let _dog = Watchdog::arm("timeout restart", Duration::from_secs(60));
+    let p = Pipeline::new();
+    p.worker_program(TEST_WORKER);
+    // SLEEP_THEN_PID sleeps the given ms: item 5 sleeps 60 s, beyond the 300 ms limit, on
+    // every worker it is given to, so it is charged three times and fails the stage; items
+    // handed over meanwhile are not lost.
+    let q = p
+        .source((0..20u64).map(|i| (i, if i == 5 { 60_000 } else { 1 })))
+        .map_task(&builtin::SLEEP_THEN_PID)
+        .processes(2)
+        .item_timeout(Duration::from_millis(300))
+        .restart_workers(10)
+        .name("hangs");
+    let started = Instant::now();
+    let err = p
+        .run_iter(q)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap_err();
+    println!("{err} after {:?}", started.elapsed());
+    let f = &err.failures()[0];
+    assert_eq!(f.seq, Some(5));
+    assert!(f.message.contains("3 times"), "{}", f.message);
+    assert!(f.message.contains("ran longer than"), "{}", f.message);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_no_children();
+}
