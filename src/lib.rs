@@ -206,6 +206,43 @@
 //! # Ok::<(), skorche::PipelineError>(())
 //! ```
 //!
+//! # Stopping
+//!
+//! [`Running::stop`], or a [`StopHandle`] ([`Running::stop_handle`],
+//! [`Output::stop_handle`]) from any thread, stops a run gracefully: the sources are not
+//! pulled again, the items already inside run to the outputs, and the run ends with
+//! [`PipelineError::Interrupted`] carrying the [`Report`]. A second stop, or the
+//! [grace period](Pipeline::grace_period) running out, aborts (every worker process killed
+//! and reaped). [`Pipeline::stop_on_signals`] lets SIGINT and SIGTERM do the same while the
+//! run lives.
+//!
+//! ```
+//! use skorche::{Pipeline, PipelineError, StopOutcome};
+//!
+//! let p = Pipeline::new();
+//! let out = p.source(0u64..).map(|n| n + 1); // an endless source
+//! let mut out = p.run_iter(out)?;
+//! let stop = out.stop_handle();
+//! let mut seen = 0u64;
+//! let end = loop {
+//!     match out.next() {
+//!         Some(Ok(n)) => {
+//!             seen += 1;
+//!             assert_eq!(n, seen); // every item finished before the stop, in order
+//!             if seen == 100 {
+//!                 stop.stop();
+//!             }
+//!         }
+//!         Some(Err(e)) => break e,
+//!         None => unreachable!(),
+//!     }
+//! };
+//! let PipelineError::Interrupted(stopped) = end else { panic!("{end}") };
+//! assert_eq!(stopped.outcome, StopOutcome::Drained);
+//! assert_eq!(stopped.report.stages[1].items_out, seen);
+//! # Ok::<(), PipelineError>(())
+//! ```
+//!
 //! # Rendering
 //!
 //! [`Pipeline::to_dot`] (Graphviz) and [`Pipeline::to_mermaid`] draw the declared graph
@@ -233,13 +270,13 @@ pub use skorche_core as core;
 pub use skorche_shm as shm;
 pub use skorche_worker as worker;
 
+pub use skorche_core::{Backoff, Failed};
 pub use skorche_core::{
     BoxError, Chain, Event, FailureKind, Marker, MarkerId, Mode, OrderPoint, Output, OutputPort,
     Pipeline, PipelineError, Placement, Queue, Report, Running, StageFailure, StageReport, Until,
     DEFAULT_ORDER_WINDOW,
 };
 pub use skorche_core::{Interrupted, StopHandle, StopOutcome, DEFAULT_GRACE_PERIOD};
-pub use skorche_core::{Backoff, Failed};
 
 /// The names most pipelines need: `use skorche::prelude::*;`.
 pub mod prelude {

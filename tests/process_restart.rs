@@ -85,7 +85,10 @@ fn chaos_kills_lose_nothing_and_duplicate_nothing() {
     out.sort_unstable();
     let lost_or_doubled = out.len() as i64 - N as i64;
     assert_eq!(lost_or_doubled, 0, "{} outputs for {N} inputs", out.len());
-    assert!(out.iter().copied().eq(0..N), "the output is not the input's multiset");
+    assert!(
+        out.iter().copied().eq(0..N),
+        "the output is not the input's multiset"
+    );
     let ids = report.stage("ids").unwrap();
     println!(
         "{N} items in {:?}; {kills} kills, {} restarts, {:?} recovering",
@@ -93,7 +96,10 @@ fn chaos_kills_lose_nothing_and_duplicate_nothing() {
         ids.restarts,
         ids.recovering
     );
-    assert!(kills == 0 || ids.restarts > 0, "kills happened but no restart was counted");
+    assert!(
+        kills == 0 || ids.restarts > 0,
+        "kills happened but no restart was counted"
+    );
     assert_no_children();
 }
 
@@ -201,7 +207,11 @@ fn restarts_are_limited() {
     println!("{err}");
     let f = &err.failures()[0];
     assert_eq!(f.stage, "limited");
-    assert!(f.message.contains("limit of 2 worker restarts"), "{}", f.message);
+    assert!(
+        f.message.contains("limit of 2 worker restarts"),
+        "{}",
+        f.message
+    );
     assert_no_children();
 }
 

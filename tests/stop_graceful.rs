@@ -86,12 +86,7 @@ fn stop_halfway_through_an_endless_source(mode: Mode) {
     let grace = Duration::from_secs(10);
     let p = pipeline();
     p.grace_period(grace);
-    let slow = par(
-        p.source(0u64..).map_task(&builtin::SLEEP_JITTER),
-        mode,
-        2,
-    )
-    .name("sleep");
+    let slow = par(p.source(0u64..).map_task(&builtin::SLEEP_JITTER), mode, 2).name("sleep");
     let out = slow.map(|x| x).name("last");
     let mut out = p.run_iter(out).unwrap();
     let stop = out.stop_handle();
@@ -110,7 +105,10 @@ fn stop_halfway_through_an_endless_source(mode: Mode) {
         stop.report
     );
     assert_eq!(stop.outcome, StopOutcome::Drained);
-    assert!(took < grace, "the stop took {took:?}, longer than the grace period");
+    assert!(
+        took < grace,
+        "the stop took {took:?}, longer than the grace period"
+    );
     let r = &stop.report;
     let (source, sleep, last) = (
         &r.stages[0],
@@ -200,7 +198,10 @@ fn grace_period_expiry_kills_a_task_that_never_finishes() {
         stop.report
     );
     assert_eq!(stop.outcome, StopOutcome::GraceExpired);
-    assert!(took >= grace, "aborted before the grace period ran out: {took:?}");
+    assert!(
+        took >= grace,
+        "aborted before the grace period ran out: {took:?}"
+    );
     let yielded: Vec<u64> = first.iter().chain(&rest).map(|&(i, _)| i).collect();
     assert!(!yielded.contains(&5), "item 5 never finishes");
     let hang = stop.report.stage("hang").unwrap();
@@ -210,6 +211,42 @@ fn grace_period_expiry_kills_a_task_that_never_finishes() {
     drop(out);
     // The worker stuck on item 5 was killed and reaped.
     assert_nothing_left(&shm);
+}
+
+#[test]
+fn grace_expiry_in_thread_mode_waits_only_for_the_calls_under_way() {
+    let _serial = serial();
+    let _dog = Watchdog::arm("grace expiry, threads", LIMIT);
+    let grace = Duration::from_millis(100);
+    let p = Pipeline::new();
+    p.grace_period(grace);
+    // 300 ms per item on 2 threads: the 64 queued items would need ~10 s to drain.
+    let slow = p
+        .source(0u64..)
+        .map(|n| {
+            std::thread::sleep(Duration::from_millis(300));
+            n
+        })
+        .workers(2)
+        .name("slow");
+    let mut out = p.run_iter(slow).unwrap();
+    let first: Vec<u64> = out.by_ref().take(2).map(Result::unwrap).collect();
+    let stopped_at = Instant::now();
+    out.stop_handle().stop();
+    let (rest, stop) = read_to_interrupted(&mut out);
+    let took = stopped_at.elapsed();
+    println!(
+        "threads, grace {grace:?}: stop -> Interrupted in {:.1} ms\n{}",
+        ms(took),
+        stop.report
+    );
+    assert_eq!(stop.outcome, StopOutcome::GraceExpired);
+    assert!(took >= grace);
+    let slow = stop.report.stage("slow").unwrap();
+    assert!(slow.items_out >= (first.len() + rest.len()) as u64);
+    assert!(slow.items_out < stop.report.stages[0].items_out);
+    drop(out);
+    assert_nothing_left(&shm_entries());
 }
 
 #[test]
@@ -253,12 +290,7 @@ fn ordered_section_stopped_halfway(mode: Mode) {
     let shm = shm_entries();
     let _dog = Watchdog::arm("ordered stop", LIMIT);
     let p = pipeline();
-    let jittered = par(
-        p.source(0u64..).map_task(&builtin::SLEEP_JITTER),
-        mode,
-        3,
-    )
-    .ordered();
+    let jittered = par(p.source(0u64..).map_task(&builtin::SLEEP_JITTER), mode, 3).ordered();
     let batches = jittered.batch(7).name("batch");
     let mut out = p.run_iter(batches).unwrap();
     let mut batches: Vec<Vec<u64>> = out.by_ref().take(20).map(Result::unwrap).collect();

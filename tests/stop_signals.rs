@@ -87,17 +87,24 @@ impl Driver {
     }
 }
 
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // A failed test must not leave its driver behind for the next one.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn read_line(r: &mut impl BufRead) -> String {
     let mut line = String::new();
     r.read_line(&mut line).unwrap();
     line
 }
 
-/// Waits for every worker of `d` to exit and checks nothing is left.
+/// Waits for every worker of `d` to exit; checks no /dev/shm entry is left.
 fn assert_workers_gone(d: &Driver, shm: &std::collections::BTreeSet<String>) {
     wait_exited(&d.workers, Duration::from_secs(5))
         .unwrap_or_else(|alive| panic!("workers still alive after 5 s: {alive:?}"));
-    assert_no_children();
     assert_no_new_shm(shm);
 }
 
@@ -119,8 +126,12 @@ fn sigint_to_a_driver_with_stop_on_signals_prints_its_report() {
     assert!(yielded > 0);
     assert_eq!(yielded, items_out, "every item the stage emitted was read");
     assert!(report.contains("graceful_sleep"), "{report}");
-    assert!(took < Duration::from_secs(10), "longer than the grace period");
+    assert!(
+        took < Duration::from_secs(10),
+        "longer than the grace period"
+    );
     assert_workers_gone(&d, &shm);
+    assert_no_children();
 }
 
 #[test]
@@ -142,8 +153,12 @@ fn a_second_sigint_stops_at_once() {
     assert_eq!(status.code(), Some(INTERRUPTED), "{status:?}");
     assert_eq!(outcome, "Forced");
     assert_eq!(yielded, 0);
-    assert!(took < Duration::from_secs(60), "the second signal waited for the grace");
+    assert!(
+        took < Duration::from_secs(60),
+        "the second signal waited for the grace"
+    );
     assert_workers_gone(&d, &shm);
+    assert_no_children();
 }
 
 #[test]
@@ -158,6 +173,7 @@ fn after_the_run_a_signal_does_what_it_did_before() {
     assert_eq!(outcome, "Drained");
     assert_eq!(read_line(&mut d.stdout).trim(), "lingering");
     assert_workers_gone(&d, &shm);
+    assert!(d.alive(), "the driver lingers after its run");
     // No run watches the signals now: SIGINT terminates the driver, as by default.
     d.signal(Signal::SIGINT);
     let status = d.child.wait().unwrap();

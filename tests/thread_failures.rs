@@ -90,7 +90,10 @@ fn one_panic_in_a_thousand_with_skip_loses_exactly_those_items_and_counts_them()
         && c.stage == "work"
         && c.message.contains("is cursed")));
     let table = report.to_string();
-    assert!(table.contains("skipped") && table.contains("failures of 'work'"), "{table}");
+    assert!(
+        table.contains("skipped") && table.contains("failures of 'work'"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -116,7 +119,10 @@ fn retry_three_with_a_task_failing_its_first_two_attempts_lets_everything_throug
     assert_eq!(tries.total(), 3000, "three attempts per item");
     let flaky = report.stage("flaky").unwrap();
     assert_eq!(flaky.retried, 2000);
-    assert_eq!((flaky.failed, flaky.skipped, flaky.dead_lettered), (0, 0, 0));
+    assert_eq!(
+        (flaky.failed, flaky.skipped, flaky.dead_lettered),
+        (0, 0, 0)
+    );
     assert_eq!((flaky.items_in, flaky.items_out), (1000, 1000));
     assert!(flaky.causes.is_empty());
 }
@@ -153,7 +159,13 @@ fn dead_letter_carries_the_item_its_attempts_and_the_cause() {
         let p = Pipeline::new();
         let (q, failed) = p.source(0..500u64).retry(3).dead_letter();
         let decoded = q
-            .try_map(|n| if n % 50 == 7 { Err(format!("bad {n}")) } else { Ok(n) })
+            .try_map(|n| {
+                if n % 50 == 7 {
+                    Err(format!("bad {n}"))
+                } else {
+                    Ok(n)
+                }
+            })
             .workers(4)
             .name("decode");
         let all = p.merge([decoded.map(Ok), failed.map(Err)]);
@@ -183,9 +195,15 @@ fn dead_letter_carries_the_item_its_attempts_and_the_cause() {
         assert_eq!(f.error.message, format!("bad {}", f.item));
     }
     let decode = report.stage("decode").unwrap();
-    assert_eq!((decode.failed, decode.dead_lettered, decode.skipped), (10, 10, 0));
+    assert_eq!(
+        (decode.failed, decode.dead_lettered, decode.skipped),
+        (10, 10, 0)
+    );
     assert_eq!(decode.retried, 20);
-    assert_eq!(decode.items_out, 490, "dead letters are not counted as outputs");
+    assert_eq!(
+        decode.items_out, 490,
+        "dead letters are not counted as outputs"
+    );
 }
 
 #[test]
@@ -229,7 +247,10 @@ fn the_dead_letter_queue_is_drawn_as_an_output_of_its_stage() {
     let _ = p.merge([decoded, logged]);
     let dot = p.to_dot();
     assert!(dot.contains("Failed<u32>"), "{dot}");
-    assert!(!dot.contains("dead_letter"), "no placeholder is drawn: {dot}");
+    assert!(
+        !dot.contains("dead_letter"),
+        "no placeholder is drawn: {dot}"
+    );
     let mermaid = p.to_mermaid();
     assert!(mermaid.contains("Failed<u32>"), "{mermaid}");
 }
@@ -254,7 +275,10 @@ fn skipped_items_in_an_ordered_section_leave_skips_and_the_output_stays_in_order
             })
             .workers(4)
             .order_load(point);
-        p.run_iter(q).unwrap().collect::<Result<Vec<_>, _>>().unwrap()
+        p.run_iter(q)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
     });
     assert_eq!(out, (0..3000).filter(|n| n % 7 != 3).collect::<Vec<_>>());
 }
@@ -299,7 +323,10 @@ fn ordered_with_a_policy_on_its_stage_keeps_order() {
             .try_map(|n| if n % 5 == 0 { Err("five") } else { Ok(n) })
             .workers(4)
             .ordered_within(4);
-        p.run_iter(q).unwrap().collect::<Result<Vec<_>, _>>().unwrap()
+        p.run_iter(q)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
     });
     assert_eq!(out, (0..1000).filter(|n| n % 5 != 0).collect::<Vec<_>>());
 }
@@ -320,7 +347,7 @@ fn markers_keep_their_place_when_items_are_skipped_or_dead_lettered() {
                 }
             })
             .workers(4)
-            .ordered();
+            .ordered_within(4);
         let mut out = p.run_iter(q).unwrap();
         let mut segments = Vec::new();
         let mut current = Vec::new();
@@ -333,7 +360,10 @@ fn markers_keep_their_place_when_items_are_skipped_or_dead_lettered() {
                 }
             }
         }
-        assert!(current.is_empty(), "the last marker closes the last segment");
+        assert!(
+            current.is_empty(),
+            "the last marker closes the last segment"
+        );
         segments
     });
     let expected: Vec<Vec<u64>> = (0..10)
@@ -376,7 +406,13 @@ fn a_stage_budget_exceeded_fails_the_run_naming_the_budget_and_the_last_cause() 
             .source(0..1000u64)
             .skip_failures()
             .max_failures(5)
-            .try_map(|n| if n % 40 == 1 { Err(format!("broken {n}")) } else { Ok(n) })
+            .try_map(|n| {
+                if n % 40 == 1 {
+                    Err(format!("broken {n}"))
+                } else {
+                    Ok(n)
+                }
+            })
             .workers(4)
             .name("strict");
         p.run_iter(q)
@@ -388,7 +424,10 @@ fn a_stage_budget_exceeded_fails_the_run_naming_the_budget_and_the_last_cause() 
     assert_eq!(f.stage, "strict");
     assert!(f.message.contains("max_failures(5)"), "{f}");
     assert!(f.message.contains("6 items failed"), "{f}");
-    assert!(f.message.contains("last cause") && f.message.contains("broken"), "{f}");
+    assert!(
+        f.message.contains("last cause") && f.message.contains("broken"),
+        "{f}"
+    );
     assert!(f.seq.is_some_and(|s| s % 40 == 1), "{f}");
 }
 
@@ -432,7 +471,10 @@ fn the_run_budget_counts_failures_of_every_stage() {
     // 10 failures in each stage: 20 over the run.
     let (out, report) = run(20).unwrap();
     assert_eq!(out.len(), 180);
-    assert_eq!(report.stage("a").unwrap().skipped + report.stage("b").unwrap().skipped, 20);
+    assert_eq!(
+        report.stage("a").unwrap().skipped + report.stage("b").unwrap().skipped,
+        20
+    );
 
     let err = run(12).unwrap_err();
     let f = budget_failure(&err);
@@ -448,7 +490,13 @@ fn a_failure_rate_budget_trips_while_the_stage_runs() {
             .source(0..100_000u64)
             .skip_failures()
             .max_failure_rate(0.1)
-            .try_map(|n| if n % 5 == 0 { Err("one in five") } else { Ok(n) })
+            .try_map(|n| {
+                if n % 5 == 0 {
+                    Err("one in five")
+                } else {
+                    Ok(n)
+                }
+            })
             .workers(2)
             .name("rated");
         let mut out = p.run_iter(q).unwrap();
@@ -460,7 +508,10 @@ fn a_failure_rate_budget_trips_while_the_stage_runs() {
                 None => panic!("the run ended without tripping its rate budget"),
             }
         };
-        assert!(taken < 50_000, "the budget tripped early, not at the end ({taken} items)");
+        assert!(
+            taken < 50_000,
+            "the budget tripped early, not at the end ({taken} items)"
+        );
         err
     });
     let f = budget_failure(&err);
@@ -506,17 +557,28 @@ fn the_callback_sees_every_cause_while_the_report_keeps_the_first_n() {
             .skip_failures()
             .keep_causes(5)
             .on_failure(move |f| log.lock().unwrap().push(f.clone()))
-            .try_map(|n| if n % 10 == 9 { Err(format!("nine {n}")) } else { Ok(n) })
+            .try_map(|n| {
+                if n % 10 == 9 {
+                    Err(format!("nine {n}"))
+                } else {
+                    Ok(n)
+                }
+            })
             .workers(4)
             .name("c");
-        let b = q.skip_failures().try_map(|n| if n == 500 { Err("b") } else { Ok(n) }).name("d");
+        let b = q
+            .skip_failures()
+            .try_map(|n| if n == 500 { Err("b") } else { Ok(n) })
+            .name("d");
         p.run_iter(b).unwrap().collect_report().unwrap().1
     });
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 100);
     let seqs: BTreeSet<u64> = seen.iter().map(|f| f.seq.unwrap()).collect();
     assert_eq!(seqs, (0..1000).filter(|n| n % 10 == 9).collect());
-    assert!(seen.iter().all(|f| f.stage == "c" && f.message == format!("nine {}", f.seq.unwrap())));
+    assert!(seen
+        .iter()
+        .all(|f| f.stage == "c" && f.message == format!("nine {}", f.seq.unwrap())));
     let c = report.stage("c").unwrap();
     assert_eq!(c.failed, 100);
     assert_eq!(c.causes.len(), 5);
@@ -568,7 +630,13 @@ fn attempt_gaps(failures: u32, backoff: Backoff) -> Vec<Duration> {
                     Ok(n)
                 }
             });
-        assert_eq!(p.run_iter(q).unwrap().collect::<Result<Vec<_>, _>>().unwrap(), [7]);
+        assert_eq!(
+            p.run_iter(q)
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap(),
+            [7]
+        );
     });
     let times = times.lock().unwrap();
     assert_eq!(times.len() as u32, failures + 1);
@@ -581,7 +649,10 @@ fn exponential_backoff_doubles_each_wait_up_to_its_cap() {
     let gaps = attempt_gaps(7, Backoff::exponential(ms(10), ms(30)));
     let expected = [10, 20, 30, 30, 30, 30, 30];
     for (gap, want) in gaps.iter().zip(expected) {
-        assert!(*gap >= ms(want), "gaps {gaps:?}, expected at least {expected:?}");
+        assert!(
+            *gap >= ms(want),
+            "gaps {gaps:?}, expected at least {expected:?}"
+        );
     }
     // Uncapped, the waits would add up to 1270 ms; capped, to 180 ms.
     let total: Duration = gaps.iter().sum();
@@ -622,7 +693,10 @@ fn a_failing_run_stops_promptly_while_a_worker_waits_to_retry() {
             })
             .name("hasty");
         let all = p.merge([waiting, failing]);
-        p.run_iter(all).unwrap().collect::<Result<Vec<_>, _>>().unwrap_err()
+        p.run_iter(all)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap_err()
     });
     // Within the watchdog, not an hour: the waiting worker saw the run stop.
     assert_eq!(err.failures()[0].stage, "hasty");
@@ -656,8 +730,13 @@ fn flat_map_under_retry_emits_each_input_s_outputs_exactly_once() {
     });
     let mut out = out;
     out.sort();
-    let expected: Vec<u64> = (0..300u64).flat_map(|n| (0..3).map(move |i| n * 10 + i)).collect();
-    assert_eq!(out, expected, "no output of a failed attempt went downstream");
+    let expected: Vec<u64> = (0..300u64)
+        .flat_map(|n| (0..3).map(move |i| n * 10 + i))
+        .collect();
+    assert_eq!(
+        out, expected,
+        "no output of a failed attempt went downstream"
+    );
     assert_eq!(report.stage("expand").unwrap().retried, 100);
 }
 
@@ -678,7 +757,10 @@ fn flat_map_with_skip_drops_all_outputs_of_a_failed_input_in_order() {
             })
             .workers(4)
             .ordered_within(8);
-        p.run_iter(q).unwrap().collect::<Result<Vec<_>, _>>().unwrap()
+        p.run_iter(q)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
     });
     let expected: Vec<u64> = (0..500u64)
         .filter(|n| n % 9 != 4)
@@ -691,8 +773,13 @@ fn flat_map_with_skip_drops_all_outputs_of_a_failed_input_in_order() {
 fn chain_failures_name_their_step_in_the_dead_letter() {
     let (out, report) = watchdog(|| {
         let p = Pipeline::new();
-        let steps = Chain::new("parse", |s: String| s.parse::<u32>())
-            .then("halve", |n: u32| if n % 2 == 0 { Ok(n / 2) } else { Err("odd") });
+        let steps = Chain::new("parse", |s: String| s.parse::<u32>()).then("halve", |n: u32| {
+            if n % 2 == 0 {
+                Ok(n / 2)
+            } else {
+                Err("odd")
+            }
+        });
         let (q, failed) = p
             .source(vec!["4".to_string(), "x".into(), "3".into(), "8".into()])
             .retry(2)
@@ -701,19 +788,33 @@ fn chain_failures_name_their_step_in_the_dead_letter() {
         let all = p.merge([halves.map(Ok), failed.map(Err)]);
         p.run_iter(all).unwrap().collect_report().unwrap()
     });
-    let mut good: Vec<u32> = out.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+    let mut good: Vec<u32> = out
+        .iter()
+        .filter_map(|r| r.as_ref().ok().copied())
+        .collect();
     good.sort();
     assert_eq!(good, [2, 4]);
     let mut dead: Vec<&Failed<String>> = out.iter().filter_map(|r| r.as_ref().err()).collect();
     dead.sort_by_key(|f| f.error.seq);
     assert_eq!(dead.len(), 2);
     assert_eq!(dead[0].item, "x");
-    assert!(dead[0].error.message.starts_with("step 'parse'"), "{}", dead[0].error);
+    assert!(
+        dead[0].error.message.starts_with("step 'parse'"),
+        "{}",
+        dead[0].error
+    );
     assert_eq!(dead[1].item, "3");
-    assert!(dead[1].error.message.starts_with("step 'halve'"), "{}", dead[1].error);
+    assert!(
+        dead[1].error.message.starts_with("step 'halve'"),
+        "{}",
+        dead[1].error
+    );
     assert!(dead.iter().all(|f| f.attempts == 2));
     let steps = report.stage("steps").unwrap();
-    assert_eq!((steps.failed, steps.retried, steps.dead_lettered), (2, 2, 2));
+    assert_eq!(
+        (steps.failed, steps.retried, steps.dead_lettered),
+        (2, 2, 2)
+    );
 }
 
 static FLAKY_TRIES: Mutex<Option<HashMap<u64, u32>>> = Mutex::new(None);
@@ -752,33 +853,24 @@ fn a_registered_task_on_threads_retries_and_skips() {
             .map_task(&FLAKY_TWICE)
             .workers(3)
             .name("flaky");
-        let q = q.skip_failures().map_task(&ODD_ONE_PANICS).workers(2).name("panicky");
+        let q = q
+            .skip_failures()
+            .map_task(&ODD_ONE_PANICS)
+            .workers(2)
+            .name("panicky");
         p.run_iter(q).unwrap().collect_report().unwrap()
     });
     let mut out = out;
     out.sort();
-    let expected: Vec<u64> = (0..200u64).map(|n| n * 3).filter(|n| n % 25 != 13).collect();
+    let expected: Vec<u64> = (0..200u64)
+        .map(|n| n * 3)
+        .filter(|n| n % 25 != 13)
+        .collect();
     assert_eq!(out, expected);
     assert_eq!(report.stage("flaky").unwrap().retried, 400);
     let panicky = report.stage("panicky").unwrap();
     assert_eq!((panicky.failed, panicky.skipped), (8, 8));
     assert!(panicky.causes.iter().all(|c| c.kind == FailureKind::Panic));
-}
-
-#[test]
-fn a_failure_policy_in_process_mode_is_refused_clearly_for_now() {
-    let p = Pipeline::new();
-    let q = p
-        .source(0..10u64)
-        .skip_failures()
-        .map_task(&ODD_ONE_PANICS)
-        .processes(1)
-        .name("remote");
-    let err = p.run_iter(q).map(|_| ()).unwrap_err();
-    match err {
-        PipelineError::Invalid(m) => assert!(m.contains("'remote'") && m.contains("process mode"), "{m}"),
-        other => panic!("expected an invalid pipeline, got {other}"),
-    }
 }
 
 // ------------------------------------------------------------------ the default
@@ -800,12 +892,21 @@ fn without_a_policy_the_first_failure_stops_the_run_as_before() {
                 }
             })
             .name("strict");
-        p.run_iter(q).unwrap().collect::<Result<Vec<_>, _>>().unwrap_err()
+        p.run_iter(q)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap_err()
     });
     let f = &err.failures()[0];
-    assert_eq!((f.stage.as_str(), f.seq, f.kind.clone()), ("strict", Some(3), FailureKind::Task));
+    assert_eq!(
+        (f.stage.as_str(), f.seq, f.kind.clone()),
+        ("strict", Some(3), FailureKind::Task)
+    );
     assert_eq!(f.message, "three");
-    assert!(calls.load(Ordering::Relaxed) < 10_000, "the run stopped early");
+    assert!(
+        calls.load(Ordering::Relaxed) < 10_000,
+        "the run stopped early"
+    );
 }
 
 #[test]
@@ -826,11 +927,17 @@ fn retry_alone_fails_the_run_after_the_last_attempt_naming_the_attempts() {
                 }
             })
             .name("stubborn");
-        p.run_iter(q).unwrap().collect::<Result<Vec<_>, _>>().unwrap_err()
+        p.run_iter(q)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap_err()
     });
     assert_eq!(tries.0.lock().unwrap()[&2], 3);
     let f = &err.failures()[0];
-    assert_eq!((f.stage.as_str(), f.seq, f.kind.clone()), ("stubborn", Some(2), FailureKind::Task));
+    assert_eq!(
+        (f.stage.as_str(), f.seq, f.kind.clone()),
+        ("stubborn", Some(2), FailureKind::Task)
+    );
     assert_eq!(f.message, "always (after 3 attempts)");
 }
 
@@ -845,7 +952,10 @@ fn a_policy_binds_to_the_next_stage_only() {
             .name("lenient")
             .try_map(|n| if n == 2 { Err("fatal") } else { Ok(n) })
             .name("strict");
-        p.run_iter(q).unwrap().collect::<Result<Vec<_>, _>>().unwrap_err()
+        p.run_iter(q)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap_err()
     });
     assert_eq!(err.failures().len(), 1);
     assert_eq!(err.failures()[0].stage, "strict");

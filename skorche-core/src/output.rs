@@ -285,6 +285,10 @@ impl<T> Output<T> {
     }
 
     /// Reads to the end and returns the items and the report.
+    ///
+    /// # Errors
+    /// The run's error. A run stopped on request gives [`PipelineError::Interrupted`] (with
+    /// the report) and the items read are dropped: iterate instead to keep them.
     pub fn collect_report(mut self) -> Result<(Vec<T>, Report), PipelineError> {
         let mut items = Vec::new();
         for item in self.by_ref() {

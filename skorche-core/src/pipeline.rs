@@ -91,10 +91,10 @@ impl Pipeline {
         self
     }
 
-    /// How long a graceful stop ([`Running::stop`](crate::Running::stop), a [`StopHandle`], a signal with
-    /// [`Pipeline::stop_on_signals`]) may take: once the sources have stopped, the items in
-    /// flight have `limit` to reach the outputs; then the run is aborted (every thread
-    /// exits, every worker process is killed and reaped) and ends with
+    /// How long a graceful stop ([`Running::stop`](crate::Running::stop), a [`StopHandle`],
+    /// a signal with [`Pipeline::stop_on_signals`]) may take: once the sources have stopped,
+    /// the items in flight have `limit` to reach the outputs; then the run is aborted (every
+    /// thread exits, every worker process is killed and reaped) and ends with
     /// [`PipelineError::Interrupted`](crate::PipelineError::Interrupted) and
     /// [`StopOutcome::GraceExpired`](crate::StopOutcome::GraceExpired). Default:
     /// [`DEFAULT_GRACE_PERIOD`](crate::DEFAULT_GRACE_PERIOD) (10 s).
@@ -109,14 +109,16 @@ impl Pipeline {
     }
 
     /// While the run lives, SIGINT (Ctrl-C) and SIGTERM stop it gracefully, as
-    /// [`Running::stop`](crate::Running::stop) does: the sources stop pulling, what is in flight reaches the
-    /// outputs within the [grace period](Pipeline::grace_period), and the run ends with
+    /// [`Running::stop`](crate::Running::stop) does: the sources stop pulling, what is in
+    /// flight reaches the outputs within the [grace period](Pipeline::grace_period), and the
+    /// run ends with
     /// [`PipelineError::Interrupted`](crate::PipelineError::Interrupted), which carries the
     /// report. A second signal aborts at once. When the run ends, the signals do what they
     /// did before (by default: terminate the process).
     ///
-    /// Without this call a signal is not caught: its default action ends the driver, and
-    /// its worker processes exit with it.
+    /// Without this call skorche leaves signals alone: by default SIGINT ends the driver,
+    /// and its worker processes exit with it. The opt-in covers the runs of this pipeline
+    /// only; a handler installed before (by the program) is still called.
     ///
     /// A thread named `skorche:signals` waits for the signals while the run lives (through
     /// the `signal-hook` crate: the handler itself only writes to a pipe).
@@ -217,8 +219,9 @@ impl Pipeline {
         .expect("one output")
     }
 
-    /// Declares `queue` as an output, to be read from [`Running::take`] after
-    /// [`Pipeline::start`]. A pipeline may have several outputs.
+    /// Declares `queue` as an output, to be read from
+    /// [`Running::take`](crate::Running::take) after [`Pipeline::start`]. A pipeline may have
+    /// several outputs.
     pub fn output<T: Send + 'static>(&self, queue: Queue<T>) -> OutputPort<T> {
         assert!(
             Rc::ptr_eq(&queue.graph, &self.graph),
@@ -274,7 +277,7 @@ impl Pipeline {
     }
 }
 
-/// A declared output of a pipeline, to be taken from [`Running::take`].
+/// A declared output of a pipeline, to be taken from [`Running::take`](crate::Running::take).
 #[derive(Debug)]
 #[must_use = "take it from the running pipeline to read its items"]
 pub struct OutputPort<T> {

@@ -243,10 +243,14 @@ impl<T: Send + 'static> Queue<T> {
         kind: &'static str,
         factory: MapFactory<T, U>,
     ) -> Queue<U> {
-        self.stage1(kind, true, Box::new(MapRunner {
+        self.stage1(
+            kind,
+            true,
+            Box::new(MapRunner {
                 factory,
                 failure: None,
-            }))
+            }),
+        )
     }
 
     pub(crate) fn set_default_name(&self, base: &str) {
@@ -282,7 +286,11 @@ impl<T: Send + 'static> Queue<T> {
         F: Fn(T) -> I + Send + Sync + 'static,
     {
         let f = Arc::new(move |x| Ok(f(x)));
-        self.stage1("flat_map", true, Box::new(FlatMapRunner { f, failure: None }))
+        self.stage1(
+            "flat_map",
+            true,
+            Box::new(FlatMapRunner { f, failure: None }),
+        )
     }
 
     /// Like [`Queue::flat_map`] with a fallible task.
@@ -294,7 +302,11 @@ impl<T: Send + 'static> Queue<T> {
         F: Fn(T) -> Result<I, E> + Send + Sync + 'static,
     {
         let f = Arc::new(move |x| f(x).map_err(Into::into));
-        self.stage1("flat_map", true, Box::new(FlatMapRunner { f, failure: None }))
+        self.stage1(
+            "flat_map",
+            true,
+            Box::new(FlatMapRunner { f, failure: None }),
+        )
     }
 
     /// Sends each item to the first queue if `pred` is true, else to the second.
@@ -349,7 +361,11 @@ impl<T: Send + 'static> Queue<Vec<T>> {
     /// Turns each batch back into its items, in order.
     pub fn unbatch(self) -> Queue<T> {
         let f = Arc::new(|v: Vec<T>| Ok(v));
-        self.stage1("unbatch", true, Box::new(FlatMapRunner { f, failure: None }))
+        self.stage1(
+            "unbatch",
+            true,
+            Box::new(FlatMapRunner { f, failure: None }),
+        )
     }
 }
 

@@ -278,7 +278,8 @@ impl<T: Send + 'static> Queue<T> {
     /// Calls `callback` with the cause of every item the next stage declared on this queue
     /// fails on for good (after its last attempt), whatever becomes of the item (skipped,
     /// dead-lettered, or failing the run), from the worker that held it. Failed attempts
-    /// that are retried are counted in `retried`, not passed here.
+    /// that are retried are counted in `retried`, not passed here. A panic in the callback
+    /// fails the stage.
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
@@ -391,7 +392,11 @@ pub(crate) fn attach_policy(
 }
 
 /// Makes `node` the producer of the dead-letter queue `dead`, in place of its placeholder.
-pub(crate) fn claim_dead_letter(g: &mut Graph, node: NodeId, (dead, placeholder): (QueueId, NodeId)) {
+pub(crate) fn claim_dead_letter(
+    g: &mut Graph,
+    node: NodeId,
+    (dead, placeholder): (QueueId, NodeId),
+) {
     g.queues[dead].producer = node;
     g.nodes[node].outputs.push(dead);
     // The placeholder stays (node ids are indices) but runs nothing and renders as nothing.

@@ -38,7 +38,7 @@ impl<T: Send + 'static> Queue<T> {
     /// at handshake, before any item flows.
     pub fn map_task<U>(self, task: impl IntoTask<T, U>) -> Queue<U>
     where
-        T: Serialize,
+        T: Serialize + DeserializeOwned,
         U: DeserializeOwned + Send + 'static,
     {
         let task = task.into_task();

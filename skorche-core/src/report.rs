@@ -98,8 +98,11 @@ impl Report {
     }
 }
 
+/// A column of the table: its header and the value of a stage.
+type Column = (&'static str, fn(&StageReport) -> f64);
+
 /// The counts shown in the table only when some stage has one.
-const OPTIONAL: [(&str, fn(&StageReport) -> f64); 6] = [
+const OPTIONAL: [Column; 6] = [
     ("failed", |s| s.failed as f64),
     ("retried", |s| s.retried as f64),
     ("skipped", |s| s.skipped as f64),

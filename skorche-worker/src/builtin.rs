@@ -342,3 +342,25 @@ crate::task! {
     /// the number of distinct memfds it has mapped.
     pub static FD_CENSUS: u64 => (Vec<String>, u64) = map("fd_census", fd_census);
 }
+
+// ======================================================================================
+// Fixtures of the process-mode failure-policy tests (tests/process_failures.rs).
+
+fn no_failures_yet(_: ()) -> std::collections::HashMap<u64, u32> {
+    std::collections::HashMap::new()
+}
+
+fn flaky_twice(seen: &mut std::collections::HashMap<u64, u32>, x: u64) -> Result<u64, String> {
+    let n = seen.entry(x).or_insert(0);
+    *n += 1;
+    if *n <= 2 {
+        Err(format!("flaky_twice: attempt {n} on item {x} fails"))
+    } else {
+        Ok(x)
+    }
+}
+
+crate::task! {
+    /// `u64 -> u64`: fails the first two attempts on each item in this worker, then passes it on.
+    pub static FLAKY_TWICE: u64 => u64 = try_stateful("flaky_twice", no_failures_yet, flaky_twice);
+}

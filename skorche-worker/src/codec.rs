@@ -482,7 +482,10 @@ pub fn read_kept_bytes(handle: &Handle, ring: &Ring) -> Result<Vec<u8>, DecodeEr
 }
 
 /// Decodes a ring record in place without releasing it.
-fn read_kept<T: DeserializeOwned + 'static>(handle: &Handle, rings: &[Ring]) -> Result<T, DecodeError> {
+fn read_kept<T: DeserializeOwned + 'static>(
+    handle: &Handle,
+    rings: &[Ring],
+) -> Result<T, DecodeError> {
     let ring = ring_for(handle, rings)?;
     let guard = ring.read(handle).map_err(|source| DecodeError::Handle {
         ring: handle.ring,

@@ -9,10 +9,12 @@ use skorche_worker::transport::{EventReceiver, WorkerEvent};
 
 use crate::coordinator::dispatch::{Sent, Slot};
 use crate::coordinator::{catch, list_seqs, Ended, Stage};
-use crate::error::FailureKind;
+use crate::error::{FailureKind, StageFailure};
 use crate::exec::emit::{emit, kind_of};
 use crate::exec::send::send;
 use crate::exec::worker_cx::WorkerCx;
+use crate::failure::attempt::dropped;
+use crate::failure::guard::Decision;
 use crate::order::Tag;
 use crate::packet::Packet;
 
@@ -183,6 +185,8 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                     tag: std::mem::replace(&mut s.tag, Tag::NONE),
                     payload: s.payload.take(),
                     crashes: s.crashes,
+                    attempts: s.attempts,
+                    done: s.done,
                 })
                 .collect();
             batch.answered = end;
@@ -204,15 +208,11 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
             asked
         };
         cx.local.busy += Duration::from_nanos(part.busy_ns);
-        // Inputs kept in the ring for a possible next worker are done with now.
-        for sent in &asked {
-            if let Some(p @ Payload::Shm(_)) = &sent.payload {
-                let _ = skorche_worker::codec::release_payload(p, std::slice::from_ref(self.input_ring));
-            }
-        }
-        for (result, sent) in part.results.into_iter().zip(asked) {
+
+        for (result, mut sent) in part.results.into_iter().zip(asked) {
             match result {
                 ItemResult::Done { outputs, .. } => {
+                    self.release_input(&mut sent);
                     let Some(values) = self.decode(cx, sent.seq, outputs) else {
                         return Ok(());
                     };
@@ -221,9 +221,15 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                     }
                 }
                 ItemResult::Failed { failure, .. } => {
-                    self.slot.control().kill();
-                    cx.fail(Some(sent.seq), kind_of(&failure), failure.message);
-                    return Ok(());
+                    let failure = StageFailure {
+                        stage: cx.stats.name.clone(),
+                        seq: Some(sent.seq),
+                        kind: kind_of(&failure),
+                        message: failure.message,
+                    };
+                    if !self.failed(cx, sent, failure) {
+                        return Ok(());
+                    }
                 }
             }
         }
@@ -243,6 +249,58 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
             f.sizer.observe(items, batch.busy, batch.out_bytes);
         }
         Ok(())
+    }
+
+    /// An input kept for another attempt is done with: its ring record goes back.
+    fn release_input(&self, sent: &mut Sent) {
+        if let Some(p @ Payload::Shm(_)) = sent.payload.take() {
+            let _ =
+                skorche_worker::codec::release_payload(&p, std::slice::from_ref(self.input_ring));
+        }
+    }
+
+    /// Carries out the stage's failure policy for a failed attempt. `false`: the stage
+    /// failed or the run stops.
+    fn failed(&self, cx: &mut WorkerCx, mut sent: Sent, failure: StageFailure) -> bool {
+        let Some(guard) = &self.stage.guard else {
+            self.slot.control().kill();
+            cx.fail(failure.seq, failure.kind, failure.message);
+            return false;
+        };
+        match guard.decide(&failure, sent.attempts) {
+            Decision::Retry { after } => {
+                sent.attempts += 1;
+                self.slot.retry_at(Instant::now() + after, sent);
+                true
+            }
+            decision @ (Decision::Skip | Decision::DeadLetter) => {
+                if decision == Decision::DeadLetter {
+                    if let (Some(letter), Some(payload)) = (&self.stage.letter, &sent.payload) {
+                        if let Err(e) =
+                            letter(sent.seq, payload, self.input_ring, failure, sent.attempts)
+                        {
+                            self.slot.control().kill();
+                            cx.fail(sent.seq.into(), FailureKind::Protocol, e);
+                            return false;
+                        }
+                    }
+                }
+                self.release_input(&mut sent);
+                match dropped(sent.tag) {
+                    Some(p) => send(&self.tx, cx, p),
+                    None => true,
+                }
+            }
+            Decision::Fail(f) => {
+                self.slot.control().kill();
+                cx.fail(f.seq, f.kind, f.message);
+                false
+            }
+            Decision::Stop => {
+                self.slot.control().kill();
+                false
+            }
+        }
     }
 
     /// Decodes one input's outputs; `None` when the stage failed.

@@ -29,6 +29,10 @@ pub(crate) struct Sent {
     pub(crate) payload: Option<Payload>,
     /// Workers that died while on this item.
     pub(crate) crashes: u32,
+    /// Attempts so far, this one included (retries under a failure policy).
+    pub(crate) attempts: u32,
+    /// Handled without a worker (skipped or dead-lettered after crashes).
+    pub(crate) done: bool,
 }
 
 /// A batch sent and not yet fully answered and emitted.
@@ -83,6 +87,8 @@ pub(crate) struct Slot<W> {
     dead: AtomicBool,
     /// Set by the watchdog when it stopped the worker over this item (restart mode).
     pub(crate) timed_out: Mutex<Option<u64>>,
+    /// Items to try again, and when (failure policy).
+    retries: Mutex<Vec<(Instant, Sent)>>,
 }
 
 impl<W> Slot<W> {
@@ -91,6 +97,7 @@ impl<W> Slot<W> {
             control: Mutex::new(control),
             dead: AtomicBool::new(false),
             timed_out: Mutex::new(None),
+            retries: Mutex::new(Vec::new()),
             flight: Mutex::new(Flight {
                 batches: VecDeque::new(),
                 items: 0,
@@ -103,9 +110,46 @@ impl<W> Slot<W> {
         }
     }
 
+    /// Schedules an item for another attempt at `due`.
+    pub(crate) fn retry_at(&self, due: Instant, sent: Sent) {
+        self.retries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((due, sent));
+    }
+
+    /// Up to `n` items whose retry is due.
+    pub(crate) fn due_retries(&self, n: usize) -> Vec<Sent> {
+        let mut r = self.retries.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let mut due = Vec::new();
+        let mut i = 0;
+        while i < r.len() && due.len() < n {
+            if r[i].0 <= now {
+                due.push(r.remove(i).1);
+            } else {
+                i += 1;
+            }
+        }
+        due
+    }
+
+    /// Whether items wait for a retry or are held by the worker.
+    pub(crate) fn busy(&self) -> bool {
+        !self
+            .retries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+            || !self.lock().batches.is_empty()
+    }
+
     /// The current worker's control.
     pub(crate) fn control(&self) -> Arc<dyn WorkerControl> {
-        self.control.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.control
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// A restarted worker takes over.

@@ -34,20 +34,29 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
     pub(crate) fn run(&mut self, cx: &mut WorkerCx) -> Option<Batch<W>> {
         loop {
             let slot = self.slot;
-            let Some(room) = slot.wait_credit(POLL, || cx.aborted() || slot.is_dead()) else {
+            let room = slot.wait_credit(POLL, || cx.aborted() || slot.is_dead())?;
+            if !self.send_retries(cx, room) {
                 return None;
-            };
+            }
             let first = loop {
                 match self.rx.recv_timeout(POLL) {
                     Ok(p) => break Some(p),
-                    Err(RecvTimeoutError::Timeout) if !cx.aborted() && !slot.is_dead() => {
-                        continue
-                    }
+                    Err(RecvTimeoutError::Timeout) if !cx.aborted() && !slot.is_dead() => continue,
                     Err(RecvTimeoutError::Timeout) => return None,
                     Err(RecvTimeoutError::Disconnected) => break None,
                 }
             };
-            let Some(first) = first else { break };
+            let Some(first) = first else {
+                // End of input: items still out may come back for another attempt.
+                if self.stage.guard.is_some() && slot.busy() {
+                    if slot.is_dead() || cx.aborted() {
+                        return None;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+                break;
+            };
             if cx.aborted() {
                 return None;
             }
@@ -74,9 +83,10 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                         // Counted against the worker's credits when the batch is flushed:
                         // only this feeder spends them, and it took no more than `room`.
                         cx.local.items_in += 1;
-                        let Some(payload) = self.encode(cx, seq, value, holding) else {
-                            return None;
-                        };
+                        if let Some(g) = &self.stage.guard {
+                            g.item_seen();
+                        }
+                        let payload = self.encode(cx, seq, value, holding)?;
                         match &payload {
                             Payload::Shm(_) => {
                                 cx.local.via_shm += 1;
@@ -84,7 +94,7 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                             }
                             Payload::Inline(_) => cx.local.inline += 1,
                         }
-                        let kept = self.stage.opts.restart.as_ref().map(|_| payload.clone());
+                        let kept = self.stage.keep.then(|| payload.clone());
                         items.push(WorkItem {
                             seq: self.wire,
                             payload,
@@ -95,6 +105,8 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                             wire: self.wire,
                             payload: kept,
                             crashes: 0,
+                            attempts: 1,
+                            done: false,
                         });
                         self.wire += 1;
                     }
@@ -116,6 +128,28 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
             let _ = self.sender.end();
         }
         None
+    }
+
+    /// Sends the items whose retry is due (at most `room`). `false`: stop.
+    fn send_retries(&mut self, cx: &mut WorkerCx, room: usize) -> bool {
+        if self.stage.guard.is_none() {
+            return true;
+        }
+        let mut sent = self.slot.due_retries(room);
+        if sent.is_empty() {
+            return true;
+        }
+        let mut items: Vec<WorkItem> = sent
+            .iter_mut()
+            .filter_map(|s| {
+                let payload = s.payload.clone()?;
+                Some(WorkItem {
+                    seq: s.wire,
+                    payload,
+                })
+            })
+            .collect();
+        self.flush(cx, &mut items, &mut sent)
     }
 
     /// Sends a restarted worker what its predecessor held, in order, before anything new.
@@ -152,7 +186,10 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                                 cx.fail(
                                     Some(sent.seq),
                                     FailureKind::Protocol,
-                                    format!("cannot hand item #{} to the next worker: {e}", sent.seq),
+                                    format!(
+                                        "cannot hand item #{} to the next worker: {e}",
+                                        sent.seq
+                                    ),
                                 );
                                 return false;
                             }

@@ -34,9 +34,15 @@ use crate::coordinator::collect::Collector;
 use crate::coordinator::dispatch::{Batch, Slot};
 use crate::coordinator::feed::Feeder;
 pub(crate) use crate::coordinator::rings::{SharedRings, StartGate};
-use crate::error::{FailureKind, PipelineError};
+use crate::error::{FailureKind, PipelineError, StageFailure};
+use crate::exec::send::send;
 use crate::exec::worker_cx::{panic_message, WorkerCx};
+use crate::failure::attempt::{dropped, letter};
+use crate::failure::failed::Failed;
+use crate::failure::guard::{Decision, FailureGuard};
+use crate::failure::policy::StagePolicy;
 use crate::launch::Launch;
+use crate::order::Tag;
 use crate::packet::Packet;
 use crate::process_options::ProcessOptions;
 
@@ -70,18 +76,61 @@ pub(crate) struct Stage<V, W> {
     slots: Mutex<Vec<Arc<Slot<W>>>>,
     /// Feeders still running; the watchdog ends with the last.
     feeders: AtomicUsize,
+    /// The stage's failure policy, if it declared one.
+    pub(crate) guard: Option<Arc<FailureGuard>>,
+    /// Sends a failed item, decoded from what was sent for it, to the dead-letter queue.
+    pub(crate) letter: Option<Letter>,
+    /// Whether what is sent for each item is kept until the item is done with (restarts,
+    /// retries, dead letters need it again).
+    pub(crate) keep: bool,
 }
+
+/// Sends item `seq` (its payload kept in `ring` or inline) to the dead-letter queue.
+pub(crate) type Letter =
+    Box<dyn Fn(u64, &Payload, &Ring, StageFailure, u32) -> Result<(), String> + Send + Sync>;
 
 /// Runs `f`, turning a panic into its message.
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|p: Box<dyn Any + Send>| panic_message(&*p))
 }
 
-pub(crate) fn launch<T, U>(task: BoundTask<T, U>, cx: &mut Launch<'_>) -> Result<(), PipelineError>
+pub(crate) fn launch<T, U>(
+    task: BoundTask<T, U>,
+    failure: Option<&StagePolicy>,
+    cx: &mut Launch<'_>,
+) -> Result<(), PipelineError>
 where
-    T: Serialize + Send + 'static,
+    T: Serialize + DeserializeOwned + Send + 'static,
     U: DeserializeOwned + Send + 'static,
 {
+    let guard = failure.map(|p| FailureGuard::new(cx.stats.clone(), p));
+    let letter: Option<Letter> = match failure.and_then(|p| p.dead_letter_output) {
+        None => None,
+        Some(_) if cx.forward_in[0] => {
+            return Err(PipelineError::Invalid(format!(
+                "stage '{}' dead-letters its inputs, which come still encoded from the process \
+                 stage before it: put a thread stage between them",
+                cx.stats.name
+            )))
+        }
+        Some(index) => {
+            let tx = cx.output::<Failed<T>>(index);
+            Some(Box::new(move |seq, payload, ring, error, attempts| {
+                let item: T = match payload {
+                    Payload::Shm(h) => codec::read_kept_bytes(h, ring)
+                        .and_then(|b| codec::decode_payload_owned::<T>(Payload::Inline(b), &[])),
+                    Payload::Inline(b) => {
+                        codec::decode_payload::<T>(&Payload::Inline(b.clone()), &[])
+                    }
+                }
+                .map_err(|e| e.to_string())?;
+                tx.send(letter(seq, item, error, attempts))
+                    .map_err(|_| "the dead-letter queue is gone".to_string())
+            }))
+        }
+    };
+    let keep = cx.process.restart.is_some() || guard.as_ref().is_some_and(|g| g.keeps_input(1));
+    let failure = (guard, letter, keep);
     let threshold = cx.process.shm_threshold;
     let plain_in: Encoder<T> = Box::new(move |v, ring, on_full| {
         codec::encode_payload_with(v, Some(ring), threshold, on_full).map_err(|e| e.to_string())
@@ -100,10 +149,10 @@ where
         Ok(p)
     });
     match (cx.forward_in[0], cx.forward_out[0]) {
-        (false, false) => launch_with(task, cx, plain_in, plain_out),
-        (true, false) => launch_with(task, cx, fwd_in, plain_out),
-        (false, true) => launch_with(task, cx, plain_in, fwd_out),
-        (true, true) => launch_with(task, cx, fwd_in, fwd_out),
+        (false, false) => launch_with(task, cx, plain_in, plain_out, failure),
+        (true, false) => launch_with(task, cx, fwd_in, plain_out, failure),
+        (false, true) => launch_with(task, cx, plain_in, fwd_out, failure),
+        (true, true) => launch_with(task, cx, fwd_in, fwd_out, failure),
     }
 }
 
@@ -112,6 +161,7 @@ fn launch_with<T, U, V, W>(
     cx: &mut Launch<'_>,
     encode: Encoder<V>,
     decode: Decoder<W>,
+    (guard, letter, keep): (Option<Arc<FailureGuard>>, Option<Letter>, bool),
 ) -> Result<(), PipelineError>
 where
     T: 'static,
@@ -171,6 +221,9 @@ where
         slots: Mutex::new(Vec::new()),
         feeders: AtomicUsize::new(workers),
         opts: opts.clone(),
+        guard,
+        letter,
+        keep,
     });
     for index in 0..workers {
         let input = new_ring()?;
@@ -241,6 +294,9 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(slot.clone());
+    if let Some(g) = &stage.guard {
+        g.enter();
+    }
     let mut wire = 0;
     let mut handover: Vec<Batch<W>> = Vec::new();
     let mut old_input: Option<Arc<Ring>> = None;
@@ -258,6 +314,15 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
         wire = next_wire;
         slot.control().wait();
         let Ended::Died(cause) = ended else {
+            // The failure-rate budget is checked over every item once the last worker ends.
+            if let Some(f) = stage
+                .guard
+                .as_ref()
+                .filter(|_| !cx.aborted())
+                .and_then(|g| g.leave())
+            {
+                cx.fail(f.seq, f.kind, f.message);
+            }
             return;
         };
         let Some(restart) = stage.opts.restart.clone() else {
@@ -267,7 +332,11 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
         // next one, after the item it died on is charged with the crash.
         let died_at = std::time::Instant::now();
         let worker = slot.control().id();
-        let timed_out = slot.timed_out.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let timed_out = slot
+            .timed_out
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         handover = slot.take_unfinished();
         if let Some(left) = left {
             handover.push(left);
@@ -296,14 +365,27 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
         if let Some(culprit) = culprit {
             culprit.crashes += 1;
             if culprit.crashes >= restart.poison_after {
-                return cx.fail(
-                    Some(culprit.seq),
-                    FailureKind::WorkerDied,
-                    format!(
+                let failure = StageFailure {
+                    stage: stage.name.clone(),
+                    seq: Some(culprit.seq),
+                    kind: FailureKind::WorkerDied,
+                    message: format!(
                         "item #{} crashed the worker {} times in a row (last time: {how})",
                         culprit.seq, culprit.crashes
                     ),
-                );
+                };
+                let seq = culprit.seq;
+                if !give_up(
+                    stage,
+                    cx,
+                    &tx,
+                    &mut handover,
+                    seq,
+                    failure,
+                    old_input_ring(&rings),
+                ) {
+                    return;
+                }
             }
         }
         handover = one_per_batch(handover);
@@ -312,16 +394,10 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
             stage.opts.window,
             stage.opts.ring_capacity,
         );
-        let done = cx
-            .stats
-            .restarts
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let done = cx.stats.restarts.load(std::sync::atomic::Ordering::Relaxed);
         if done as usize >= restart.max {
             return cx.fail(
-                handover
-                    .iter()
-                    .find_map(|b| b.items.first())
-                    .map(|s| s.seq),
+                handover.iter().find_map(|b| b.items.first()).map(|s| s.seq),
                 FailureKind::WorkerDied,
                 format!(
                     "{how}; the stage's limit of {} worker restarts is reached",
@@ -335,9 +411,16 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
         tracing::info!(stage = stage.name, %worker, "{how}: restarting the worker");
         // Fresh rings: the dead worker may have left records half-written or pinned in its
         // own. The old input ring stays until the items it holds are copied over.
-        let fresh = [Ring::create(stage.opts.ring_capacity), Ring::create(stage.opts.ring_capacity)];
+        let fresh = [
+            Ring::create(stage.opts.ring_capacity),
+            Ring::create(stage.opts.ring_capacity),
+        ];
         let [Ok(input), Ok(output)] = fresh else {
-            return cx.fail(None, FailureKind::Spawn, "cannot create rings for a restarted worker".into());
+            return cx.fail(
+                None,
+                FailureKind::Spawn,
+                "cannot create rings for a restarted worker".into(),
+            );
         };
         old_input = Some(std::mem::replace(&mut rings[0], Arc::new(input)));
         rings[1] = Arc::new(output);
@@ -359,12 +442,72 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
     }
 }
 
+fn old_input_ring(rings: &[Arc<Ring>]) -> &Ring {
+    &rings[0]
+}
+
+/// Item `seq` crashed its workers too often: it follows the stage's failure policy (by
+/// default the stage fails). `false`: the stage failed or the run stops.
+fn give_up<V, W>(
+    stage: &Stage<V, W>,
+    cx: &mut WorkerCx,
+    tx: &Sender<Packet<W>>,
+    handover: &mut [Batch<W>],
+    seq: u64,
+    failure: StageFailure,
+    ring: &Ring,
+) -> bool {
+    let decision = match &stage.guard {
+        // Its retries were the restarts: only skip, dead letter or fail remain.
+        Some(g) => g.decide(&failure, u32::MAX),
+        None => Decision::Fail(failure.clone()),
+    };
+    let Some(item) = handover
+        .iter_mut()
+        .flat_map(|b| b.items.iter_mut())
+        .find(|s| s.seq == seq)
+    else {
+        return true;
+    };
+    match decision {
+        Decision::Skip | Decision::DeadLetter => {
+            if decision == Decision::DeadLetter {
+                let sent = item.payload.as_ref().zip(stage.letter.as_ref());
+                if let Some((payload, letter)) = sent {
+                    if let Err(e) = letter(seq, payload, ring, failure, item.crashes) {
+                        cx.fail(Some(seq), FailureKind::Protocol, e);
+                        return false;
+                    }
+                }
+            }
+            // Handled: the next worker does not get it; a skip keeps its place in order.
+            item.done = true;
+            if let Some(p) = dropped(std::mem::replace(&mut item.tag, Tag::NONE)) {
+                return send(tx, cx, p);
+            }
+            true
+        }
+        Decision::Retry { .. } => true,
+        Decision::Fail(f) => {
+            cx.fail(f.seq, f.kind, f.message);
+            false
+        }
+        Decision::Stop => false,
+    }
+}
+
 /// Splits batches into batches of one item; control packets stay behind the last.
 fn one_per_batch<W>(batches: Vec<Batch<W>>) -> Vec<Batch<W>> {
     let mut out = Vec::new();
     for mut batch in batches {
         let after = std::mem::take(&mut batch.after);
-        out.extend(batch.items.into_iter().map(|s| Batch::new(0, vec![s])));
+        out.extend(
+            batch
+                .items
+                .into_iter()
+                .filter(|s| !s.done)
+                .map(|s| Batch::new(0, vec![s])),
+        );
         match out.last_mut() {
             Some(last) => last.after = after,
             None => {
@@ -385,7 +528,7 @@ fn start<V, W>(
     let mut spec = stage.spec.clone();
     spec.rings = rings.to_vec();
     spec.output_ring = Some(1);
-    spec.keep_inputs = stage.opts.restart.is_some();
+    spec.keep_inputs = stage.keep;
     stage.transport.start_worker(&spec)
 }
 

@@ -50,9 +50,7 @@ impl<T: Send + 'static> StageGuard<T> {
         ItemGuard {
             guard: self.guard.clone(),
             copy: self.copy,
-            dead: self
-                .dead_letter_output
-                .map(|i| cx.output::<Failed<T>>(i)),
+            dead: self.dead_letter_output.map(|i| cx.output::<Failed<T>>(i)),
         }
     }
 }
@@ -118,21 +116,13 @@ impl<T> ItemGuard<T> {
                 }
                 Decision::Skip => return Attempt::Dropped,
                 Decision::DeadLetter => {
-                    let item = copy.expect("a copy is taken before an attempt that may be dead-lettered");
+                    let item =
+                        copy.expect("a copy is taken before an attempt that may be dead-lettered");
                     let dead = self
                         .dead
                         .as_ref()
                         .expect("a dead-letter policy has its queue");
-                    let letter = Packet::Item {
-                        seq,
-                        tag: Tag::NONE,
-                        value: Failed {
-                            item,
-                            error: failure,
-                            attempts,
-                        },
-                    };
-                    if dead.send(letter).is_err() {
+                    if dead.send(letter(seq, item, failure, attempts)).is_err() {
                         return Attempt::Stop;
                     }
                     return Attempt::Dropped;
@@ -152,6 +142,26 @@ impl<T> ItemGuard<T> {
         if let Some(f) = self.guard.leave() {
             cx.fail(f.seq, f.kind, f.message);
         }
+    }
+}
+
+/// What a dead-letter queue receives for item `seq`: outside any ordered section, and not
+/// counted in the stage's `items_out` (send it on the channel directly, not through
+/// `exec::send`).
+pub(crate) fn letter<T>(
+    seq: u64,
+    item: T,
+    error: StageFailure,
+    attempts: u32,
+) -> Packet<Failed<T>> {
+    Packet::Item {
+        seq,
+        tag: Tag::NONE,
+        value: Failed {
+            item,
+            error,
+            attempts,
+        },
     }
 }
 

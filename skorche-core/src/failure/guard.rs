@@ -152,7 +152,10 @@ impl FailureGuard {
             return None;
         }
         let rate = self.policy.max_failure_rate?;
-        let (failed, seen) = (self.stats.failed.load(Relaxed), self.stats.seen.load(Relaxed));
+        let (failed, seen) = (
+            self.stats.failed.load(Relaxed),
+            self.stats.seen.load(Relaxed),
+        );
         if failed as f64 <= rate * seen as f64 || self.tripped.swap(true, Relaxed) {
             return None;
         }
@@ -161,7 +164,10 @@ impl FailureGuard {
             stage: self.stats.name.clone(),
             seq: last.as_ref().and_then(|l| l.seq),
             kind: FailureKind::BudgetExceeded,
-            message: with_cause(rate_reason(rate, failed, seen, &self.stats.name), last.as_ref()),
+            message: with_cause(
+                rate_reason(rate, failed, seen, &self.stats.name),
+                last.as_ref(),
+            ),
         })
     }
 
@@ -171,7 +177,11 @@ impl FailureGuard {
             causes.push(failure.clone());
         }
         drop(causes);
-        *self.stats.last_cause.lock().unwrap_or_else(|e| e.into_inner()) = Some(failure.clone());
+        *self
+            .stats
+            .last_cause
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(failure.clone());
     }
 
     fn last_cause(&self) -> Option<StageFailure> {
@@ -208,7 +218,10 @@ fn with_cause(why: String, last: Option<&StageFailure>) -> String {
     match last {
         Some(f) => {
             let item = f.seq.map(|s| format!("item #{s}: ")).unwrap_or_default();
-            format!("{why}; last cause: stage '{}', {item}{}: {}", f.stage, f.kind, f.message)
+            format!(
+                "{why}; last cause: stage '{}', {item}{}: {}",
+                f.stage, f.kind, f.message
+            )
         }
         None => why,
     }

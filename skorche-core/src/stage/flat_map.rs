@@ -62,7 +62,9 @@ where
                                     .map_err(task_fault)
                             };
                             match g.run(cx, seq, value, attempt) {
-                                Attempt::Done(outputs) => emit(&tx, cx, seq, tag, outputs.into_iter()),
+                                Attempt::Done(outputs) => {
+                                    emit(&tx, cx, seq, tag, outputs.into_iter())
+                                }
                                 Attempt::Dropped => match dropped(tag) {
                                     Some(skip) => send(&tx, cx, skip),
                                     None => true,

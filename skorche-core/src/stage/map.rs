@@ -50,14 +50,16 @@ impl<T: Send + 'static, U: Send + 'static> Runner for MapRunner<T, U> {
                                     Some(value) => Packet::Item { seq, tag, value },
                                     None => return,
                                 },
-                                Some(g) => match g.run(cx, seq, value, |x| task(x).map_err(task_fault)) {
-                                    Attempt::Done(value) => Packet::Item { seq, tag, value },
-                                    Attempt::Dropped => match dropped(tag) {
-                                        Some(skip) => skip,
-                                        None => continue,
-                                    },
-                                    Attempt::Stop => return,
-                                },
+                                Some(g) => {
+                                    match g.run(cx, seq, value, |x| task(x).map_err(task_fault)) {
+                                        Attempt::Done(value) => Packet::Item { seq, tag, value },
+                                        Attempt::Dropped => match dropped(tag) {
+                                            Some(skip) => skip,
+                                            None => continue,
+                                        },
+                                        Attempt::Stop => return,
+                                    }
+                                }
                             }
                         }
                     };

@@ -25,12 +25,12 @@ pub(crate) struct GuardedTaskRunner<T: 'static, U: 'static> {
 
 impl<T, U> Runner for TaskRunner<T, U>
 where
-    T: Serialize + Send + 'static,
+    T: Serialize + DeserializeOwned + Send + 'static,
     U: DeserializeOwned + Send + 'static,
 {
     fn launch(self: Box<Self>, cx: &mut Launch<'_>) -> Result<(), PipelineError> {
         match cx.mode {
-            Mode::Processes(_) => crate::coordinator::launch(self.task, cx),
+            Mode::Processes(_) => crate::coordinator::launch(self.task, None, cx),
             Mode::Threads(_) => {
                 launch_threads(self.task, None, cx);
                 Ok(())
@@ -48,18 +48,12 @@ where
 
 impl<T, U> Runner for GuardedTaskRunner<T, U>
 where
-    T: Serialize + Send + 'static,
+    T: Serialize + DeserializeOwned + Send + 'static,
     U: DeserializeOwned + Send + 'static,
 {
     fn launch(self: Box<Self>, cx: &mut Launch<'_>) -> Result<(), PipelineError> {
         match cx.mode {
-            // The coordinator does not take a policy yet (it will call `FailureGuard::decide`
-            // with what its workers report).
-            Mode::Processes(_) => Err(PipelineError::Invalid(format!(
-                "stage '{}' declares a failure policy (retry, skip_failures, dead_letter, a \
-                 budget), which process mode does not support yet: run it on threads",
-                cx.stats.name
-            ))),
+            Mode::Processes(_) => crate::coordinator::launch(self.task, Some(&self.failure), cx),
             Mode::Threads(_) => {
                 launch_threads(self.task, Some(&self.failure), cx);
                 Ok(())

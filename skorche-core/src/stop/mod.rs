@@ -96,7 +96,7 @@ impl StopHandle {
     pub fn is_stopping(&self) -> bool {
         self.shared
             .upgrade()
-            .is_some_and(|shared| shared.stop.is_draining())
+            .is_some_and(|shared| shared.stop.is_stopping())
     }
 }
 
@@ -167,6 +167,12 @@ impl StopState {
         self.draining.load(Ordering::Relaxed)
     }
 
+    /// Whether a stop was requested and the run is not over yet.
+    pub(crate) fn is_stopping(&self) -> bool {
+        let inner = self.inner();
+        inner.requested.is_some() && !inner.ended
+    }
+
     /// A source stopped pulling because of the request, leaving items unread.
     pub(crate) fn source_cut(&self) {
         self.cut.store(true, Ordering::Relaxed);
@@ -201,7 +207,9 @@ impl StopState {
         }
         let mut inner = self.inner();
         let expired = inner.outcome == StopOutcome::Drained
-            && inner.requested.is_some_and(|at| at.elapsed() >= inner.grace);
+            && inner
+                .requested
+                .is_some_and(|at| at.elapsed() >= inner.grace);
         if expired {
             inner.outcome = StopOutcome::GraceExpired;
         }
@@ -230,7 +238,11 @@ impl StopState {
         let (watcher, requested, outcome) = {
             let mut inner = self.inner();
             inner.ended = true;
-            (inner.watcher.take(), inner.requested.is_some(), inner.outcome)
+            (
+                inner.watcher.take(),
+                inner.requested.is_some(),
+                inner.outcome,
+            )
         };
         // Joins the watcher thread and gives SIGINT/SIGTERM back to what they did before.
         drop(watcher);
