@@ -154,6 +154,7 @@ fn chaos_kills_with_8_mib_payloads_through_shared_memory() {
         "{kills} kills, {} restarts, {} values via shm",
         produce.restarts, produce.via_shm
     );
+    assert_eq!(produce.ring_bytes_left, 0, "ring records leaked");
     assert_no_children();
     assert_no_new_shm(&shm);
 }

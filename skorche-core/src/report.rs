@@ -58,6 +58,10 @@ pub struct StageReport {
     /// Process stages: time from a worker's death to its successor being ready, summed
     /// over restarts.
     pub recovering: Duration,
+    /// Process stages: bytes of shared-memory records still held in the stage's rings when
+    /// its workers ended normally (a leak; always 0 unless a worker or a handle misbehaved).
+    /// Records forwarded to a process stage downstream are not counted.
+    pub ring_bytes_left: u64,
 }
 
 impl StageReport {

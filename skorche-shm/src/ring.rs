@@ -389,6 +389,46 @@ impl Ring {
         head.saturating_sub(tail).min(self.cap as u64) as usize
     }
 
+    /// Bytes of records written and not yet released (being written, committed, or being
+    /// read), found by a scan from the tail to the head: unlike [`Ring::used`], records
+    /// released but not yet reclaimed by the writer do not count. A snapshot; `None` if the
+    /// records are inconsistent (a peer broke the header).
+    pub fn held_bytes(&self) -> Option<usize> {
+        let cap = self.cap as u64;
+        // SYNC: both Acquire loads pair with the writer's Release stores in `place`/`reclaim`.
+        let tail = self.seg.word(OFF_TAIL).load(Ordering::Acquire);
+        let head = self.seg.word(OFF_HEAD).load(Ordering::Acquire);
+        let align = RECORD_ALIGN as u64;
+        if tail > head || head - tail > cap || tail % align != 0 || head % align != 0 {
+            return None;
+        }
+        let (mut at, mut held) = (tail, 0u64);
+        while at < head {
+            let pos = at % cap;
+            let rec = HEADER_SIZE + pos as usize;
+            // SYNC: Acquire pairs with the Release stores of a record's state.
+            let w = self.seg.word(rec + REC_STATE).load(Ordering::Acquire);
+            let state = state_of(w);
+            let size = if state == PADDING {
+                cap - pos
+            } else {
+                let len = self.seg.word(rec + REC_LEN).load(Ordering::Relaxed);
+                if len > cap - pos - RECORD_HEADER as u64 {
+                    return None;
+                }
+                record_size(len as usize) as u64
+            };
+            if size == 0 || size > head - at {
+                return None;
+            }
+            if !matches!(state, RELEASED | ABANDONED | PADDING) {
+                held += size;
+            }
+            at += size;
+        }
+        Some(held as usize)
+    }
+
     /// Whether this value created the ring.
     pub fn is_owner(&self) -> bool {
         self.owner

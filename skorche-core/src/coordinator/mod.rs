@@ -314,6 +314,18 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
         wire = next_wire;
         slot.control().wait();
         let Ended::Died(cause) = ended else {
+            if !cx.aborted() {
+                // Every record of a normal end was released: what is left is a leak.
+                let held = |r: &Ring| r.held_bytes().unwrap_or(r.capacity());
+                let outputs = if stage.forwarding { 0 } else { held(&rings[1]) };
+                let left = held(&rings[0]) + outputs;
+                if left > 0 {
+                    tracing::warn!(stage = stage.name, left, "ring records left after the end");
+                }
+                cx.stats
+                    .ring_bytes_left
+                    .fetch_add(left as u64, std::sync::atomic::Ordering::Relaxed);
+            }
             // The failure-rate budget is checked over every item once the last worker ends.
             if let Some(f) = stage
                 .guard

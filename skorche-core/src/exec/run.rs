@@ -321,6 +321,7 @@ fn supervise(
                 causes: st.causes.lock().unwrap_or_else(|e| e.into_inner()).clone(),
                 restarts: st.restarts.load(Relaxed),
                 recovering: Duration::from_nanos(st.recovering_ns.load(Relaxed)),
+                ring_bytes_left: st.ring_bytes_left.load(Relaxed),
             }
         })
         .collect();

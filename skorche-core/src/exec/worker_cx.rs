@@ -27,6 +27,8 @@ pub(crate) struct StageStats {
     pub(crate) restarts: AtomicU64,
     /// Nanoseconds from a worker's death to its successor being ready, summed.
     pub(crate) recovering_ns: AtomicU64,
+    /// Bytes left in a process stage's rings when its workers ended normally.
+    pub(crate) ring_bytes_left: AtomicU64,
     /// Nanoseconds from the run's start to the exit of the stage's last worker.
     pub(crate) finished_ns: AtomicU64,
     /// Failure policies: items that failed for good (after their last attempt).
@@ -58,6 +60,7 @@ impl StageStats {
             inline: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
             recovering_ns: AtomicU64::new(0),
+            ring_bytes_left: AtomicU64::new(0),
             finished_ns: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             retried: AtomicU64::new(0),
