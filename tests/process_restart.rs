@@ -107,7 +107,7 @@ fn chaos_kills_lose_nothing_and_duplicate_nothing() {
 fn chaos_kills_keep_order_inside_an_ordered_section() {
     let _s = serial();
     let _dog = Watchdog::arm("chaos ordered", Duration::from_secs(120));
-    const N: u64 = 300_000;
+    const N: u64 = 1_000_000;
     let p = Pipeline::new();
     p.worker_program(TEST_WORKER);
     let (q, point) = p.source(0..N).order_save(512);

@@ -235,6 +235,11 @@ impl Pipeline {
         }
     }
 
+    /// The declaration, for the declaring code in other files.
+    pub(crate) fn graph(&self) -> Rc<RefCell<Graph>> {
+        self.graph.clone()
+    }
+
     /// The declaration and the declared outputs, for the executor.
     pub(crate) fn into_parts(self) -> (Rc<RefCell<Graph>>, Vec<usize>) {
         (self.graph, self.outputs.into_inner())

@@ -1,8 +1,6 @@
 //! Failure policies on [`Queue`]: declared on a stage's input queue, where the item type is
 //! known, and taken by the next stage declared on that queue.
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::error::{PipelineError, StageFailure};
@@ -327,30 +325,9 @@ impl Pipeline {
     /// # Ok::<(), skorche_core::PipelineError>(())
     /// ```
     pub fn max_failures(&self, n: u64) -> &Self {
-        graph_of(self).borrow().run_budget.set_limit(n);
+        self.graph().borrow().run_budget.set_limit(n);
         self
     }
-}
-
-/// The graph of `p`.
-///
-/// `Pipeline` keeps its graph private to `pipeline.rs`, which another change is editing:
-/// this reaches it through a queue declared and at once undeclared. Replace with a
-/// `pub(crate)` accessor on `Pipeline`.
-fn graph_of(p: &Pipeline) -> Rc<RefCell<Graph>> {
-    let probe = p.source(std::iter::empty::<()>());
-    let graph = probe.graph.clone();
-    {
-        let mut g = graph.borrow_mut();
-        let producer = g.queues[probe.id].producer;
-        assert!(
-            probe.id + 1 == g.queues.len() && producer + 1 == g.nodes.len(),
-            "the probe is the last queue and node declared"
-        );
-        g.queues.pop();
-        g.nodes.pop();
-    }
-    graph
 }
 
 /// Gives the failure policy declared on `inputs` (if any) to the runner of the stage being

@@ -399,21 +399,25 @@ impl PayloadIo {
         self.stored.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// What to do about a full output ring: wait, unless this call holds records the
+    /// coordinator has not been told about (inline then), or the coordinator is gone.
+    fn on_full(&self) -> OnFull {
+        if self.stored_in_call() > 0 {
+            OnFull::Inline
+        } else if self.keep_waiting.is_some_and(|f| !f()) {
+            OnFull::Stop
+        } else {
+            OnFull::Wait
+        }
+    }
+
     /// Encodes an output per [`encode_payload_with`] with this process's output ring.
     ///
     /// # Errors
     /// As [`encode_payload_with`].
     pub fn encode<T: Serialize + 'static>(&self, value: T) -> Result<Payload, EncodeError> {
         let ring = self.output_ring.and_then(|i| self.rings.get(i));
-        let mut on_full = || {
-            if self.stored_in_call() > 0 {
-                OnFull::Inline
-            } else if self.keep_waiting.is_some_and(|f| !f()) {
-                OnFull::Stop
-            } else {
-                OnFull::Wait
-            }
-        };
+        let mut on_full = || self.on_full();
         let p = encode_payload_with(value, ring, self.shm_threshold, &mut on_full)?;
         if matches!(p, Payload::Shm(_)) {
             self.stored
@@ -436,15 +440,7 @@ impl PayloadIo {
         if len > ring.max_payload() {
             return Ok(None);
         }
-        let mut on_full = || {
-            if self.stored_in_call() > 0 {
-                OnFull::Inline
-            } else if self.keep_waiting.is_some_and(|f| !f()) {
-                OnFull::Stop
-            } else {
-                OnFull::Wait
-            }
-        };
+        let mut on_full = || self.on_full();
         let r = reserve(ring, len, &mut on_full)?;
         if r.is_some() {
             self.stored

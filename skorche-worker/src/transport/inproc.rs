@@ -57,6 +57,14 @@ struct State {
 }
 
 impl State {
+    /// Waits for the worker thread, once.
+    fn join(&self) {
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+
     fn cause(&self) -> ExitCause {
         if self.killed.load(Ordering::Relaxed) {
             return ExitCause::Signal(nix::sys::signal::Signal::SIGKILL as i32);
@@ -213,15 +221,7 @@ impl EventReceiver for ThreadReceiver {
                 Ok(FromWorker::Results(r)) => return WorkerEvent::Results(r),
                 Ok(FromWorker::Bye) => {
                     self.over = true;
-                    if let Some(t) = self
-                        .state
-                        .thread
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .take()
-                    {
-                        let _ = t.join();
-                    }
+                    self.state.join();
                     return WorkerEvent::Finished;
                 }
                 Ok(other) => {
@@ -260,15 +260,7 @@ impl WorkerControl for ThreadControl {
 
     fn wait(&self) -> ExitCause {
         if !self.state.killed.load(Ordering::Relaxed) {
-            if let Some(t) = self
-                .state
-                .thread
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take()
-            {
-                let _ = t.join();
-            }
+            self.state.join();
         }
         self.state.cause()
     }
