@@ -394,7 +394,7 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
                     &mut handover,
                     seq,
                     failure,
-                    old_input_ring(&rings),
+                    &rings[0],
                 ) {
                     return;
                 }
@@ -452,10 +452,6 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
             std::sync::atomic::Ordering::Relaxed,
         );
     }
-}
-
-fn old_input_ring(rings: &[Arc<Ring>]) -> &Ring {
-    &rings[0]
 }
 
 /// Item `seq` crashed its workers too often: it follows the stage's failure policy (by
@@ -666,7 +662,6 @@ fn watch<V, W>(stage: &Stage<V, W>, cx: &mut WorkerCx) {
             }
         }
     }
-    let _ = &stage.name;
 }
 
 pub(crate) fn list_seqs(seqs: &[u64]) -> String {
