@@ -387,15 +387,7 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
                     ),
                 };
                 let seq = culprit.seq;
-                if !give_up(
-                    stage,
-                    cx,
-                    &tx,
-                    &mut handover,
-                    seq,
-                    failure,
-                    &rings[0],
-                ) {
+                if !give_up(stage, cx, &tx, &mut handover, seq, failure, &rings[0]) {
                     return;
                 }
             }
