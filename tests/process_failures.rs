@@ -140,3 +140,41 @@ fn a_task_error_in_a_worker_process_is_dead_lettered_with_its_attempts() {
     assert_eq!((letters[0].item, letters[0].attempts), (42, 2));
     assert_eq!(letters[0].error.kind, FailureKind::Task);
 }
+
+/// The worker that takes over a dead one's items dies on the first of them while the rest
+/// are still being sent (32 KiB each, inline: far more than the socket buffer holds). Every
+/// item must still reach the worker after it: none may be dropped with the broken link.
+#[test]
+fn items_handed_to_a_worker_that_dies_at_once_are_not_lost() {
+    let _dog = Watchdog::arm("handover to a dying worker", Duration::from_secs(60));
+    const N: u64 = 600;
+    let p = Pipeline::new();
+    p.worker_program(TEST_WORKER);
+    let items = (0..N).map(|i| {
+        let mut v = vec![0u8; 32 << 10];
+        v[..8].copy_from_slice(&i.to_le_bytes());
+        v
+    });
+    let (items, dead) = p.source(items).dead_letter();
+    let q = items
+        .map_task(builtin::ABORT_ON_TAG.bind_with(&100u64))
+        .processes(1)
+        .restart_workers(20)
+        .name("dies");
+    let (out, dead) = (p.output(q), p.output(dead));
+    let mut running = p.start().unwrap();
+    let (mut out, mut dead) = (running.take(out), running.take(dead));
+    let letters = std::thread::spawn(move || {
+        let v: Vec<_> = dead.by_ref().collect::<Result<_, _>>().unwrap();
+        v.into_iter()
+            .map(|f| skorche::worker::builtin::bytes_tag(&f.item))
+            .collect::<Vec<_>>()
+    });
+    let mut got: Vec<u64> = out.by_ref().collect::<Result<_, _>>().unwrap();
+    let letters = letters.join().unwrap();
+    got.sort_unstable();
+    let expected: Vec<u64> = (0..N).filter(|&x| x != 100).collect();
+    assert_eq!(letters, vec![100]);
+    assert_eq!(got.len(), expected.len(), "items lost in the handover");
+    assert_eq!(got, expected);
+}

@@ -364,3 +364,15 @@ crate::task! {
     /// `u64 -> u64`: fails the first two attempts on each item in this worker, then passes it on.
     pub static FLAKY_TWICE: u64 => u64 = try_stateful("flaky_twice", no_failures_yet, flaky_twice);
 }
+
+fn abort_on_tag(k: &mut u64, bytes: Vec<u8>) -> u64 {
+    if bytes_tag(&bytes) == *k {
+        std::process::abort();
+    }
+    bytes_tag(&bytes)
+}
+
+crate::task! {
+    /// `Vec<u8> -> u64` with param `k`: aborts the process on the input whose [`bytes_tag`] is `k`; returns the tag.
+    pub static ABORT_ON_TAG: Vec<u8> => u64 = stateful("abort_on_tag", keep, abort_on_tag);
+}

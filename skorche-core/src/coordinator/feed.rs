@@ -160,6 +160,7 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
         batches: Vec<Batch<W>>,
         old_input: Option<&skorche_worker::rings::Ring>,
     ) -> bool {
+        let mut gone = false;
         for mut batch in batches {
             if batch.items.is_empty() {
                 for control in batch.after.drain(..) {
@@ -225,8 +226,10 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                 f.batches.push_back(batch);
                 id
             };
-            if self.sender.send(Work { batch: id, items }).is_err() {
-                return true; // the collector sees the death
+            // Once the new worker is gone too, the rest are not sent but still recorded as
+            // held, so the worker after it gets every one of them.
+            if !gone && self.sender.send(Work { batch: id, items }).is_err() {
+                gone = true; // the collector sees the death
             }
         }
         true
