@@ -57,6 +57,25 @@ impl Chaos {
     }
 }
 
+/// A pipeline whose process stages run the test worker.
+fn pipeline() -> Pipeline {
+    let p = Pipeline::new();
+    p.worker_program(TEST_WORKER);
+    p
+}
+
+/// Runs `q` to its end, which must be an error; prints it and returns it.
+fn run_to_error<T: Send + 'static>(p: Pipeline, q: skorche::Queue<T>) -> skorche::PipelineError {
+    let err = p
+        .run_iter(q)
+        .unwrap()
+        .collect::<Result<Vec<T>, _>>()
+        .err()
+        .expect("the run must fail");
+    println!("{err}");
+    err
+}
+
 /// The chaos tests and the others of this file do not overlap (they kill every worker
 /// child of this process).
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -70,8 +89,7 @@ fn chaos_kills_lose_nothing_and_duplicate_nothing() {
     let _s = serial();
     let _dog = Watchdog::arm("chaos identity", Duration::from_secs(120));
     const N: u64 = 1_000_000;
-    let p = Pipeline::new();
-    p.worker_program(TEST_WORKER);
+    let p = pipeline();
     let q = p
         .source(0..N)
         .map_task(&builtin::IDENTITY_U64)
@@ -108,8 +126,7 @@ fn chaos_kills_keep_order_inside_an_ordered_section() {
     let _s = serial();
     let _dog = Watchdog::arm("chaos ordered", Duration::from_secs(120));
     const N: u64 = 1_000_000;
-    let p = Pipeline::new();
-    p.worker_program(TEST_WORKER);
+    let p = pipeline();
     let (q, point) = p.source(0..N).order_save(512);
     let q = q
         .map_task(&builtin::IDENTITY_U64)
@@ -131,8 +148,7 @@ fn chaos_kills_with_8_mib_payloads_through_shared_memory() {
     let shm = shm_entries();
     const N: u64 = 120;
     let len = 8u64 << 20;
-    let p = Pipeline::new();
-    p.worker_program(TEST_WORKER);
+    let p = pipeline();
     let q = p
         .source((0..N).map(move |seed| (seed, len)))
         .map_task(&builtin::PRODUCE_BYTES)
@@ -163,20 +179,14 @@ fn chaos_kills_with_8_mib_payloads_through_shared_memory() {
 fn an_item_that_kills_its_worker_three_times_fails_the_stage_naming_it() {
     let _s = serial();
     let _dog = Watchdog::arm("poison", Duration::from_secs(60));
-    let p = Pipeline::new();
-    p.worker_program(TEST_WORKER);
+    let p = pipeline();
     let q = p
         .source(0..1_000u64)
         .map_task(builtin::ABORT_ON.bind_with(&321u64))
         .processes(2)
         .restart_workers(100)
         .name("poisoned");
-    let err = p
-        .run_iter(q)
-        .unwrap()
-        .collect::<Result<Vec<u64>, _>>()
-        .unwrap_err();
-    println!("{err}");
+    let err = run_to_error(p, q);
     let f = &err.failures()[0];
     assert_eq!((f.stage.as_str(), f.seq), ("poisoned", Some(321)));
     assert_eq!(f.kind, FailureKind::WorkerDied);
@@ -189,8 +199,7 @@ fn an_item_that_kills_its_worker_three_times_fails_the_stage_naming_it() {
 fn restarts_are_limited() {
     let _s = serial();
     let _dog = Watchdog::arm("restart limit", Duration::from_secs(60));
-    let p = Pipeline::new();
-    p.worker_program(TEST_WORKER);
+    let p = pipeline();
     // Every item from 100 on aborts its worker: two restarts are allowed, so the third
     // death ends the run, naming the limit.
     let q = p
@@ -200,12 +209,7 @@ fn restarts_are_limited() {
         .restart_workers(2)
         .poison_after(10)
         .name("limited");
-    let err = p
-        .run_iter(q)
-        .unwrap()
-        .collect::<Result<Vec<u64>, _>>()
-        .unwrap_err();
-    println!("{err}");
+    let err = run_to_error(p, q);
     let f = &err.failures()[0];
     assert_eq!(f.stage, "limited");
     assert!(
@@ -220,8 +224,7 @@ fn restarts_are_limited() {
 fn a_hung_item_is_charged_and_its_worker_restarted() {
     let _s = serial();
     let _dog = Watchdog::arm("timeout restart", Duration::from_secs(60));
-    let p = Pipeline::new();
-    p.worker_program(TEST_WORKER);
+    let p = pipeline();
     // SLEEP_THEN_PID sleeps the given ms: item 5 sleeps 60 s, beyond the 300 ms limit, on
     // every worker it is given to, so it is charged three times and fails the stage; items
     // handed over meanwhile are not lost.
@@ -233,12 +236,8 @@ fn a_hung_item_is_charged_and_its_worker_restarted() {
         .restart_workers(10)
         .name("hangs");
     let started = Instant::now();
-    let err = p
-        .run_iter(q)
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap_err();
-    println!("{err} after {:?}", started.elapsed());
+    let err = run_to_error(p, q);
+    println!("failed after {:?}", started.elapsed());
     let f = &err.failures()[0];
     assert_eq!(f.seq, Some(5));
     assert!(f.message.contains("3 times"), "{}", f.message);
