@@ -8,7 +8,7 @@
 //! | mode | kind |
 //! |---|---|
 //! | `truncated`, `hello-twice`, `huge-frame` | `Protocol` (the transport refuses the stream) |
-//! | `wrong-batch`, `wrong-seq`, `wrong-count`, `too-few` | `Protocol` (the coordinator checks results against the batch) |
+//! | `wrong-batch`, `wrong-first`, `lying-count`, `wrong-count`, `too-few` | `Protocol` (the coordinator checks results against the batch) |
 //! | `wrong-kind` | `Spawn` (refused at handshake) |
 //! | `garbage-ring` | `Protocol` (a handle into a corrupted ring) |
 #[path = "support/process.rs"]
@@ -146,8 +146,13 @@ fn results_under_a_batch_id_never_sent() {
 }
 
 #[test]
-fn results_with_a_wrong_item_seq() {
-    identity_stage("wrong-seq", FailureKind::Protocol);
+fn results_at_a_wrong_place_in_the_batch() {
+    identity_stage("wrong-first", FailureKind::Protocol);
+}
+
+#[test]
+fn results_announcing_outputs_the_message_does_not_hold() {
+    identity_stage("lying-count", FailureKind::Protocol);
 }
 
 #[test]

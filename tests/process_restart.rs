@@ -245,3 +245,53 @@ fn a_hung_item_is_charged_and_its_worker_restarted() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_no_children();
 }
+
+#[test]
+fn a_restarted_worker_killed_before_its_handshake_is_restarted_again() {
+    use std::os::unix::fs::PermissionsExt;
+    let _s = serial();
+    let _dog = Watchdog::arm("killed before the handshake", Duration::from_secs(60));
+    // Launch 1 serves until the test kills it; launch 2 is killed before it can greet (the
+    // script SIGKILLs itself); launch 3 serves to the end.
+    let dir = std::env::temp_dir().join(format!("skorche-early-death-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let count = dir.join("launches");
+    let script = dir.join("worker.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nn=$(cat '{c}' 2>/dev/null || echo 0)\nn=$((n + 1))\necho $n > '{c}'\n\
+             if [ \"$n\" = 2 ]; then kill -9 $$; fi\nexec '{TEST_WORKER}' \"$@\"\n",
+            c = count.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    const N: u64 = 1_000_000;
+    let p = Pipeline::new();
+    p.worker_program(&script);
+    let q = p
+        .source(0..N)
+        .map_task(&builtin::IDENTITY_U64)
+        .processes(1)
+        .restart_workers(5)
+        .name("twice");
+    let mut out = p.run_iter(q).unwrap();
+    let mut got = vec![out.next().unwrap().unwrap()];
+    for victim in worker_children_of(me()) {
+        let _ = kill(Pid::from_raw(victim), Signal::SIGKILL);
+    }
+    let (rest, report) = out.collect_report().unwrap();
+    got.extend(rest);
+    got.sort_unstable();
+    assert!(got.iter().copied().eq(0..N), "not the input");
+    let launches: u32 = std::fs::read_to_string(&count)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(launches, 3);
+    assert_eq!(report.stage("twice").unwrap().restarts, 2);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_no_children();
+}

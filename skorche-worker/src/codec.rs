@@ -10,6 +10,7 @@
 use crate::error::{DecodeError, EncodeError};
 use crate::protocol::Payload;
 use crate::shm::{Handle, Ring};
+use crate::values::{ValueRef, Values};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::any::{type_name, Any, TypeId};
@@ -488,4 +489,120 @@ fn read_kept<T: DeserializeOwned + 'static>(
         source,
     })?;
     decode_bytes::<T>(&guard)
+}
+
+// ------------------------------------------------------------------ values of a batch
+
+/// Appends a value to `out`, the values of one message: small values are encoded straight
+/// onto the end of its buffer (no allocation of their own); a value whose encoding is at
+/// least `threshold` bytes goes into `ring` when one is given (asking `on_full` while it is
+/// full, as [`encode_payload_with`]), and only its handle is recorded. Returns whether the
+/// value went into the ring.
+///
+/// # Errors
+/// [`EncodeError::Serialize`] if serde refuses the value (`out` is left as it was),
+/// [`EncodeError::Reserve`] when `on_full` said [`OnFull::Stop`].
+pub fn encode_value<T: Serialize + 'static>(
+    value: T,
+    ring: Option<&Ring>,
+    threshold: usize,
+    on_full: &mut dyn FnMut() -> OnFull,
+    out: &mut Values,
+) -> Result<bool, EncodeError> {
+    if is_bytes::<T>() {
+        let bytes = (&value as &dyn Any)
+            .downcast_ref::<Vec<u8>>()
+            .expect("TypeId checked: T is Vec<u8>");
+        if let Some(ring) =
+            ring.filter(|r| bytes.len() >= threshold && bytes.len() <= r.max_payload())
+        {
+            if let Some(mut res) = reserve(ring, bytes.len(), on_full)? {
+                res.copy_from_slice(bytes);
+                out.push_shm(res.commit());
+                return Ok(true);
+            }
+        }
+        out.push_bytes(bytes);
+        return Ok(false);
+    }
+    // Encoded onto the buffer first: for the many small values that is the only pass. A
+    // large one is then moved into the ring (one copy, cheaper than a second serde pass).
+    let mark = out.mark();
+    out.push_with(|buf| encode_into(&value, buf))?;
+    let Some(ring) = ring else {
+        return Ok(false);
+    };
+    let len = out.last().map_or(0, |v| v.len());
+    if len < threshold || len > ring.max_payload() {
+        return Ok(false);
+    }
+    let Some(mut res) = reserve(ring, len, on_full)? else {
+        return Ok(false);
+    };
+    if let Some(ValueRef::Inline(bytes)) = out.last() {
+        res.copy_from_slice(bytes);
+    }
+    out.truncate(mark);
+    out.push_shm(res.commit());
+    Ok(true)
+}
+
+/// Decodes one value of a message as a `T`; a ring record is read in place and released
+/// (even when decoding fails, so a bad record cannot pin the ring).
+///
+/// # Errors
+/// As [`decode_payload`].
+pub fn decode_value<T: DeserializeOwned + 'static>(
+    value: ValueRef<'_>,
+    rings: &[Ring],
+) -> Result<T, DecodeError> {
+    match value {
+        ValueRef::Inline(bytes) => decode_bytes::<T>(bytes),
+        ValueRef::Shm(handle) => read_shm(handle, rings, decode_bytes::<T>),
+    }
+}
+
+/// Releases the ring records among `handles` (outputs of a call that failed after storing
+/// them); errors are ignored: the records are being abandoned anyway.
+pub fn release_handles(handles: &[Handle], rings: &[Ring]) {
+    for h in handles {
+        if let Ok(ring) = ring_for(h, rings) {
+            let _ = ring.release(h);
+        }
+    }
+}
+
+impl PayloadIo {
+    /// Appends an output per [`encode_value`] with this process's output ring and waiting
+    /// rules (see [`PayloadIo::encode`]).
+    ///
+    /// # Errors
+    /// As [`encode_value`].
+    pub fn encode_value<T: Serialize + 'static>(
+        &self,
+        value: T,
+        out: &mut Values,
+    ) -> Result<(), EncodeError> {
+        let ring = self.output_ring.and_then(|i| self.rings.get(i));
+        let mut on_full = || self.on_full();
+        if encode_value(value, ring, self.shm_threshold, &mut on_full, out)? {
+            self.stored
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Decodes an input of a batch; a ring record is left in place when inputs are kept.
+    ///
+    /// # Errors
+    /// As [`decode_payload`].
+    pub fn decode_value<T: DeserializeOwned + 'static>(
+        &self,
+        value: ValueRef<'_>,
+    ) -> Result<T, DecodeError> {
+        match value {
+            ValueRef::Shm(handle) if self.keep_inputs => read_kept(handle, &self.rings),
+            other => decode_value(other, &self.rings),
+        }
+    }
 }

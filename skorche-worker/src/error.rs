@@ -65,6 +65,12 @@ pub enum DecodeError {
         #[source]
         source: HandleError,
     },
+    /// A message's parts do not agree (lengths that do not add up, a count that is off).
+    #[error("malformed message: {what}")]
+    Malformed {
+        /// What does not add up.
+        what: String,
+    },
 }
 
 /// The worker's handshake did not match what the coordinator expects.

@@ -4,7 +4,8 @@
 //!
 //! - [`registry`]: tasks declared with [`task!`] under stable names, runnable in-process
 //!   ([`registry::BoundTask::instantiate`]) or looked up by name in a worker;
-//! - [`protocol`]: the versioned wire messages ([`protocol::PROTOCOL_VERSION`]);
+//! - [`protocol`]: the versioned wire messages ([`protocol::PROTOCOL_VERSION`]), whose
+//!   batches carry their values in one buffer ([`values::Values`]);
 //! - [`codec`]: the one serialization seam (bincode 2 over serde, raw bytes for `Vec<u8>`,
 //!   large values straight into a shared-memory ring);
 //! - [`enter`]: the worker entry a driver calls first thing in `main`;
@@ -17,26 +18,30 @@
 //! # Example
 //!
 //! ```no_run
-//! use skorche_worker::protocol::{ItemResult, Work, WorkItem};
+//! use skorche_worker::protocol::{Outcome, Work};
 //! use skorche_worker::transport::{local::LocalTransport, Transport, WorkerEvent, WorkerSpec};
+//! use skorche_worker::values::Values;
 //! use skorche_worker::{builtin, codec};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let task = builtin::IDENTITY_U64.bind();
 //! let transport = LocalTransport::new("target/release/skorche-worker");
 //! let mut link = transport.start_worker(&WorkerSpec::for_task("ids", &task))?;
-//! let payload = codec::encode_payload(7u64, None, 0, Default::default())?;
-//! link.sender.send(Work { batch: 0, items: vec![WorkItem { seq: 0, payload }] })
-//!     .map_err(|(_, e)| e)?;
+//! let mut items = Values::default();
+//! for x in 0..100u64 {
+//!     items.push_with(|buf| codec::encode_into(&x, buf))?;
+//! }
+//! link.sender.send(Work { batch: 0, items }).map_err(|(_, e)| e)?;
 //! link.sender.end()?;
+//! let mut sum = 0;
 //! while let WorkerEvent::Results(part) = link.receiver.recv() {
-//!     for r in part.results {
-//!         if let ItemResult::Done { outputs, .. } = r {
-//!             let x: u64 = codec::decode_payload(&outputs[0], &[])?;
-//!             assert_eq!(x, 7);
-//!         }
+//!     part.validate()?;
+//!     assert!(part.outcomes.iter().all(|o| *o == Outcome::Done(1)));
+//!     for v in part.outputs.iter() {
+//!         sum += codec::decode_value::<u64>(v, &[])?;
 //!     }
 //! }
+//! assert_eq!(sum, 4950);
 //! link.control.wait();
 //! # Ok(()) }
 //! ```
@@ -52,6 +57,7 @@ pub mod registry;
 pub mod serve;
 mod shm;
 pub mod transport;
+pub mod values;
 mod worker;
 
 pub use worker::{

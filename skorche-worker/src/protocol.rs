@@ -10,19 +10,20 @@
 //!   | <- Welcome{stage,params,rings,..} ----- |   (or Reject{reason})
 //!   | -- Ready -----------------------------> |   (or Refuse{reason}: state/rings failed)
 //!   | <- Work{batch,items} ------------------ |   (any number of batches)
-//!   | -- Results{batch,first,results,..} ---> |   (one or more per batch, in order, the
+//!   | -- Results{batch,first,outcomes,..} --> |   (one or more per batch, in order, the
 //!   |                                          |    last one with `last: true`)
 //!   | <- End -------------------------------- |
 //!   | -- Bye -------------------------------> |   then the worker exits 0
 //! ```
 //!
-//! Results are matched to their batch by `batch` id and checked by the coordinator against what
-//! it asked (item tags in order, one output per input for map kinds) before anything is
-//! emitted, so a confused or hostile worker can make a run fail, never produce a wrong result.
+//! Results are matched to their batch by `batch` id and position, and checked by the
+//! coordinator against what it asked (the part's place in the batch, the counts, one output
+//! per input for map kinds) before anything is emitted, so a confused or hostile worker can make a run fail, never produce a wrong result.
 //! A worker whose binary does not know the task answers [`FromWorker::Refuse`] instead of
 //! `Hello`.
 
 use crate::shm::{Handle, RingDescriptor};
+use crate::values::Values;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -30,7 +31,7 @@ use std::fmt;
 ///
 /// Both sides compare it at handshake: a worker built from another version of this crate is
 /// rejected with [`HandshakeError::VersionMismatch`](crate::error::HandshakeError).
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// How a task maps inputs to outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -173,46 +174,80 @@ pub struct Welcome {
 }
 
 /// A batch of inputs, answered by one or more [`Results`] carrying the same `batch` id.
+///
+/// The inputs are encoded into one buffer ([`Values`]): a batch of small items costs one
+/// allocation and one copy, not one per item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Work {
     /// Chosen by the coordinator, unique per worker link; echoed in every answer.
     pub batch: u64,
     /// The inputs, processed in this order.
-    pub items: Vec<WorkItem>,
+    pub items: Values,
 }
 
-/// Results of the items `first..first + results.len()` of a batch.
+/// Results of the items `first..first + outcomes.len()` of a batch.
 ///
 /// A worker may answer a batch in several parts (so that the coordinator sees progress on a
 /// long batch, and so that outputs stored in the output ring are handed over before the ring
-/// could fill up); parts come in order and the last has `last: true`.
+/// could fill up); parts come in order and the last has `last: true`. Results are matched to
+/// inputs by position: the coordinator checks the batch id, the position and the counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Results {
     /// The batch answered.
     pub batch: u64,
     /// Index in the batch of the first result.
     pub first: u32,
-    /// One result per input, in the batch's order.
-    pub results: Vec<ItemResult>,
+    /// One outcome per input, in the batch's order.
+    pub outcomes: Vec<Outcome>,
+    /// The outputs of the inputs that succeeded, in order: [`Outcome::Done`] says how many
+    /// belong to each.
+    pub outputs: Values,
     /// Whether this part ends the batch.
     pub last: bool,
     /// Nanoseconds the worker spent on these items (decoding, the task, encoding).
     pub busy_ns: u64,
 }
 
-/// One input item.
+impl Results {
+    /// Checks that the outputs are the ones the outcomes announce.
+    ///
+    /// # Errors
+    /// [`DecodeError::Malformed`](crate::error::DecodeError) naming the mismatch.
+    pub fn validate(&self) -> Result<(), crate::error::DecodeError> {
+        self.outputs.validate()?;
+        let announced: u64 = self
+            .outcomes
+            .iter()
+            .map(|o| match o {
+                Outcome::Done(n) => u64::from(*n),
+                Outcome::Failed(_) => 0,
+            })
+            .sum();
+        if announced != self.outputs.len() as u64 {
+            return Err(crate::error::DecodeError::Malformed {
+                what: format!(
+                    "outcomes announce {announced} outputs, the message holds {}",
+                    self.outputs.len()
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What became of one input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorkItem {
-    /// Opaque tag chosen by the coordinator and echoed in the result.
-    pub seq: u64,
-    /// The encoded input.
-    pub payload: Payload,
+pub enum Outcome {
+    /// The task ran; this many of the part's outputs are its own (one for map kinds).
+    Done(u32),
+    /// The task failed on this input.
+    Failed(TaskFailure),
 }
 
 /// An encoded value: inline bytes, or a record in a shared-memory ring.
 ///
 /// A payload can be forwarded untouched: a worker's output `Payload` put into another
-/// worker's [`WorkItem`] moves a ring record without the coordinator copying it.
+/// worker's [`Work`] moves a ring record without the coordinator copying it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Payload {
     /// The encoded bytes themselves (small values).
@@ -240,34 +275,6 @@ impl Payload {
         match self {
             Payload::Inline(_) => None,
             Payload::Shm(h) => Some(h),
-        }
-    }
-}
-
-/// The outcome of one input.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ItemResult {
-    /// The task ran; zero or more outputs.
-    Done {
-        /// The input's tag.
-        seq: u64,
-        /// Encoded outputs, in order.
-        outputs: Vec<Payload>,
-    },
-    /// The task failed on this input.
-    Failed {
-        /// The input's tag.
-        seq: u64,
-        /// What went wrong.
-        failure: TaskFailure,
-    },
-}
-
-impl ItemResult {
-    /// The input's tag.
-    pub fn seq(&self) -> u64 {
-        match self {
-            ItemResult::Done { seq, .. } | ItemResult::Failed { seq, .. } => *seq,
         }
     }
 }

@@ -22,7 +22,8 @@
 //! ```
 
 use crate::codec::{self, PayloadIo};
-use crate::protocol::{FailureKind, Payload, TaskFailure};
+use crate::protocol::{FailureKind, TaskFailure};
+use crate::values::{ValueRef, Values};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::any::type_name;
@@ -82,38 +83,37 @@ pub trait TaskInstance<In, Out>: Send {
     /// [`FailureKind::Panic`] with the panic message.
     fn call(&mut self, input: In) -> Result<Outputs<Out>, TaskFailure>;
 
-    /// Runs the task and encodes its outputs with `io` (worker side).
+    /// Runs the task and appends its encoded outputs to `out` (worker side); returns how
+    /// many it appended.
     ///
     /// The default calls [`TaskInstance::call`] and encodes each output with
-    /// [`PayloadIo::encode`]; a task declared with `fill_bytes` instead writes its output
-    /// straight into the output ring. Outputs already stored in a ring are released if a later
-    /// one fails to encode.
+    /// [`PayloadIo::encode_value`]; a task declared with `fill_bytes` instead writes its
+    /// output straight into the output ring. When an output fails to encode, the outputs of
+    /// this call are taken back off `out` and the ring records among them released.
     ///
     /// # Errors
     /// As [`TaskInstance::call`], plus [`FailureKind::Codec`] when an output cannot be encoded
     /// or stored.
-    fn call_encoded(&mut self, input: In, io: &PayloadIo) -> Result<Vec<Payload>, TaskFailure>
+    fn call_into(&mut self, input: In, io: &PayloadIo, out: &mut Values) -> Result<u32, TaskFailure>
     where
         Out: Serialize + 'static,
     {
         let outputs = self.call(input)?;
-        let mut encoded = Vec::with_capacity(outputs.len());
+        let n = outputs.len() as u32;
+        let mark = out.mark();
         let mut error = None;
         outputs.for_each(|o| {
             if error.is_none() {
-                match io.encode(o) {
-                    Ok(p) => encoded.push(p),
-                    Err(e) => error = Some(e),
+                if let Err(e) = io.encode_value(o, out) {
+                    error = Some(e);
                 }
             }
         });
         if let Some(e) = error {
-            for p in &encoded {
-                let _ = codec::release_payload(p, &io.rings);
-            }
+            codec::release_handles(&out.truncate(mark), &io.rings);
             return Err(encode_failure(e));
         }
-        Ok(encoded)
+        Ok(n)
     }
 }
 
@@ -394,33 +394,39 @@ where
         })
     }
 
-    fn call_encoded(&mut self, input: In, io: &PayloadIo) -> Result<Vec<Payload>, TaskFailure> {
-        let Some(ring) = io.output_ring.and_then(|i| io.rings.get(i)) else {
-            return self
-                .call(input)
-                .map(|o| o.into_vec().into_iter().map(Payload::Inline).collect());
-        };
+    fn call_into(
+        &mut self,
+        input: In,
+        io: &PayloadIo,
+        out: &mut Values,
+    ) -> Result<u32, TaskFailure> {
+        let ring = io.output_ring.and_then(|i| io.rings.get(i));
         guarded(|| {
             let len = (self.size)(&input);
-            if len < io.shm_threshold {
-                let mut out = vec![0u8; len];
-                (self.fill)(input, &mut out);
-                return Ok(vec![Payload::Inline(out)]);
-            }
             // Written in place: no intermediate buffer. A panic in `fill` drops the
             // reservation uncommitted. A value the ring cannot take goes inline.
-            let Some(mut res) = io.reserve_output(ring, len).map_err(encode_failure)? else {
-                let mut out = vec![0u8; len];
-                (self.fill)(input, &mut out);
-                return Ok(vec![Payload::Inline(out)]);
+            let reserved = match ring {
+                Some(ring) if len >= io.shm_threshold => {
+                    io.reserve_output(ring, len).map_err(encode_failure)?
+                }
+                _ => None,
             };
-            (self.fill)(input, &mut res[..]);
-            Ok(vec![Payload::Shm(res.commit())])
+            match reserved {
+                Some(mut res) => {
+                    (self.fill)(input, &mut res[..]);
+                    out.push_shm(res.commit());
+                }
+                None => {
+                    let mut buf = vec![0u8; len];
+                    (self.fill)(input, &mut buf);
+                    out.push_bytes(&buf);
+                }
+            }
+            Ok(1)
         })
     }
 }
 
-/// Constructors used by the [`task!`](crate::task) macro. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
     use super::*;
@@ -526,14 +532,19 @@ pub trait ErasedTask: Sync {
 
 /// A task instance over encoded payloads (worker side).
 pub trait ErasedInstance: Send {
-    /// Decodes `input`, runs the task, and encodes each output with `io`.
+    /// Decodes `input`, runs the task, and appends its encoded outputs to `out`; returns
+    /// how many it appended.
     ///
     /// # Errors
     /// The task's failure, or [`FailureKind::Codec`] when the input does not decode or an
-    /// output cannot be encoded or stored. Outputs already written to a ring before an
-    /// encode failure are released.
-    fn call_payload(&mut self, input: Payload, io: &PayloadIo)
-        -> Result<Vec<Payload>, TaskFailure>;
+    /// output cannot be encoded or stored. On an error nothing of this call is left on
+    /// `out`, and outputs already written to a ring are released.
+    fn call_value(
+        &mut self,
+        input: ValueRef<'_>,
+        io: &PayloadIo,
+        out: &mut Values,
+    ) -> Result<u32, TaskFailure>;
 }
 
 struct Erased<In, Out>(Box<dyn TaskInstance<In, Out>>);
@@ -543,15 +554,16 @@ where
     In: DeserializeOwned + 'static,
     Out: Serialize + 'static,
 {
-    fn call_payload(
+    fn call_value(
         &mut self,
-        input: Payload,
+        input: ValueRef<'_>,
         io: &PayloadIo,
-    ) -> Result<Vec<Payload>, TaskFailure> {
-        let value: In = io.decode(input).map_err(|e| {
+        out: &mut Values,
+    ) -> Result<u32, TaskFailure> {
+        let value: In = io.decode_value(input).map_err(|e| {
             TaskFailure::new(FailureKind::Codec, format!("cannot decode input: {e}"))
         })?;
-        self.0.call_encoded(value, io)
+        self.0.call_into(value, io, out)
     }
 }
 

@@ -11,10 +11,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::codec::release_handles;
 use crate::codec::PayloadIo;
 use crate::exit::{exit_code, fatal};
-use crate::protocol::{FailureKind, FromWorker, ItemResult, Results, TaskFailure, ToWorker, Work};
+use crate::protocol::{FailureKind, FromWorker, Outcome, Results, TaskFailure, ToWorker, Work};
 use crate::registry::{panic_message, ErasedInstance};
+use crate::values::Values;
 
 /// Finished results are sent once the current item has run this long.
 pub const REPORT_AFTER: Duration = Duration::from_millis(1);
@@ -46,7 +48,8 @@ struct Pending {
     batch: u64,
     /// Index in the batch of the first unsent result.
     first: u32,
-    results: Vec<ItemResult>,
+    outcomes: Vec<Outcome>,
+    outputs: Values,
     busy_ns: u64,
     /// When the current item started; `None` between batches.
     item_started: Option<Instant>,
@@ -74,16 +77,18 @@ impl Shared<'_> {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         let part = {
             let mut p = self.pending();
-            if p.results.is_empty() && !last {
+            if p.outcomes.is_empty() && !last {
                 return Ok(());
             }
-            let results = std::mem::take(&mut p.results);
+            let outcomes = std::mem::take(&mut p.outcomes);
+            let outputs = std::mem::take(&mut p.outputs);
             let first = p.first;
-            p.first += results.len() as u32;
+            p.first += outcomes.len() as u32;
             Results {
                 batch: p.batch,
                 first,
-                results,
+                outcomes,
+                outputs,
                 last,
                 busy_ns: std::mem::take(&mut p.busy_ns),
             }
@@ -106,7 +111,8 @@ pub fn serve(
         pending: Mutex::new(Pending {
             batch: 0,
             first: 0,
-            results: Vec::new(),
+            outcomes: Vec::new(),
+            outputs: Values::default(),
             busy_ns: 0,
             item_started: None,
             idle_since: Instant::now(),
@@ -145,7 +151,7 @@ fn report(shared: &Shared<'_>) {
             }
             Some(started) => {
                 let ran = started.elapsed();
-                if ran >= REPORT_AFTER && !p.results.is_empty() {
+                if ran >= REPORT_AFTER && !p.outcomes.is_empty() {
                     drop(p);
                     if shared.send_part(false).is_err() {
                         return;
@@ -183,6 +189,10 @@ fn serve_loop(
     loop {
         match inbox.recv() {
             Ok(ToWorker::Work(work)) => {
+                if let Err(e) = work.items.validate() {
+                    fatal(stage, &format!("batch {}: {e}", work.batch));
+                    return exit_code::PROTOCOL;
+                }
                 if let Err(e) = run_batch(instance, io, shared, work) {
                     fatal(stage, &format!("cannot send results: {e}"));
                     return exit_code::ORPHANED;
@@ -224,43 +234,43 @@ fn run_batch(
         let mut p = shared.pending();
         p.batch = work.batch;
         p.first = 0;
-        p.results = Vec::with_capacity(n);
+        p.outcomes = Vec::with_capacity(n);
+        p.outputs = Values::with_capacity(n);
         p.busy_ns = 0;
         p.item_started = Some(prev);
         if std::mem::take(&mut p.reporter_asleep) {
             shared.wake.notify_all();
         }
     }
-    for (i, item) in work.items.into_iter().enumerate() {
+    // One item's outputs are written here, then moved to the pending part under the lock:
+    // the reporter may send a part while the task runs. Its capacity is reused.
+    let mut scratch = Values::default();
+    for (i, item) in work.items.iter().enumerate() {
         io.begin_call();
         // The task's own panics are caught inside the instance; this also catches a panic in
         // a user type's Deserialize or Serialize, which must fail the item, not the worker.
-        let result =
-            match catch_unwind(AssertUnwindSafe(|| instance.call_payload(item.payload, io))) {
-                Ok(Ok(outputs)) => ItemResult::Done {
-                    seq: item.seq,
-                    outputs,
-                },
-                Ok(Err(failure)) => ItemResult::Failed {
-                    seq: item.seq,
-                    failure,
-                },
-                Err(payload) => ItemResult::Failed {
-                    seq: item.seq,
-                    failure: TaskFailure::new(
-                        FailureKind::Codec,
-                        format!(
-                            "panic while decoding the input or encoding an output: {}",
-                            panic_message(&*payload)
-                        ),
+        let outcome = match catch_unwind(AssertUnwindSafe(|| {
+            instance.call_value(item, io, &mut scratch)
+        })) {
+            Ok(Ok(count)) => Outcome::Done(count),
+            Ok(Err(failure)) => Outcome::Failed(failure),
+            Err(payload) => {
+                release_handles(&scratch.clear(), &io.rings);
+                Outcome::Failed(TaskFailure::new(
+                    FailureKind::Codec,
+                    format!(
+                        "panic while decoding the input or encoding an output: {}",
+                        panic_message(&*payload)
                     ),
-                },
-            };
+                ))
+            }
+        };
         let now = Instant::now();
         {
             let mut p = shared.pending();
             p.busy_ns += now.duration_since(prev).as_nanos() as u64;
-            p.results.push(result);
+            p.outcomes.push(outcome);
+            p.outputs.append(&mut scratch);
             p.item_started = Some(now);
         }
         prev = now;

@@ -27,11 +27,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use skorche_worker::protocol::{
-    FromWorker, Hello, ItemResult, Payload, Results, TaskIdentity, ToWorker, Work, PROTOCOL_VERSION,
+    FromWorker, Hello, Outcome, Results, TaskIdentity, ToWorker, Work, PROTOCOL_VERSION,
 };
 use skorche_worker::registry::TaskKind;
 use skorche_worker::rings::{Handle, RingId};
 use skorche_worker::transport::local::frame;
+use skorche_worker::values::{ValueRef, Values};
 
 /// Variant 9 is out of range for `FromWorker`.
 #[derive(Serialize, Deserialize)]
@@ -75,21 +76,26 @@ fn huge_frame_and_wait(out: &mut UnixStream) -> ! {
     std::process::exit(5);
 }
 
-fn echo(work: Work) -> FromWorker {
-    let n = work.items.len();
+/// Every input answered with one output made by `output`.
+fn answer(work: &Work, mut output: impl FnMut(ValueRef<'_>, &mut Values)) -> FromWorker {
+    let mut outputs = Values::default();
+    for v in work.items.iter() {
+        output(v, &mut outputs);
+    }
     FromWorker::Results(Results {
         batch: work.batch,
         first: 0,
-        results: work
-            .items
-            .into_iter()
-            .map(|i| ItemResult::Done {
-                seq: i.seq,
-                outputs: vec![i.payload],
-            })
-            .collect(),
+        outcomes: vec![Outcome::Done(1); work.items.len()],
+        outputs,
         last: true,
-        busy_ns: n as u64,
+        busy_ns: work.items.len() as u64,
+    })
+}
+
+fn echo(work: Work) -> FromWorker {
+    answer(&work, |v, out| match v {
+        ValueRef::Inline(b) => out.push_bytes(b),
+        ValueRef::Shm(h) => out.push_shm(*h),
     })
 }
 
@@ -139,46 +145,12 @@ fn main() {
                         len: 8,
                         generation: 1,
                     };
-                    let results = work
-                        .items
-                        .iter()
-                        .map(|i| ItemResult::Done {
-                            seq: i.seq,
-                            outputs: vec![Payload::Shm(h)],
-                        })
-                        .collect();
-                    send(
-                        &mut out,
-                        &FromWorker::Results(Results {
-                            batch: work.batch,
-                            first: 0,
-                            results,
-                            last: true,
-                            busy_ns: 0,
-                        }),
-                    );
+                    send(&mut out, &answer(&work, |_, out| out.push_shm(h)));
                 }
                 "fake_welcome" => {
                     let text = skorche_worker::codec::encode(&format!("{:?}", welcome.rings))
                         .expect("encode");
-                    let results = work
-                        .items
-                        .iter()
-                        .map(|i| ItemResult::Done {
-                            seq: i.seq,
-                            outputs: vec![Payload::Inline(text.clone())],
-                        })
-                        .collect();
-                    send(
-                        &mut out,
-                        &FromWorker::Results(Results {
-                            batch: work.batch,
-                            first: 0,
-                            results,
-                            last: true,
-                            busy_ns: 0,
-                        }),
-                    );
+                    send(&mut out, &answer(&work, |_, out| out.push_bytes(&text)));
                 }
                 "fake_hello_twice" => {
                     send(&mut out, &hello(&task, PROTOCOL_VERSION, TaskKind::Map));

@@ -139,12 +139,11 @@ fn a_full_ring_times_out_instead_of_overwriting() {
 fn forwarding_a_payload_leaves_it_untouched() {
     let ring = Ring::create_in_process(1 << 16).unwrap();
     let p = encode_payload(vec![9u8; 1000], Some(&ring), 1, T).unwrap();
-    let item = skorche_worker::protocol::WorkItem {
-        seq: 1,
-        payload: p.clone(),
-    };
-    assert_eq!(item.payload, p);
-    let back: Vec<u8> = decode_payload(&item.payload, std::slice::from_ref(&ring)).unwrap();
+    let mut values = skorche_worker::values::Values::default();
+    values.push_payload(p.clone());
+    let forwarded = values.last().unwrap().to_payload();
+    assert_eq!(forwarded, p);
+    let back: Vec<u8> = decode_payload(&forwarded, std::slice::from_ref(&ring)).unwrap();
     assert_eq!(back.len(), 1000);
 }
 
@@ -173,4 +172,35 @@ fn a_writer_waits_for_room_longer_than_one_poll() {
         let second = encode_payload(vec![2u8; 40_000], Some(&ring), 1, Duration::from_secs(10));
         assert!(matches!(second, Ok(Payload::Shm(_))), "{second:?}");
     });
+}
+
+#[test]
+fn a_batch_of_values_mixes_inline_and_ring_values_in_order() {
+    use skorche_worker::codec::{decode_value, encode_value, OnFull};
+    use skorche_worker::values::Values;
+    let ring = Ring::create_in_process(1 << 20).unwrap();
+    let rings = std::slice::from_ref(&ring);
+    let inputs: Vec<Vec<u64>> = (0..50u64).map(|i| vec![i; (i * 7) as usize]).collect();
+    let mut values = Values::default();
+    let mut in_ring = 0;
+    for v in &inputs {
+        let mut wait = || OnFull::Wait;
+        in_ring +=
+            usize::from(encode_value(v.clone(), Some(&ring), 100, &mut wait, &mut values).unwrap());
+    }
+    assert!(
+        in_ring > 0 && in_ring < inputs.len(),
+        "{in_ring} of {}",
+        inputs.len()
+    );
+    let back: Vec<Vec<u64>> = values
+        .iter()
+        .map(|v| decode_value(v, rings).unwrap())
+        .collect();
+    assert_eq!(back, inputs);
+    assert_eq!(
+        ring.held_bytes().unwrap(),
+        0,
+        "every record read was released"
+    );
 }

@@ -6,7 +6,6 @@ mod support;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use skorche_worker::builtin;
-use skorche_worker::protocol::ItemResult;
 use skorche_worker::transport::{ExitCause, WorkerEvent};
 use std::time::{Duration, Instant};
 use support::*;
@@ -21,7 +20,7 @@ fn aborting_worker_is_reported_with_its_signal() {
     // Items before the fatal one may come back first, in parts.
     let cause = loop {
         match sut.receiver.recv() {
-            WorkerEvent::Results(r) => assert!(r.results.iter().all(|r| r.seq() < 5), "{r:?}"),
+            WorkerEvent::Results(r) => assert!(r.first as usize + r.outcomes.len() <= 5, "{r:?}"),
             WorkerEvent::Exited(cause) => break cause,
             other => panic!("expected Exited, got {other:?}"),
         }
@@ -60,10 +59,7 @@ fn killed_worker_is_reported_with_its_signal() {
     assert_reaped(pid);
     // The link is over: the same answer again, and sending gives the batch back.
     assert!(matches!(sut.receiver.recv(), WorkerEvent::Exited(_)));
-    let work = skorche_worker::protocol::Work {
-        batch: 1,
-        items: items(0..1),
-    };
+    let work = work(1, items(0..1));
     let (back, err) = sut.sender.send(work.clone()).expect_err("worker is gone");
     assert_eq!(back, work);
     assert!(err.to_string().contains(&format!("pid {pid}")), "{err}");

@@ -5,7 +5,7 @@ mod support;
 
 use skorche_worker::builtin;
 use skorche_worker::error::{HandshakeError, SpawnError};
-use skorche_worker::protocol::{ItemResult, Payload};
+use skorche_worker::protocol::Payload;
 use skorche_worker::registry::TaskKind;
 use skorche_worker::transport::{ExitCause, WorkerEvent, WorkerSpec};
 use std::time::{Duration, Instant};

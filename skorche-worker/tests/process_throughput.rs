@@ -4,8 +4,9 @@
 mod support;
 
 use skorche_worker::builtin;
-use skorche_worker::protocol::Work;
+use skorche_worker::protocol::Outcome;
 use skorche_worker::transport::{ExitCause, WorkerEvent};
+use skorche_worker::values::ValueRef;
 use std::sync::Arc;
 use std::time::Instant;
 use support::*;
@@ -24,10 +25,7 @@ fn small_items_throughput_is_printed() {
         // Pre-encode outside the timed region, as a coordinator forwarding payloads would.
         let batches: Vec<_> = (0..n)
             .step_by(batch as usize)
-            .map(|i| Work {
-                batch: i / batch,
-                items: items(i..(i + batch).min(n)),
-            })
+            .map(|i| work(i / batch, items(i..(i + batch).min(n))))
             .collect();
         let t0 = Instant::now();
         let feeder = std::thread::spawn(move || {
@@ -39,7 +37,7 @@ fn small_items_throughput_is_printed() {
         let mut count = 0u64;
         let end = loop {
             match rx.recv() {
-                WorkerEvent::Results(r) => count += r.results.len() as u64,
+                WorkerEvent::Results(r) => count += r.outcomes.len() as u64,
                 other => break other,
             }
         };
@@ -63,7 +61,6 @@ fn large_payload_throughput_is_printed() {
 }
 
 fn large_payloads(task: &'static skorche_worker::registry::TaskDef<(u64, u64), Vec<u8>>) {
-    use skorche_worker::protocol::{ItemResult, Payload, WorkItem};
     use skorche_worker::rings::Ring;
     let _w = watchdog(60);
     const LEN: u64 = 8 << 20;
@@ -78,13 +75,13 @@ fn large_payloads(task: &'static skorche_worker::registry::TaskDef<(u64, u64), V
     let t0 = Instant::now();
     let feeder = std::thread::spawn(move || {
         for i in 0..n {
-            tx.send(Work {
-                batch: i,
-                items: vec![WorkItem {
+            tx.send(work(
+                i,
+                vec![WorkItem {
                     seq: i,
                     payload: inline((i, LEN)),
                 }],
-            })
+            ))
             .map_err(|(_, e)| e)
             .unwrap();
         }
@@ -92,11 +89,9 @@ fn large_payloads(task: &'static skorche_worker::registry::TaskDef<(u64, u64), V
     });
     let mut bytes = 0u64;
     while let WorkerEvent::Results(r) = rx.recv() {
-        for item in r.results {
-            let ItemResult::Done { outputs, .. } = item else {
-                panic!("{item:?}")
-            };
-            let Payload::Shm(h) = &outputs[0] else {
+        assert!(r.outcomes.iter().all(|o| *o == Outcome::Done(1)), "{r:?}");
+        for output in r.outputs.iter() {
+            let ValueRef::Shm(h) = output else {
                 panic!("inline")
             };
             // Read in place, then release.

@@ -4,7 +4,7 @@ mod support;
 
 use skorche_worker::builtin;
 use skorche_worker::codec;
-use skorche_worker::protocol::{FailureKind, ItemResult, Payload, Work, WorkItem};
+use skorche_worker::protocol::{FailureKind, Payload};
 use skorche_worker::rings::Ring;
 use skorche_worker::transport::{ExitCause, WorkerEvent};
 use std::sync::Arc;
@@ -22,12 +22,9 @@ fn hundred_thousand_identity_items_come_back_complete() {
         let mut i = 0;
         while i < N {
             let end = (i + BATCH).min(N);
-            tx.send(Work {
-                batch: i / BATCH,
-                items: items(i..end),
-            })
-            .map_err(|(_, e)| e)
-            .expect("send");
+            tx.send(work(i / BATCH, items(i..end)))
+                .map_err(|(_, e)| e)
+                .expect("send");
             i = end;
         }
         tx.end().expect("end");
@@ -37,7 +34,8 @@ fn hundred_thousand_identity_items_come_back_complete() {
     loop {
         match rx.recv() {
             WorkerEvent::Results(part) => {
-                for (i, r) in part.results.iter().enumerate() {
+                let base = part.batch * BATCH;
+                for (i, r) in split_part(&part, |i| base + i as u64).iter().enumerate() {
                     assert_eq!(
                         r.seq(),
                         part.batch * BATCH + u64::from(part.first) + i as u64
@@ -305,7 +303,7 @@ fn a_long_batch_is_answered_in_parts() {
         let p = part(&mut sut);
         assert_eq!(p.batch, 7);
         assert_eq!(p.first, seen, "parts are contiguous and in order");
-        for (i, r) in p.results.iter().enumerate() {
+        for (i, r) in split_part(&p, |i| i as u64).iter().enumerate() {
             assert_eq!(
                 done_u64(r),
                 (
@@ -314,12 +312,12 @@ fn a_long_batch_is_answered_in_parts() {
                 )
             );
         }
-        seen += p.results.len() as u32;
-        parts.push((t0.elapsed(), p.results.len(), p.busy_ns));
+        seen += p.outcomes.len() as u32;
+        parts.push((t0.elapsed(), p.outcomes.len(), p.busy_ns));
         if p.last {
             break;
         }
-        assert!(!p.results.is_empty(), "only the last part may be empty");
+        assert!(!p.outcomes.is_empty(), "only the last part may be empty");
     }
     assert_eq!(seen, 200);
     // Every item sleeps at least 1 ms, and finished results go out while the next item runs:
@@ -347,7 +345,10 @@ fn an_empty_batch_gets_one_empty_last_part() {
     let mut sut = spawn(&builtin::IDENTITY_U64.bind());
     send(&mut sut, 3, Vec::new());
     let p = part(&mut sut);
-    assert_eq!((p.batch, p.first, p.results.len(), p.last), (3, 0, 0, true));
+    assert_eq!(
+        (p.batch, p.first, p.outcomes.len(), p.last),
+        (3, 0, 0, true)
+    );
     finish(sut);
 }
 
@@ -374,10 +375,10 @@ fn ring_outputs_are_handed_over_item_by_item() {
         let p = part(&mut sut);
         assert_eq!((p.batch, p.first), (1, seed as u32));
         assert!(
-            p.results.len() <= 1,
+            p.outcomes.len() <= 1,
             "a ring record waited for the next item: {p:?}"
         );
-        for r in &p.results {
+        for r in &split_part(&p, |i| i as u64) {
             let ItemResult::Done { seq, outputs } = r else {
                 panic!("{p:?}")
             };

@@ -4,8 +4,9 @@
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use skorche_worker::protocol::{ItemResult, Payload, Results};
+use skorche_worker::protocol::{Outcome, Payload, Results};
 use skorche_worker::transport::{EventReceiver, WorkerEvent};
+use skorche_worker::values::ValueRef;
 
 use crate::coordinator::dispatch::{Sent, Slot};
 use crate::coordinator::{catch, list_seqs, Ended, Stage};
@@ -106,7 +107,13 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
     /// Checks one answer against its batch, then emits it. `Err`: the worker broke the
     /// protocol (nothing of this answer was emitted).
     fn take(&mut self, cx: &mut WorkerCx, part: Results) -> Result<(), Breach> {
-        let n = part.results.len();
+        let n = part.outcomes.len();
+        if let Err(e) = part.validate() {
+            return Err(Breach(
+                self.slot.current().map(|(seq, _)| seq),
+                e.to_string(),
+            ));
+        }
         let asked: Vec<Sent> = {
             let mut f = self.slot.lock();
             f.progress = Instant::now();
@@ -151,28 +158,16 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                     ),
                 ));
             }
-            // Checked before anything is emitted: right items, one output each for a map.
-            for (result, sent) in part.results.iter().zip(&batch.items[batch.answered..end]) {
-                if result.seq() != sent.wire {
-                    return Err(Breach(
-                        Some(sent.seq),
-                        format!(
-                            "answered item tag {} where {} was due (batch {})",
-                            result.seq(),
-                            sent.wire,
-                            batch.id
-                        ),
-                    ));
-                }
-                if let ItemResult::Done { outputs, .. } = result {
-                    if !self.stage.flat && outputs.len() != 1 {
-                        return Err(Breach(
-                            Some(sent.seq),
-                            format!(
-                                "answered {} outputs for one input of a map task",
-                                outputs.len()
-                            ),
-                        ));
+            // Checked before anything is emitted: one output each for a map.
+            if !self.stage.flat {
+                for (outcome, sent) in part.outcomes.iter().zip(&batch.items[batch.answered..end]) {
+                    if let Outcome::Done(count) = outcome {
+                        if *count != 1 {
+                            return Err(Breach(
+                                Some(sent.seq),
+                                format!("answered {count} outputs for one input of a map task"),
+                            ));
+                        }
                     }
                 }
             }
@@ -181,7 +176,6 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                 .iter_mut()
                 .map(|s| Sent {
                     seq: s.seq,
-                    wire: s.wire,
                     tag: std::mem::replace(&mut s.tag, Tag::NONE),
                     payload: s.payload.take(),
                     crashes: s.crashes,
@@ -191,14 +185,7 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                 .collect();
             batch.answered = end;
             batch.busy += Duration::from_nanos(part.busy_ns);
-            batch.out_bytes += part
-                .results
-                .iter()
-                .map(|r| match r {
-                    ItemResult::Done { outputs, .. } => outputs.iter().map(Payload::len).sum(),
-                    ItemResult::Failed { .. } => 0,
-                })
-                .sum::<usize>();
+            batch.out_bytes += part.outputs.byte_len();
             // The worker is done with these: it may take more while they are emitted. The
             // collector holds at most this one part, which the bound counts separately.
             if part.last {
@@ -209,18 +196,17 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
         };
         cx.local.busy += Duration::from_nanos(part.busy_ns);
 
-        for (result, mut sent) in part.results.into_iter().zip(asked) {
-            match result {
-                ItemResult::Done { outputs, .. } => {
+        let mut outputs = part.outputs.iter();
+        for (outcome, mut sent) in part.outcomes.into_iter().zip(asked) {
+            match outcome {
+                Outcome::Done(count) => {
                     self.release_input(&mut sent);
-                    let Some(values) = self.decode(cx, sent.seq, outputs) else {
-                        return Ok(());
-                    };
-                    if !emit(&self.tx, cx, sent.seq, sent.tag, values, self.stage.flat) {
+                    let mine = (&mut outputs).take(count as usize);
+                    if !self.emit(cx, sent, mine) {
                         return Ok(());
                     }
                 }
-                ItemResult::Failed { failure, .. } => {
+                Outcome::Failed(failure) => {
                     let failure = StageFailure {
                         stage: cx.stats.name.clone(),
                         seq: Some(sent.seq),
@@ -304,40 +290,68 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
     }
 
     /// Decodes one input's outputs; `None` when the stage failed.
-    fn decode(&self, cx: &mut WorkerCx, seq: u64, outputs: Vec<Payload>) -> Option<Vec<W>> {
-        let mut values = Vec::with_capacity(outputs.len());
-        for payload in outputs {
-            match &payload {
-                Payload::Shm(_) => cx.local.via_shm += 1,
-                Payload::Inline(_) => cx.local.inline += 1,
+    /// Decodes one input's outputs and puts them downstream; `false`: stop.
+    fn emit<'v>(
+        &self,
+        cx: &mut WorkerCx,
+        sent: Sent,
+        outputs: impl Iterator<Item = ValueRef<'v>>,
+    ) -> bool {
+        let mut decoded = outputs.map(|v| self.decode(cx, sent.seq, v));
+        if !self.stage.flat {
+            // A map's one output (checked) goes on without a vector of its own.
+            let Some(Some(value)) = decoded.next() else {
+                return false;
+            };
+            return send(
+                &self.tx,
+                cx,
+                Packet::Item {
+                    seq: sent.seq,
+                    tag: sent.tag,
+                    value,
+                },
+            );
+        }
+        let Some(values) = decoded.collect::<Option<Vec<W>>>() else {
+            return false;
+        };
+        emit(&self.tx, cx, sent.seq, sent.tag, values, true)
+    }
+
+    /// Decodes one output; `None` when it is bad (the stage has failed).
+    fn decode(&self, cx: &mut WorkerCx, seq: u64, value: ValueRef<'_>) -> Option<W> {
+        match value {
+            ValueRef::Shm(_) => cx.local.via_shm += 1,
+            ValueRef::Inline(_) => cx.local.inline += 1,
+        }
+        match catch(|| (self.stage.decode)(value, self.output_ring)) {
+            Ok(Ok(v)) => {
+                if self.stage.forwarding {
+                    cx.stats
+                        .forwarded
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Some(v)
             }
-            match catch(|| (self.stage.decode)(payload, self.output_ring)) {
-                Ok(Ok(v)) => values.push(v),
-                Ok(Err(e)) => {
-                    self.slot.control().kill();
-                    cx.fail(
-                        Some(seq),
-                        FailureKind::Protocol,
-                        format!("bad output from {}: {e}", self.slot.control().id()),
-                    );
-                    return None;
-                }
-                Err(panic) => {
-                    self.slot.control().kill();
-                    cx.fail(
-                        Some(seq),
-                        FailureKind::Panic,
-                        format!("decoding an output panicked (its Deserialize impl): {panic}"),
-                    );
-                    return None;
-                }
+            Ok(Err(e)) => {
+                self.slot.control().kill();
+                cx.fail(
+                    Some(seq),
+                    FailureKind::Protocol,
+                    format!("bad output from {}: {e}", self.slot.control().id()),
+                );
+                None
+            }
+            Err(panic) => {
+                self.slot.control().kill();
+                cx.fail(
+                    Some(seq),
+                    FailureKind::Panic,
+                    format!("decoding an output panicked (its Deserialize impl): {panic}"),
+                );
+                None
             }
         }
-        if self.stage.forwarding {
-            cx.stats
-                .forwarded
-                .fetch_add(values.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        }
-        Some(values)
     }
 }

@@ -18,12 +18,12 @@ use crate::coordinator::batch_size::BatchSizer;
 use crate::order::Tag;
 use crate::packet::Packet;
 
-/// One item sent to a worker: its source seq and position, and its tag on the wire.
+/// One item sent to a worker: its source seq and position (answers are matched to it by
+/// their place in the batch).
 #[derive(Debug, Clone)]
 pub(crate) struct Sent {
     pub(crate) seq: u64,
     pub(crate) tag: Tag,
-    pub(crate) wire: u64,
     /// What was sent, kept while the stage restarts dead workers: the item may have to go
     /// to the next worker.
     pub(crate) payload: Option<Payload>,

@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use skorche_worker::codec::OnFull;
-use skorche_worker::protocol::{Payload, Work, WorkItem};
+use skorche_worker::protocol::{Payload, Work};
 use skorche_worker::transport::WorkSender;
+use skorche_worker::values::Values;
 
 use crate::coordinator::dispatch::{Batch, Sent, Slot};
 use crate::coordinator::{catch, Stage};
@@ -25,7 +26,6 @@ pub(crate) struct Feeder<'a, V, W> {
     pub(crate) input_ring: &'a skorche_worker::rings::Ring,
     pub(crate) rx: Receiver<Packet<V>>,
     pub(crate) tx: Sender<Packet<W>>,
-    pub(crate) wire: u64,
 }
 
 impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
@@ -60,7 +60,7 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
             if cx.aborted() {
                 return None;
             }
-            let mut items = Vec::with_capacity(room);
+            let mut items = Values::with_capacity(room);
             let mut sent = Vec::with_capacity(room);
             let mut next = Some(first);
             // Whether the batch being built holds ring records.
@@ -86,29 +86,25 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                         if let Some(g) = &self.stage.guard {
                             g.item_seen();
                         }
-                        let payload = self.encode(cx, seq, value, holding)?;
-                        match &payload {
-                            Payload::Shm(_) => {
-                                cx.local.via_shm += 1;
-                                holding = true;
-                            }
-                            Payload::Inline(_) => cx.local.inline += 1,
+                        if self.encode(cx, seq, value, holding, &mut items)? {
+                            cx.local.via_shm += 1;
+                            holding = true;
+                        } else {
+                            cx.local.inline += 1;
                         }
-                        let kept = self.stage.keep.then(|| payload.clone());
-                        items.push(WorkItem {
-                            seq: self.wire,
-                            payload,
-                        });
+                        let kept = if self.stage.keep {
+                            items.last().map(|v| v.to_payload())
+                        } else {
+                            None
+                        };
                         sent.push(Sent {
                             seq,
                             tag,
-                            wire: self.wire,
                             payload: kept,
                             crashes: 0,
                             attempts: 1,
                             done: false,
                         });
-                        self.wire += 1;
                     }
                 }
                 if items.len() < room {
@@ -139,16 +135,13 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
         if sent.is_empty() {
             return true;
         }
-        let mut items: Vec<WorkItem> = sent
-            .iter_mut()
-            .filter_map(|s| {
-                let payload = s.payload.clone()?;
-                Some(WorkItem {
-                    seq: s.wire,
-                    payload,
-                })
-            })
-            .collect();
+        // Only kept items are ever retried: every one has its payload.
+        let mut items = Values::with_capacity(sent.len());
+        for s in &sent {
+            if let Some(p) = &s.payload {
+                items.push_payload(p.clone());
+            }
+        }
         self.flush(cx, &mut items, &mut sent)
     }
 
@@ -170,7 +163,7 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                 }
                 continue;
             }
-            let mut items = Vec::with_capacity(batch.items.len());
+            let mut items = Values::with_capacity(batch.items.len());
             for sent in &mut batch.items {
                 let payload = match sent.payload.take() {
                     Some(Payload::Shm(h)) => {
@@ -207,10 +200,7 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                     }
                 };
                 sent.payload = Some(payload.clone());
-                items.push(WorkItem {
-                    seq: sent.wire,
-                    payload,
-                });
+                items.push_payload(payload);
             }
             let id = {
                 let mut f = self.slot.lock();
@@ -243,8 +233,16 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
             .unwrap_or_else(|_| unreachable!("raw bytes always encode"))
     }
 
-    /// Encodes one input; `None` when the stage failed or the run is stopping.
-    fn encode(&self, cx: &mut WorkerCx, seq: u64, value: V, holding: bool) -> Option<Payload> {
+    /// Encodes one input onto the batch being built: `Some(true)` when it went into the
+    /// ring, `None` when the stage failed or the run is stopping.
+    fn encode(
+        &self,
+        cx: &mut WorkerCx,
+        seq: u64,
+        value: V,
+        holding: bool,
+        items: &mut Values,
+    ) -> Option<bool> {
         let shared = cx.shared.clone();
         let mut on_full = || {
             if shared.is_aborted() {
@@ -258,7 +256,7 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
             }
         };
         let ring = self.input_ring;
-        let encoded = catch(|| (self.stage.encode)(value, ring, &mut on_full));
+        let encoded = catch(|| (self.stage.encode)(value, ring, &mut on_full, items));
         match encoded {
             Ok(Ok(p)) => Some(p),
             Ok(Err(_)) if cx.aborted() => None,
@@ -284,12 +282,7 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
     }
 
     /// Sends the batch being built. `false`: stop feeding.
-    fn flush(
-        &mut self,
-        cx: &mut WorkerCx,
-        items: &mut Vec<WorkItem>,
-        sent: &mut Vec<Sent>,
-    ) -> bool {
+    fn flush(&mut self, cx: &mut WorkerCx, items: &mut Values, sent: &mut Vec<Sent>) -> bool {
         if items.is_empty() {
             return true;
         }

@@ -16,6 +16,7 @@ pub(crate) mod feed;
 pub(crate) mod rings;
 
 use std::any::Any;
+use std::os::unix::process::ExitStatusExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,7 +28,7 @@ use serde::Serialize;
 use skorche_worker::codec::{self, OnFull};
 use skorche_worker::registry::BoundTask;
 use skorche_worker::rings::Ring;
-use skorche_worker::transport::{local::LocalTransport, Transport, WorkerSpec};
+use skorche_worker::transport::{local::LocalTransport, SpawnError, Transport, WorkerSpec};
 
 use crate::coordinator::batch_size::BatchSizer;
 use crate::coordinator::collect::Collector;
@@ -48,6 +49,7 @@ use crate::process_options::ProcessOptions;
 
 /// An encoded value on a queue between two process stages.
 pub(crate) use skorche_worker::protocol::Payload;
+use skorche_worker::values::{ValueRef, Values};
 
 /// How often the watchdog looks at the item timeouts and the run's stop flag.
 const WATCH_EVERY: Duration = Duration::from_millis(5);
@@ -56,10 +58,12 @@ const WATCH_EVERY: Duration = Duration::from_millis(5);
 const HANDSHAKE_TIMEOUT: Duration = skorche_worker::transport::DEFAULT_HANDSHAKE_TIMEOUT;
 
 /// Turns what the feeder takes from its queue into what a worker receives.
-type Encoder<V> =
-    Box<dyn Fn(V, &Ring, &mut dyn FnMut() -> OnFull) -> Result<Payload, String> + Send + Sync>;
+/// It appends the value to the batch being built; `true`: the value went into the ring.
+type Encoder<V> = Box<
+    dyn Fn(V, &Ring, &mut dyn FnMut() -> OnFull, &mut Values) -> Result<bool, String> + Send + Sync,
+>;
 /// Turns what a worker answered into what the collector puts on its queue.
-type Decoder<W> = Box<dyn Fn(Payload, &[Ring]) -> Result<W, String> + Send + Sync>;
+type Decoder<W> = Box<dyn Fn(ValueRef<'_>, &[Ring]) -> Result<W, String> + Send + Sync>;
 
 /// What every thread of one process stage shares.
 pub(crate) struct Stage<V, W> {
@@ -132,21 +136,25 @@ where
     let keep = cx.process.restart.is_some() || guard.as_ref().is_some_and(|g| g.keeps_input(1));
     let failure = (guard, letter, keep);
     let threshold = cx.process.shm_threshold;
-    let plain_in: Encoder<T> = Box::new(move |v, ring, on_full| {
-        codec::encode_payload_with(v, Some(ring), threshold, on_full).map_err(|e| e.to_string())
+    let plain_in: Encoder<T> = Box::new(move |v, ring, on_full, out| {
+        codec::encode_value(v, Some(ring), threshold, on_full, out).map_err(|e| e.to_string())
     });
     let plain_out: Decoder<U> =
-        Box::new(|p, rings| codec::decode_payload_owned::<U>(p, rings).map_err(|e| e.to_string()));
-    let fwd_in: Encoder<Payload> = Box::new(|p, _, _| Ok(p));
+        Box::new(|v, rings| codec::decode_value::<U>(v, rings).map_err(|e| e.to_string()));
+    let fwd_in: Encoder<Payload> = Box::new(|p, _, _, out| {
+        let in_ring = matches!(p, Payload::Shm(_));
+        out.push_payload(p);
+        Ok(in_ring)
+    });
     // A forwarded record must lie in this worker's own output ring: the next stage's workers
     // will read it, and a forged handle must fail here, naming this stage.
-    let fwd_out: Decoder<Payload> = Box::new(|p, rings| {
-        if let Payload::Shm(h) = &p {
+    let fwd_out: Decoder<Payload> = Box::new(|v, rings| {
+        if let ValueRef::Shm(h) = v {
             let ring = codec::ring_for(h, rings).map_err(|e| e.to_string())?;
             ring.read(h)
                 .map_err(|e| format!("invalid handle {h:?}: {e}"))?;
         }
-        Ok(p)
+        Ok(v.to_payload())
     });
     match (cx.forward_in[0], cx.forward_out[0]) {
         (false, false) => launch_with(task, cx, plain_in, plain_out, failure),
@@ -297,11 +305,10 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
     if let Some(g) = &stage.guard {
         g.enter();
     }
-    let mut wire = 0;
     let mut handover: Vec<Batch<W>> = Vec::new();
     let mut old_input: Option<Arc<Ring>> = None;
     loop {
-        let (ended, left, next_wire) = serve_link(
+        let (ended, left) = serve_link(
             stage,
             cx,
             &slot,
@@ -309,9 +316,8 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
             &rings,
             &rx,
             &tx,
-            (wire, handover, old_input.take()),
+            (handover, old_input.take()),
         );
-        wire = next_wire;
         slot.control().wait();
         let Ended::Died(cause) = ended else {
             if !cx.aborted() {
@@ -428,9 +434,26 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
         };
         old_input = Some(std::mem::replace(&mut rings[0], Arc::new(input)));
         rings[1] = Arc::new(output);
-        link = match start(stage, &rings) {
-            Ok(link) => link,
-            Err(e) => return cx.fail(None, FailureKind::Spawn, e.to_string()),
+        link = loop {
+            match start(stage, &rings) {
+                Ok(link) => break link,
+                // Killed before it could greet (a host reclaiming memory, an operator's kill):
+                // one more death, restarted like any other while the limit allows.
+                Err(SpawnError::Exited { status, .. })
+                    if status.signal().is_some()
+                        && (cx.stats.restarts.load(std::sync::atomic::Ordering::Relaxed)
+                            as usize)
+                            + 1
+                            < restart.max
+                        && !cx.aborted() =>
+                {
+                    tracing::info!(stage = stage.name, %status, "a restarted worker died before its handshake: restarting it");
+                    cx.stats
+                        .restarts
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(e) => return cx.fail(None, FailureKind::Spawn, e.to_string()),
+            }
         };
         for ring in &rings[..2] {
             ring.forget_fd();
@@ -541,7 +564,7 @@ pub(crate) enum Ended {
 }
 
 /// Feeds and collects one worker until its link ends. Returns how it ended, the batch the
-/// feeder was building when the worker died, and the next wire tag.
+/// feeder was building when the worker died.
 #[allow(clippy::too_many_arguments)]
 fn serve_link<V: Send + 'static, W: Send + 'static>(
     stage: &Stage<V, W>,
@@ -551,8 +574,8 @@ fn serve_link<V: Send + 'static, W: Send + 'static>(
     rings: &[Arc<Ring>],
     rx: &Receiver<Packet<V>>,
     tx: &Sender<Packet<W>>,
-    (wire, handover, old_input): (u64, Vec<Batch<W>>, Option<Arc<Ring>>),
-) -> (Ended, Option<Batch<W>>, u64) {
+    (handover, old_input): (Vec<Batch<W>>, Option<Arc<Ring>>),
+) -> (Ended, Option<Batch<W>>) {
     let output_ring = std::slice::from_ref(rings[1].as_ref());
     let mut feeder = Feeder {
         stage,
@@ -561,7 +584,6 @@ fn serve_link<V: Send + 'static, W: Send + 'static>(
         input_ring: &rings[0],
         rx: rx.clone(),
         tx: tx.clone(),
-        wire,
     };
     let collector = Collector {
         stage,
@@ -608,7 +630,7 @@ fn serve_link<V: Send + 'static, W: Send + 'static>(
             }
         };
         let ended = collecting.join().unwrap_or(Ended::Over);
-        (ended, left, feeder.wire)
+        (ended, left)
     })
 }
 

@@ -1,6 +1,7 @@
 use super::*;
 use crate::builtin;
 use crate::protocol::FailureKind;
+use crate::values::{ValueRef, Values};
 
 fn parse_even(x: u64) -> Result<u64, String> {
     if x % 2 == 0 {
@@ -128,16 +129,18 @@ fn flat_map_returns_many() {
 fn erased_instance_decodes_and_encodes_payloads() {
     let io = PayloadIo::default();
     let mut sut = lookup("repeat_n").unwrap().instantiate_erased(&[]).unwrap();
-    let out = sut.call_payload(
-        crate::protocol::Payload::Inline(codec::encode(&3u64).unwrap()),
-        &io,
+    let mut out = Values::default();
+    let three = codec::encode(&3u64).unwrap();
+    assert_eq!(
+        sut.call_value(ValueRef::Inline(&three), &io, &mut out),
+        Ok(3)
     );
-    let out = out.unwrap();
     assert_eq!(out.len(), 3);
     let bad = sut
-        .call_payload(crate::protocol::Payload::Inline(vec![0xff]), &io)
+        .call_value(ValueRef::Inline(&[0xff]), &io, &mut out)
         .unwrap_err();
     assert_eq!(bad.kind, FailureKind::Codec);
+    assert_eq!(out.len(), 3, "a failed call leaves no output behind");
 }
 
 #[test]
@@ -168,16 +171,18 @@ fn fill_bytes_task_writes_into_the_output_ring() {
         .unwrap()
         .instantiate_erased(&[])
         .unwrap();
-    let input = |len: u64| crate::protocol::Payload::Inline(codec::encode(&(5u64, len)).unwrap());
-    let small = sut.call_payload(input(50), &io).unwrap();
-    assert_eq!(
-        small,
-        vec![crate::protocol::Payload::Inline(builtin::produce_bytes((
-            5, 50
-        )))]
-    );
-    let big = sut.call_payload(input(5000), &io).unwrap();
-    assert!(matches!(big[0], crate::protocol::Payload::Shm(_)));
-    let bytes: Vec<u8> = codec::decode_payload(&big[0], &io.rings).unwrap();
+    let input = |len: u64| codec::encode(&(5u64, len)).unwrap();
+    let mut out = Values::default();
+    sut.call_value(ValueRef::Inline(&input(50)), &io, &mut out)
+        .unwrap();
+    let expected = builtin::produce_bytes((5, 50));
+    assert_eq!(out.last(), Some(ValueRef::Inline(&expected)));
+    sut.call_value(ValueRef::Inline(&input(5000)), &io, &mut out)
+        .unwrap();
+    let Some(ValueRef::Shm(big)) = out.last() else {
+        panic!("expected a ring record: {out:?}")
+    };
+    let bytes: Vec<u8> =
+        codec::decode_payload(&crate::protocol::Payload::Shm(*big), &io.rings).unwrap();
     assert_eq!(bytes, builtin::produce_bytes((5, 5000)));
 }

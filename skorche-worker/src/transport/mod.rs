@@ -110,6 +110,9 @@ pub trait WorkSender: Send + fmt::Debug {
     /// # Errors
     /// The batch comes back with the error when the worker is gone, so it can be dispatched
     /// again elsewhere.
+    // The error hands the batch back by value: it happens once per dead worker, so its size
+    // costs nothing, and boxing it would cost an allocation for nothing.
+    #[allow(clippy::result_large_err)]
     fn send(&mut self, work: Work) -> Result<(), (Work, LinkError)>;
 
     /// Signals end of stream: the worker answers what it has, says `Bye` and exits.

@@ -2,12 +2,13 @@
 #![allow(dead_code)]
 
 use skorche_worker::codec;
-use skorche_worker::protocol::{ItemResult, Payload, Results, Work, WorkItem};
+use skorche_worker::protocol::{Outcome, Payload, Results, TaskFailure, Work};
 use skorche_worker::registry::BoundTask;
 use skorche_worker::transport::local::LocalTransport;
 use skorche_worker::transport::{
     ExitCause, Transport, WorkerEvent, WorkerId, WorkerLink, WorkerSpec,
 };
+use skorche_worker::values::Values;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -88,6 +89,64 @@ pub fn inline<T: serde::Serialize + 'static>(v: T) -> Payload {
     codec::encode_payload(v, None, usize::MAX, Duration::ZERO).expect("encode")
 }
 
+/// One input as the tests write it: a tag and a payload (the wire carries the payloads of a
+/// batch in one [`Values`]; results are matched by position, and these helpers give them the
+/// tags of their inputs back).
+#[derive(Debug, Clone)]
+pub struct WorkItem {
+    pub seq: u64,
+    pub payload: Payload,
+}
+
+/// One result as the tests read it: the input's tag and its outputs as payloads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemResult {
+    Done { seq: u64, outputs: Vec<Payload> },
+    Failed { seq: u64, failure: TaskFailure },
+}
+
+impl ItemResult {
+    pub fn seq(&self) -> u64 {
+        match self {
+            ItemResult::Done { seq, .. } | ItemResult::Failed { seq, .. } => *seq,
+        }
+    }
+}
+
+/// The results of one part, tagged by `tag(position in the batch)`.
+pub fn split_part(p: &Results, tag: impl Fn(usize) -> u64) -> Vec<ItemResult> {
+    p.validate().expect("a well-formed part");
+    let mut outputs = p.outputs.iter();
+    p.outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let seq = tag(p.first as usize + i);
+            match o {
+                Outcome::Done(n) => ItemResult::Done {
+                    seq,
+                    outputs: (&mut outputs)
+                        .take(*n as usize)
+                        .map(|v| v.to_payload())
+                        .collect(),
+                },
+                Outcome::Failed(failure) => ItemResult::Failed {
+                    seq,
+                    failure: failure.clone(),
+                },
+            }
+        })
+        .collect()
+}
+
+type Tags = std::sync::Mutex<std::collections::HashMap<(String, u64), Vec<u64>>>;
+
+/// The tags of the batches sent, by (worker, batch id).
+fn tags() -> &'static Tags {
+    static TAGS: std::sync::OnceLock<Tags> = std::sync::OnceLock::new();
+    TAGS.get_or_init(Default::default)
+}
+
 pub fn items(range: std::ops::Range<u64>) -> Vec<WorkItem> {
     range
         .map(|i| WorkItem {
@@ -97,10 +156,25 @@ pub fn items(range: std::ops::Range<u64>) -> Vec<WorkItem> {
         .collect()
 }
 
+/// The wire form of a batch.
+pub fn work(batch: u64, items: Vec<WorkItem>) -> Work {
+    let mut values = Values::with_capacity(items.len());
+    for i in items {
+        values.push_payload(i.payload);
+    }
+    Work {
+        batch,
+        items: values,
+    }
+}
+
 /// Sends one batch.
 pub fn send(link: &mut WorkerLink, batch: u64, items: Vec<WorkItem>) {
+    let seqs = items.iter().map(|i| i.seq).collect();
+    let worker = link.control.id().to_string();
+    tags().lock().unwrap().insert((worker, batch), seqs);
     link.sender
-        .send(Work { batch, items })
+        .send(work(batch, items))
         .map_err(|(_, e)| e)
         .expect("send");
 }
@@ -114,14 +188,17 @@ pub fn part(link: &mut WorkerLink) -> Results {
 }
 
 /// Receives every part of batch `batch` (checking that they come in order and that only the
-/// last says so) and returns the results, one per item.
+/// last says so) and returns the results, one per item, tagged as the items were sent.
 pub fn results_of(link: &mut WorkerLink, batch: u64) -> Vec<ItemResult> {
+    let worker = link.control.id().to_string();
+    let sent = tags().lock().unwrap().get(&(worker, batch)).cloned();
+    let tag = |i: usize| sent.as_ref().map_or(i as u64, |s| s[i]);
     let mut out = Vec::new();
     loop {
         let p = part(link);
         assert_eq!(p.batch, batch, "part of another batch");
         assert_eq!(p.first as usize, out.len(), "parts out of order");
-        out.extend(p.results);
+        out.extend(split_part(&p, tag));
         if p.last {
             return out;
         }

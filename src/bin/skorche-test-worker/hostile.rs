@@ -14,7 +14,8 @@
 //! | `hello-twice` | sends a second `Hello` right after `Ready`, then serves normally |
 //! | `huge-frame` | on the first `Work`, writes a frame header announcing 2^40 bytes and three bytes, then waits |
 //! | `wrong-batch` | answers the first `Work` under a batch id the coordinator never used |
-//! | `wrong-seq` | answers the first `Work` with the right batch id but the first item's seq off by one |
+//! | `wrong-first` | answers the first `Work` with the right batch id but claiming to start at its second item |
+//! | `lying-count` | answers the first `Work` announcing one output more than the message holds |
 //! | `wrong-count` | answers the first `Work` with two outputs for its first input (wrong for a map task) |
 //! | `too-few` | answers the first `Work` with one result fewer than it had items, marked `last` |
 //! | `wrong-kind` | greets with the asked task's name and types but as a `FlatMap` |
@@ -31,12 +32,12 @@ use std::os::unix::net::UnixStream;
 
 use skorche::worker::codec::PayloadIo;
 use skorche::worker::protocol::{
-    FromWorker, Hello, ItemResult, Payload, Results, TaskIdentity, ToWorker, Welcome, Work,
-    PROTOCOL_VERSION,
+    FromWorker, Hello, Outcome, Results, TaskIdentity, ToWorker, Welcome, Work, PROTOCOL_VERSION,
 };
 use skorche::worker::registry::{self, ErasedInstance, TaskKind};
 use skorche::worker::rings::{BackingDescriptor, Handle, Ring, RingDescriptor};
 use skorche::worker::transport::local::frame;
+use skorche::worker::values::{ValueRef, Values};
 
 /// The environment variable that selects a mode.
 pub const ENV_HOSTILE: &str = "SKORCHE_TEST_HOSTILE";
@@ -57,7 +58,8 @@ enum Mode {
     HelloTwice,
     HugeFrame,
     WrongBatch,
-    WrongSeq,
+    WrongFirst,
+    LyingCount,
     WrongCount,
     TooFew,
     WrongKind,
@@ -72,7 +74,8 @@ impl Mode {
             "hello-twice" => Mode::HelloTwice,
             "huge-frame" => Mode::HugeFrame,
             "wrong-batch" => Mode::WrongBatch,
-            "wrong-seq" => Mode::WrongSeq,
+            "wrong-first" => Mode::WrongFirst,
+            "lying-count" => Mode::LyingCount,
             "wrong-count" => Mode::WrongCount,
             "too-few" => Mode::TooFew,
             "wrong-kind" => Mode::WrongKind,
@@ -213,26 +216,34 @@ pub fn run(mode: &str) -> ! {
                     link.wait();
                 }
                 Mode::WrongBatch => answer.batch = u64::MAX - answer.batch,
-                Mode::WrongSeq => {
-                    if let Some(r) = answer.results.first_mut() {
-                        match r {
-                            ItemResult::Done { seq, .. } | ItemResult::Failed { seq, .. } => {
-                                *seq = seq.wrapping_add(1)
-                            }
-                        }
+                Mode::WrongFirst => answer.first += 1,
+                Mode::LyingCount => {
+                    if let Some(Outcome::Done(n)) = answer.outcomes.first_mut() {
+                        *n += 1;
                     }
                 }
                 Mode::WrongCount => {
-                    if let Some(ItemResult::Done { outputs, .. }) = answer.results.first_mut() {
-                        let again = outputs.clone();
-                        outputs.extend(again);
-                        if outputs.is_empty() {
-                            outputs.push(Payload::Inline(Vec::new()));
+                    // The first input answered with two outputs: its own twice.
+                    if let Some(Outcome::Done(n)) = answer.outcomes.first_mut() {
+                        *n += 1;
+                        let mut outputs = Values::default();
+                        let mut old = answer.outputs.iter();
+                        let first = old.next();
+                        for v in first.into_iter().chain(first).chain(old) {
+                            push(&mut outputs, v);
                         }
+                        answer.outputs = outputs;
                     }
                 }
                 Mode::TooFew => {
-                    answer.results.pop();
+                    if let Some(Outcome::Done(n)) = answer.outcomes.pop() {
+                        let mut outputs = Values::default();
+                        let keep = answer.outputs.len() - n as usize;
+                        for v in answer.outputs.iter().take(keep) {
+                            push(&mut outputs, v);
+                        }
+                        answer.outputs = outputs;
+                    }
                 }
                 _ => {}
             }
@@ -260,29 +271,33 @@ fn attach(
 
 /// What an honest worker answers, in one part.
 fn answer(instance: &mut dyn ErasedInstance, io: &PayloadIo, work: Work) -> Results {
-    let results = work
+    let mut outputs = Values::default();
+    let outcomes = work
         .items
-        .into_iter()
+        .iter()
         .map(|item| {
             io.begin_call();
-            match instance.call_payload(item.payload, io) {
-                Ok(outputs) => ItemResult::Done {
-                    seq: item.seq,
-                    outputs,
-                },
-                Err(failure) => ItemResult::Failed {
-                    seq: item.seq,
-                    failure,
-                },
+            match instance.call_value(item, io, &mut outputs) {
+                Ok(n) => Outcome::Done(n),
+                Err(failure) => Outcome::Failed(failure),
             }
         })
         .collect();
     Results {
         batch: work.batch,
         first: 0,
-        results,
+        outcomes,
+        outputs,
         last: true,
         busy_ns: 1,
+    }
+}
+
+/// Copies one value onto `out`.
+fn push(out: &mut Values, v: ValueRef<'_>) {
+    match v {
+        ValueRef::Inline(b) => out.push_bytes(b),
+        ValueRef::Shm(h) => out.push_shm(*h),
     }
 }
 
@@ -299,17 +314,15 @@ fn forged_answer(welcome: &Welcome, work: Work) -> FromWorker {
         len: capacity.saturating_sub(64).min(4096),
         generation: 1,
     };
+    let mut outputs = Values::default();
+    for _ in work.items.iter() {
+        outputs.push_shm(handle);
+    }
     FromWorker::Results(Results {
         batch: work.batch,
         first: 0,
-        results: work
-            .items
-            .iter()
-            .map(|item| ItemResult::Done {
-                seq: item.seq,
-                outputs: vec![Payload::Shm(handle)],
-            })
-            .collect(),
+        outcomes: vec![Outcome::Done(1); work.items.len()],
+        outputs,
         last: true,
         busy_ns: 1,
     })
