@@ -5,7 +5,7 @@
 //! - [`registry`]: tasks declared with [`task!`] under stable names, runnable in-process
 //!   ([`registry::BoundTask::instantiate`]) or looked up by name in a worker;
 //! - [`protocol`]: the versioned wire messages ([`protocol::PROTOCOL_VERSION`]);
-//! - [`codec`]: the one serialization seam (bincode 2 over serde, raw bytes for `Vec<u8>`,
+//! - [`codec`]: the one serialization seam (postcard over serde, raw bytes for `Vec<u8>`,
 //!   large values straight into a shared-memory ring);
 //! - [`enter`]: the worker entry a driver calls first thing in `main`;
 //! - [`transport`]: how a coordinator starts and reaches workers: [`transport::local`] (child
