@@ -47,8 +47,9 @@ impl postcard::ser_flavors::Flavor for AppendTo<'_> {
 
     #[inline(always)]
     fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
-        // Most pieces are varints of 1 to 10 bytes: pushing them beats a `memcpy` call
-        // (about 1 ns per u64 and 15 ns per small struct in the codec microbenchmark).
+        // Most pieces are varints of 1 to 10 bytes: pushing them beats a `memcpy` call (in a
+        // microbenchmark, ~50 instead of ~65 ns to encode a struct of a short String and a
+        // few u32s; no measurable difference for a lone u64).
         if bytes.len() <= 16 {
             self.0.reserve(16);
             for &b in bytes {
@@ -64,6 +65,10 @@ impl postcard::ser_flavors::Flavor for AppendTo<'_> {
         Ok(())
     }
 }
+
+// The small public functions below are `#[inline]`: generic code instantiated in a caller's
+// crate is otherwise not inlined across its codegen units, which made `decode_prefix::<u64>`
+// cost 15 ns instead of postcard's own 5 ns in a loop.
 
 fn serialize_error<T: ?Sized>(e: postcard::Error) -> EncodeError {
     EncodeError::Serialize {
@@ -86,6 +91,7 @@ fn deserialize_error<T>(e: postcard::Error) -> DecodeError {
 ///
 /// # Errors
 /// [`EncodeError::Serialize`] if serde refuses the value.
+#[inline]
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
     let mut buf = Vec::new();
     encode_into(value, &mut buf)?;
@@ -100,6 +106,7 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> 
 ///
 /// # Errors
 /// [`EncodeError::Serialize`] if serde refuses the value.
+#[inline]
 pub fn encode_into<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
     postcard::serialize_with_flavor(value, AppendTo(buf)).map_err(serialize_error::<T>)
 }
@@ -108,6 +115,7 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Resul
 ///
 /// # Errors
 /// [`DecodeError::Deserialize`] or [`DecodeError::TrailingBytes`].
+#[inline]
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     let (value, rest) = decode_prefix::<T>(bytes)?;
     if !rest.is_empty() {
@@ -126,6 +134,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
 ///
 /// # Errors
 /// [`DecodeError::Deserialize`] if `bytes` does not start with a valid encoding of a `T`.
+#[inline]
 pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &[u8]), DecodeError> {
     postcard::take_from_bytes::<T>(bytes).map_err(deserialize_error::<T>)
 }
@@ -136,6 +145,7 @@ pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &[u8]), De
 ///
 /// # Errors
 /// [`EncodeError::Serialize`] if serde refuses the value.
+#[inline]
 pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, EncodeError> {
     postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
         .map_err(serialize_error::<T>)
