@@ -6,8 +6,11 @@
 //! string or byte string against the bytes left before taking them, so a forged prefix in a
 //! short message fails instead of allocating. bincode, the format before it, is unmaintained
 //! (RUSTSEC-2025-0141); `wincode`, which keeps bincode's format, has its own schema traits and
-//! no serde path, so it cannot encode users' serde types. Measurements are in the commit that
-//! made the switch. Swapping the format touches only this file.
+//! no serde path, so it cannot encode users' serde types. Cost, measured on a loaded 2-core
+//! machine against bincode 2: a `u64` (mixed magnitudes) takes ~8-9 ns to append and ~5 ns to
+//! decode (bincode ~6 and ~3); a struct of a short `String` and a few `u32`s ~50 and ~58 ns
+//! (bincode ~23-42 and ~80-120). A process-mode item costs ~1.1 µs of CPU either way.
+//! Swapping the format touches only this file.
 //!
 //! Decoding is hardened against hostile input: strings and byte strings claim no more than the
 //! bytes left; a sequence that claims more elements than bytes left gets no size hint, and
