@@ -9,12 +9,12 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EncodeError {
-    /// serde/bincode refused the value.
+    /// serde/postcard refused the value.
     #[error("cannot serialize value of type {type_name}: {message}")]
     Serialize {
         /// `type_name` of the value.
         type_name: &'static str,
-        /// bincode's message.
+        /// postcard's message.
         message: String,
     },
     /// The output ring stayed full (or is unusable) for the whole timeout.
@@ -39,7 +39,7 @@ pub enum DecodeError {
     Deserialize {
         /// `type_name` of the expected value.
         type_name: &'static str,
-        /// bincode's message.
+        /// postcard's message.
         message: String,
     },
     /// The bytes decode but leave bytes unread.

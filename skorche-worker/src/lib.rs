@@ -6,7 +6,7 @@
 //!   ([`registry::BoundTask::instantiate`]) or looked up by name in a worker;
 //! - [`protocol`]: the versioned wire messages ([`protocol::PROTOCOL_VERSION`]), whose
 //!   batches carry their values in one buffer ([`values::Values`]);
-//! - [`codec`]: the one serialization seam (bincode 2 over serde, raw bytes for `Vec<u8>`,
+//! - [`codec`]: the one serialization seam (postcard over serde, raw bytes for `Vec<u8>`,
 //!   large values straight into a shared-memory ring);
 //! - [`enter`]: the worker entry a driver calls first thing in `main`;
 //! - [`transport`]: how a coordinator starts and reaches workers: [`transport::local`] (child

@@ -27,10 +27,14 @@ use crate::values::Values;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Version of this protocol; bumped on any change to a message's shape or meaning.
+/// Version of this protocol; bumped on any change to a message's shape, meaning or encoding
+/// (3: messages and payloads encoded with postcard instead of bincode, and a batch's values
+/// packed into one buffer).
 ///
 /// Both sides compare it at handshake: a worker built from another version of this crate is
-/// rejected with [`HandshakeError::VersionMismatch`](crate::error::HandshakeError).
+/// rejected with [`HandshakeError::VersionMismatch`](crate::error::HandshakeError), or with
+/// `HandshakeError::Protocol` when its `Hello` is not even decodable (a worker of version 2
+/// or older writes bincode).
 pub const PROTOCOL_VERSION: u32 = 3;
 
 /// How a task maps inputs to outputs.

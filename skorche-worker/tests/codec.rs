@@ -5,7 +5,9 @@ use skorche_worker::codec::{self, decode_payload, encode_payload};
 use skorche_worker::error::DecodeError;
 use skorche_worker::protocol::Payload;
 use skorche_worker::rings::{Handle, Ring};
-use std::time::Duration;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(1);
 
@@ -147,16 +149,187 @@ fn forwarding_a_payload_leaves_it_untouched() {
     assert_eq!(back.len(), 1000);
 }
 
+/// postcard's varint (LEB128) of `n`.
+fn varint(mut n: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+    out
+}
+
+#[test]
+fn varint_helper_matches_the_codec() {
+    for n in [0u64, 1, 127, 128, 300, 1 << 40, u64::MAX] {
+        assert_eq!(codec::encode(&n).unwrap(), varint(n), "{n}");
+    }
+}
+
 #[test]
 fn huge_length_prefix_is_refused_without_allocating() {
-    // varint marker 253 = u64 follows: a string "of" 2^62 bytes in a 9-byte message.
-    let mut bytes = vec![253u8];
-    bytes.extend_from_slice(&(1u64 << 62).to_le_bytes());
+    // A string "of" 2^62 bytes in an 11-byte message.
+    let mut bytes = varint(1 << 62);
+    bytes.extend_from_slice(b"ab");
+    let (result, largest) = largest_allocation_during(|| codec::decode::<String>(&bytes));
+    assert!(
+        matches!(result, Err(DecodeError::Deserialize { .. })),
+        "{result:?}"
+    );
+    assert!(largest < 1024, "allocated {largest} bytes");
+    assert!(codec::decode::<Vec<String>>(&bytes).is_err());
+    // Same for a byte string (the form of a batch's inline values inside messages).
+    let (result, largest) =
+        largest_allocation_during(|| codec::decode::<skorche_worker::values::Values>(&bytes));
+    assert!(result.is_err(), "{result:?}");
+    assert!(largest < 1024, "allocated {largest} bytes");
+}
+
+#[test]
+fn a_forged_vec_length_fails_fast_without_a_huge_allocation() {
+    // 10 bytes claiming a Vec<u64> of 2^40 elements (8 TiB): 6 bytes of length, 4 of data.
+    let mut bytes = varint(1 << 40);
+    bytes.extend_from_slice(&[1, 2, 3, 4]);
+    assert_eq!(bytes.len(), 10);
+    let start = Instant::now();
+    let (result, largest) = largest_allocation_during(|| codec::decode::<Vec<u64>>(&bytes));
+    let took = start.elapsed();
+    assert!(
+        matches!(result, Err(DecodeError::Deserialize { .. })),
+        "{result:?}"
+    );
+    // serde's cautious size hint would cap a preallocation at 1 MiB; postcard gives none at
+    // all when the length exceeds the bytes left. Either way, nothing near 8 TiB.
+    assert!(largest <= 1 << 20, "allocated {largest} bytes");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    // The probe does see a large allocation on this thread.
+    let (_, seen) = largest_allocation_during(|| std::hint::black_box(vec![0u64; 1 << 20]));
+    assert!(seen >= 8 << 20, "probe saw {seen} bytes");
+    // Nested collections are refused the same way.
+    assert!(codec::decode::<Vec<Vec<u64>>>(&bytes).is_err());
+    // A map gets its claimed length as a size hint, which serde caps at 1 MiB of entries
+    // (65,536 `(u64, u64)`); the hash table's own overhead makes that about 2.2 MiB.
+    let (result, largest) =
+        largest_allocation_during(|| codec::decode::<std::collections::HashMap<u64, u64>>(&bytes));
+    assert!(result.is_err());
+    assert!(largest <= 4 << 20, "allocated {largest} bytes");
+}
+
+#[test]
+fn decode_prefix_reads_values_one_after_another() {
+    let mut buf = Vec::new();
+    let values: Vec<(u64, String, Vec<u32>)> = (0..100u64)
+        .map(|i| {
+            (
+                i << (i % 64),
+                format!("item {i}"),
+                (0..i as u32 % 7).collect(),
+            )
+        })
+        .collect();
+    for v in &values {
+        codec::encode_into(v, &mut buf).unwrap();
+    }
+    let mut rest = &buf[..];
+    for v in &values {
+        let (got, r) = codec::decode_prefix::<(u64, String, Vec<u32>)>(rest).unwrap();
+        assert_eq!(&got, v);
+        rest = r;
+    }
+    assert!(rest.is_empty());
+    // Truncated input is an error, not a short value.
+    let one = codec::encode(&values[5]).unwrap();
     assert!(matches!(
-        codec::decode::<String>(&bytes),
+        codec::decode_prefix::<(u64, String, Vec<u32>)>(&one[..one.len() - 1]),
         Err(DecodeError::Deserialize { .. })
     ));
-    assert!(codec::decode::<Vec<String>>(&bytes).is_err());
+    // `decode` of the same buffer refuses what `decode_prefix` hands back.
+    assert!(matches!(
+        codec::decode::<(u64, String, Vec<u32>)>(&buf),
+        Err(DecodeError::TrailingBytes { .. })
+    ));
+}
+
+#[test]
+fn encode_into_appends_the_bytes_of_encode() {
+    let mut buf = b"head".to_vec();
+    let v = ("text".to_string(), vec![1u32, 300, 70_000]);
+    codec::encode_into(&v, &mut buf).unwrap();
+    assert_eq!(&buf[..4], b"head");
+    assert_eq!(buf[4..], codec::encode(&v).unwrap()[..]);
+}
+
+#[test]
+fn encoded_len_counts_without_allocating() {
+    let v = (
+        "a string of some length".to_string(),
+        (0..1000u32).collect::<Vec<_>>(),
+    );
+    let before = allocations();
+    let len = codec::encoded_len(&v).unwrap();
+    let count = allocations() - before;
+    assert_eq!(len, codec::encode(&v).unwrap().len());
+    assert_eq!(count, 0, "encoded_len allocated");
+}
+
+// ---------------------------------------------------------------- allocation probe
+//
+// Tests run on several threads at once, so the probe counts only the current thread's
+// allocations.
+
+struct Probe;
+
+thread_local! {
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+    static COUNT: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note(size: usize) {
+    // `try_with`: the allocator also runs while a thread's locals are torn down.
+    let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
+    let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+}
+
+// SAFETY: every call is forwarded to `System` unchanged; only sizes are noted on the side.
+unsafe impl GlobalAlloc for Probe {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        // SAFETY: the caller's contract for `alloc` is passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note(new_size);
+        // SAFETY: the caller's contract for `realloc` is passed on as is.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract for `dealloc` is passed on as is.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static PROBE: Probe = Probe;
+
+/// Runs `f` and returns its result with the largest single allocation it made on this thread.
+fn largest_allocation_during<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    LARGEST.with(|l| l.set(0));
+    let r = f();
+    (r, LARGEST.with(Cell::get))
+}
+
+/// Allocations made so far on this thread.
+fn allocations() -> usize {
+    COUNT.with(Cell::get)
 }
 
 #[test]
