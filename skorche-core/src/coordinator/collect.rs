@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
 use skorche_worker::protocol::{ItemResult, Payload, Results};
 use skorche_worker::transport::{EventReceiver, WorkerEvent};
 
@@ -15,8 +14,8 @@ use crate::exec::send::send;
 use crate::exec::worker_cx::WorkerCx;
 use crate::failure::attempt::dropped;
 use crate::failure::guard::Decision;
+use crate::hop::{Outlet, Tx};
 use crate::order::Tag;
-use crate::packet::Packet;
 
 pub(crate) struct Collector<'a, V, W> {
     pub(crate) stage: &'a Stage<V, W>,
@@ -25,7 +24,8 @@ pub(crate) struct Collector<'a, V, W> {
     pub(crate) output_ring: &'a [skorche_worker::rings::Ring],
     /// The ring the feeder writes inputs to (kept inputs are released from it when answered).
     pub(crate) input_ring: &'a skorche_worker::rings::Ring,
-    pub(crate) tx: Sender<Packet<W>>,
+    /// The stage's output, opened in the collector's own thread.
+    pub(crate) out: Outlet<W>,
 }
 
 /// A fault of the worker's, found in an answer: the stage fails with it.
@@ -35,10 +35,11 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
     pub(crate) fn run(mut self, cx: &mut WorkerCx) -> Ended {
         let worker = self.slot.control().id();
         let restarts = self.stage.opts.restart.is_some();
+        let tx = self.out.clone().open();
         loop {
             match self.receiver.recv() {
                 WorkerEvent::Results(part) => {
-                    if let Err(Breach(seq, why)) = self.take(cx, part) {
+                    if let Err(Breach(seq, why)) = self.take(cx, &tx, part) {
                         self.slot.control().kill();
                         if !cx.aborted() {
                             cx.fail(seq, FailureKind::Protocol, format!("{worker}: {why}"));
@@ -105,7 +106,7 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
 
     /// Checks one answer against its batch, then emits it. `Err`: the worker broke the
     /// protocol (nothing of this answer was emitted).
-    fn take(&mut self, cx: &mut WorkerCx, part: Results) -> Result<(), Breach> {
+    fn take(&mut self, cx: &mut WorkerCx, tx: &Tx<W>, part: Results) -> Result<(), Breach> {
         let n = part.results.len();
         let asked: Vec<Sent> = {
             let mut f = self.slot.lock();
@@ -216,7 +217,7 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                     let Some(values) = self.decode(cx, sent.seq, outputs) else {
                         return Ok(());
                     };
-                    if !emit(&self.tx, cx, sent.seq, sent.tag, values, self.stage.flat) {
+                    if !emit(tx, cx, sent.seq, sent.tag, values, self.stage.flat) {
                         return Ok(());
                     }
                 }
@@ -227,11 +228,16 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                         kind: kind_of(&failure),
                         message: failure.message,
                     };
-                    if !self.failed(cx, sent, failure) {
+                    if !self.failed(cx, tx, sent, failure) {
                         return Ok(());
                     }
                 }
             }
+        }
+        // The part goes downstream now: this thread next blocks on the worker, and once the
+        // batch is let go the feeder may send a control packet straight behind it.
+        if !tx.flush() {
+            return Ok(());
         }
         let mut f = self.slot.lock();
         if part.last {
@@ -241,9 +247,12 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                 return Ok(());
             };
             for control in batch.after.drain(..) {
-                if !send(&self.tx, cx, control) {
+                if !send(tx, cx, control) {
                     return Ok(());
                 }
+            }
+            if !tx.flush() {
+                return Ok(());
             }
             let items = batch.items.len();
             f.sizer.observe(items, batch.busy, batch.out_bytes);
@@ -261,7 +270,7 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
 
     /// Carries out the stage's failure policy for a failed attempt. `false`: the stage
     /// failed or the run stops.
-    fn failed(&self, cx: &mut WorkerCx, mut sent: Sent, failure: StageFailure) -> bool {
+    fn failed(&self, cx: &mut WorkerCx, tx: &Tx<W>, mut sent: Sent, failure: StageFailure) -> bool {
         let Some(guard) = &self.stage.guard else {
             self.slot.control().kill();
             cx.fail(failure.seq, failure.kind, failure.message);
@@ -287,7 +296,7 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                 }
                 self.release_input(&mut sent);
                 match dropped(sent.tag) {
-                    Some(p) => send(&self.tx, cx, p),
+                    Some(p) => send(tx, cx, p),
                     None => true,
                 }
             }
