@@ -1,6 +1,7 @@
 //! Thread mode against hand-written pipelines and parallel iterators, as one markdown
-//! table: `cargo run --release --example bench_thread [-- N [RUNS]]` (defaults: 1,000,000
-//! u64, best of 5). Every ratio is against the per-item crossbeam pipeline of the same run;
+//! table: `cargo run --release --example bench_thread [-- N [RUNS [FILTER]]]` (defaults:
+//! 1,000,000 u64, best of 5, every case; FILTER keeps the cases whose name contains it, for
+//! profiling one). Every ratio is against the per-item crossbeam pipeline of the same run;
 //! the runs of the cases alternate, so a change of load hits them all alike.
 
 #[path = "../benches/shared/thread_cases.rs"]
@@ -18,7 +19,12 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let n: u64 = args.next().map_or(1_000_000, |a| a.parse().expect("N"));
     let runs: usize = args.next().map_or(5, |a| a.parse().expect("RUNS"));
-    let cases = thread_cases::all();
+    let filter = args.next().unwrap_or_default();
+    let cases: Vec<_> = thread_cases::all()
+        .into_iter()
+        .filter(|c| c.name.contains(&filter))
+        .collect();
+    let has_baseline = filter.is_empty();
     let expected = thread_cases::expected(n);
     let load_before = load_average();
     let mut best = vec![Duration::MAX; cases.len()];
@@ -32,7 +38,7 @@ fn main() {
         }
     }
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
-    let baseline = rate(best[0]);
+    let baseline = has_baseline.then(|| rate(best[0]));
     println!("3-stage identity over {n} u64, best of {runs} runs per row");
     println!(
         "(load average {load_before} before, {} after)",
@@ -42,12 +48,12 @@ fn main() {
     println!("| pipeline | items/s | ns per item | vs per-item crossbeam |");
     println!("|---|---|---|---|");
     for (case, d) in cases.iter().zip(&best) {
+        let ratio = baseline.map_or("-".into(), |b| format!("{:.2}x", rate(*d) / b));
         println!(
-            "| {} | {:.2} M | {:.1} | {:.2}x |",
+            "| {} | {:.2} M | {:.1} | {ratio} |",
             case.name,
             rate(*d) / 1e6,
             d.as_nanos() as f64 / n as f64,
-            rate(*d) / baseline
         );
     }
 }
