@@ -11,6 +11,8 @@ use crossbeam_channel::bounded;
 
 /// One way to run the pipeline.
 pub struct Case {
+    /// A short id (criterion's benchmark name).
+    pub id: &'static str,
     pub name: &'static str,
     pub run: fn(u64) -> u64,
 }
@@ -19,24 +21,34 @@ pub struct Case {
 pub fn all() -> Vec<Case> {
     vec![
         Case {
+            id: "crossbeam_per_item",
             name: "crossbeam, per item (baseline): 4 threads, bounded(64)",
             run: crossbeam_per_item,
         },
         Case {
+            id: "crossbeam_chunks_64",
             name: "crossbeam, chunks of 64: 4 threads, bounded(2) of Vec",
             run: crossbeam_chunked,
         },
         Case {
+            id: "rayon_par_bridge",
             name: "rayon `par_bridge().map()` (one stage, unordered)",
             run: rayon_par_bridge,
         },
         Case {
+            id: "pariter_3_stages",
             name: "dpc-pariter `parallel_map` x3 (ordered)",
             run: pariter_3_stages,
         },
         Case {
+            id: "skorche",
             name: "skorche thread mode, `map(|x| x)` x3, defaults",
             run: skorche_identity,
+        },
+        Case {
+            id: "skorche_capacity_256",
+            name: "skorche, the same with `default_capacity(256)` (4x the default bound)",
+            run: skorche_identity_256,
         },
     ]
 }
@@ -132,7 +144,19 @@ pub fn pariter_3_stages(n: u64) -> u64 {
 
 /// skorche: a source, three identity `map` stages, the output read on this thread.
 pub fn skorche_identity(n: u64) -> u64 {
+    skorche_3_maps(n, None)
+}
+
+/// The same with larger queues: how much of the cost is threads waiting for room.
+pub fn skorche_identity_256(n: u64) -> u64 {
+    skorche_3_maps(n, Some(256))
+}
+
+fn skorche_3_maps(n: u64, capacity: Option<usize>) -> u64 {
     let p = skorche::core::Pipeline::new();
+    if let Some(c) = capacity {
+        p.default_capacity(c);
+    }
     let q = p
         .source(0..n)
         .map(|x: u64| x)
