@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use skorche_worker::codec::{self, OnFull};
@@ -42,9 +41,9 @@ use crate::failure::attempt::{dropped, letter};
 use crate::failure::failed::Failed;
 use crate::failure::guard::{Decision, FailureGuard};
 use crate::failure::policy::StagePolicy;
+use crate::hop::{Outlet, Rx, Tx};
 use crate::launch::Launch;
 use crate::order::Tag;
-use crate::packet::Packet;
 use crate::process_options::ProcessOptions;
 
 /// An encoded value on a queue between two process stages.
@@ -128,8 +127,11 @@ where
                     }
                 }
                 .map_err(|e| e.to_string())?;
-                tx.send(letter(seq, item, error, attempts))
-                    .map_err(|_| "the dead-letter queue is gone".to_string())
+                if tx.send_now(letter(seq, item, error, attempts)) {
+                    Ok(())
+                } else {
+                    Err("the dead-letter queue is gone".to_string())
+                }
             }))
         }
     };
@@ -268,9 +270,11 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
     gate: &StartGate,
     cx: &mut WorkerCx,
     mut rings: Vec<Arc<Ring>>,
-    rx: Receiver<Packet<V>>,
-    tx: Sender<Packet<W>>,
+    mut rx: Rx<V>,
+    tx: Outlet<W>,
 ) {
+    // The feeder's and this thread's sender: control packets only, each shipped at once.
+    let own_tx = tx.clone().open();
     let started = if cx.aborted() {
         None
     } else {
@@ -314,8 +318,8 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
             &slot,
             link,
             &rings,
-            &rx,
-            &tx,
+            &mut rx,
+            (&own_tx, &tx),
             (handover, old_input.take()),
         );
         slot.control().wait();
@@ -393,7 +397,7 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
                     ),
                 };
                 let seq = culprit.seq;
-                if !give_up(stage, cx, &tx, &mut handover, seq, failure, &rings[0]) {
+                if !give_up(stage, cx, &own_tx, &mut handover, seq, failure, &rings[0]) {
                     return;
                 }
             }
@@ -471,10 +475,10 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
 
 /// Item `seq` crashed its workers too often: it follows the stage's failure policy (by
 /// default the stage fails). `false`: the stage failed or the run stops.
-fn give_up<V, W>(
+fn give_up<V, W: Send + 'static>(
     stage: &Stage<V, W>,
     cx: &mut WorkerCx,
-    tx: &Sender<Packet<W>>,
+    tx: &Tx<W>,
     handover: &mut [Batch<W>],
     seq: u64,
     failure: StageFailure,
@@ -506,7 +510,7 @@ fn give_up<V, W>(
             // Handled: the next worker does not get it; a skip keeps its place in order.
             item.done = true;
             if let Some(p) = dropped(std::mem::replace(&mut item.tag, Tag::NONE)) {
-                return send(tx, cx, p);
+                return send(tx, cx, p) && tx.flush();
             }
             true
         }
@@ -572,8 +576,8 @@ fn serve_link<V: Send + 'static, W: Send + 'static>(
     slot: &Slot<W>,
     link: skorche_worker::transport::WorkerLink,
     rings: &[Arc<Ring>],
-    rx: &Receiver<Packet<V>>,
-    tx: &Sender<Packet<W>>,
+    rx: &mut Rx<V>,
+    (own_tx, tx): (&Tx<W>, &Outlet<W>),
     (handover, old_input): (Vec<Batch<W>>, Option<Arc<Ring>>),
 ) -> (Ended, Option<Batch<W>>) {
     let output_ring = std::slice::from_ref(rings[1].as_ref());
@@ -582,8 +586,8 @@ fn serve_link<V: Send + 'static, W: Send + 'static>(
         slot,
         sender: link.sender,
         input_ring: &rings[0],
-        rx: rx.clone(),
-        tx: tx.clone(),
+        rx,
+        tx: own_tx,
     };
     let collector = Collector {
         stage,
@@ -591,7 +595,7 @@ fn serve_link<V: Send + 'static, W: Send + 'static>(
         receiver: link.receiver,
         output_ring,
         input_ring: &rings[0],
-        tx: tx.clone(),
+        out: tx.clone(),
     };
     std::thread::scope(|scope| {
         let mut ccx = cx.fork();

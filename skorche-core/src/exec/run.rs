@@ -51,13 +51,18 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
     for (q, decl) in graph.queues.iter().enumerate() {
         if decl.merged_into.is_none() {
             let cap = decl.capacity.unwrap_or(default_cap).max(1);
+            // Several workers share the consumer's input: no chunk may go to one of them
+            // until they are known to be fast (see `hop::HopState`).
+            let shared = decl
+                .consumer
+                .is_some_and(|c| graph.nodes[c].mode.count() > 1);
             chan_index[q] = channels.len();
             if forwarded[q] {
                 channels.push(crate::graph::make_channel::<crate::coordinator::Payload>(
-                    cap,
+                    cap, shared,
                 ));
             } else {
-                channels.push((decl.make)(cap));
+                channels.push((decl.make)(cap, shared));
             }
         }
     }

@@ -70,11 +70,12 @@ fn launch_threads<T: Send + 'static, U: Send + 'static>(
     let flat = task.is_flat_map();
     let guard = failure.map(|p| StageGuard::<T>::new(p, cx));
     cx.spawn_each(|cx| {
-        let rx = cx.input::<T>(0);
+        let mut rx = cx.input::<T>(0);
         let tx = cx.output::<U>(0);
         let task = task.clone();
         let mut guard = guard.as_ref().map(|g| g.worker(cx));
         move |cx| {
+            let tx = tx.open();
             let mut instance = match task.instantiate() {
                 Ok(i) => i,
                 Err(f) => {
