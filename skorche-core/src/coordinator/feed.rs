@@ -37,6 +37,11 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
         loop {
             let slot = self.slot;
             let room = slot.wait_credit(POLL, || cx.aborted() || slot.is_dead())?;
+            // The producers upstream ship in chunks only to a fast consumer: the worker's
+            // batches grow only while its items take under 100 µs each, so a batch cap above
+            // one says it is fast (a slow worker must leave the other items to its peers).
+            let fast = slot.lock().sizer.cap() > 1;
+            crate::hop::outbox::set_pace(!fast);
             if !self.send_retries(cx, room) {
                 return None;
             }
