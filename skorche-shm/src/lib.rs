@@ -95,6 +95,18 @@
 //! `RUSTFLAGS="--cfg loom" cargo test -p skorche-shm --release --test loom_ring`): the code
 //! under test is the real `ring.rs`, with loom atomics on a heap segment (`src/sync.rs`).
 //!
+//! # Keeping records as values
+//!
+//! A consumer that wants to keep a record's bytes past one read takes it over with
+//! [`Ring::hold`]: a [`HeldRecord`] pins the record like a [`ReadGuard`] but owns an `Arc` of
+//! the ring, and releases the record when dropped, in any order. [`ShmBytes`] (bytes) and
+//! [`ShmSlice<T>`] (plain-old-data values, via [`bytemuck`]) are values built on it that may
+//! also own their data instead (a small payload that never went through a ring). Records are
+//! reclaimed in ring order, so one record held for minutes stops the writer once the ring has
+//! gone round to it: that is backpressure (the writer waits), never an error.
+//! [`Ring::kept_bytes`] counts what live holds keep, so a leak check can tell them apart
+//! from records nobody will release.
+//!
 //! # Backing
 //!
 //! * [`Backing::Memfd`] (default, [`Ring::create`]): an anonymous `memfd_create` segment, mode
@@ -148,13 +160,21 @@
 //!   processes, payloads from 4 KiB to 64 MiB, printed as one table.
 #![warn(missing_docs)]
 
+mod bytes;
 mod error;
+mod held;
 mod layout;
 #[cfg(not(loom))]
 mod os;
 mod ring;
 mod segment;
+mod slice;
 mod sync;
+
+pub use bytemuck;
+pub use bytes::ShmBytes;
+pub use held::HeldRecord;
+pub use slice::{ShmSlice, SliceError};
 
 pub use error::{CreateError, HandleError, OpenError, ReserveError};
 pub use layout::RECORD_ALIGN;

@@ -1,0 +1,239 @@
+//! Zero-copy payloads: values read where they lie in a ring ([`ShmBytes`], [`ShmSlice`]), and
+//! the raw-bytes wire form they share with `Vec<u8>`.
+//!
+//! The codec sends a `Vec<u8>` as its raw bytes. A [`ShmBytes`] travels the same way, so a
+//! task that makes a `Vec<u8>` can be read by the driver as `ShmBytes` ([`FromOutput`]): an
+//! output in the worker's ring is then held in place (no copy) until the value is dropped. A
+//! [`ShmSlice<T>`] is the raw bytes of a `[T]` of plain-old-data values, written by tasks
+//! declared with the `map_slice` and `fill_slice` forms of [`task!`](crate::task).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use skorche_worker::protocol::Payload;
+//! use skorche_worker::rings::{Ring, ShmBytes};
+//! use skorche_worker::zero_copy::FromOutput;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // What a worker's answer holds: a handle into its output ring (made by the driver).
+//! let ring = Arc::new(Ring::create(1 << 20)?);
+//! let handle = ring.write(&[42u8; 100_000], std::time::Duration::ZERO)?;
+//! let bytes = ShmBytes::from_payload(Payload::Shm(handle), &ring)?;
+//! assert!(bytes.in_ring() && bytes.len() == 100_000);
+//! // A small output travels inline and becomes owned bytes.
+//! let small = ShmBytes::from_payload(Payload::Inline(vec![1, 2]), &ring)?;
+//! assert_eq!(small, vec![1, 2]);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::any::{Any, TypeId};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::codec::{self, OnFull, PayloadIo};
+use crate::error::{DecodeError, EncodeError};
+use crate::protocol::Payload;
+use crate::shm::{Handle, Ring, ShmBytes, ShmSlice};
+
+/// `value` as a `U`, when `T` is `U`.
+fn cast<T: 'static, U: 'static>(value: T) -> Result<U, T> {
+    if TypeId::of::<T>() != TypeId::of::<U>() {
+        return Err(value);
+    }
+    let mut slot = Some(value);
+    Ok((&mut slot as &mut dyn Any)
+        .downcast_mut::<Option<U>>()
+        .and_then(Option::take)
+        .expect("TypeId checked: T is U"))
+}
+
+fn is<T: 'static, U: 'static>() -> bool {
+    TypeId::of::<T>() == TypeId::of::<U>()
+}
+
+/// A type the driver can read a task's outputs of type `U` as: how a stage declared with
+/// `map_task_as` turns outputs into its queue's items.
+///
+/// Implemented for [`ShmBytes`] (from `Vec<u8>` or `ShmBytes` outputs) and [`ShmSlice<T>`]
+/// (from `ShmSlice<T>` outputs).
+pub trait FromOutput<U>: Sized + Send + 'static {
+    /// An output made in this process (a stage on threads).
+    fn from_output(value: U) -> Self;
+
+    /// An output a worker answered, `ring` being its output ring: a record there is held in
+    /// place until the value drops.
+    ///
+    /// # Errors
+    /// A handle into another ring, or one the ring refuses; bytes that are not a `Self`.
+    fn from_payload(payload: Payload, ring: &Arc<Ring>) -> Result<Self, DecodeError>;
+}
+
+/// Takes over the record `handle` names in `ring` (a worker's output ring).
+fn hold(handle: &Handle, ring: &Arc<Ring>) -> Result<crate::rings::HeldRecord, DecodeError> {
+    if handle.ring != ring.id() {
+        return Err(DecodeError::UnknownRing { ring: handle.ring });
+    }
+    ring.hold(handle).map_err(|source| DecodeError::Handle {
+        ring: handle.ring,
+        source,
+    })
+}
+
+fn bytes_from_payload(payload: Payload, ring: &Arc<Ring>) -> Result<ShmBytes, DecodeError> {
+    match payload {
+        Payload::Inline(bytes) => Ok(ShmBytes::from(bytes)),
+        Payload::Shm(handle) => Ok(ShmBytes::from(hold(&handle, ring)?)),
+    }
+}
+
+impl FromOutput<Vec<u8>> for ShmBytes {
+    fn from_output(value: Vec<u8>) -> Self {
+        ShmBytes::from(value)
+    }
+    fn from_payload(payload: Payload, ring: &Arc<Ring>) -> Result<Self, DecodeError> {
+        bytes_from_payload(payload, ring)
+    }
+}
+
+impl FromOutput<ShmBytes> for ShmBytes {
+    fn from_output(value: ShmBytes) -> Self {
+        value
+    }
+    fn from_payload(payload: Payload, ring: &Arc<Ring>) -> Result<Self, DecodeError> {
+        bytes_from_payload(payload, ring)
+    }
+}
+
+impl<T: bytemuck::Pod + Send + Sync> FromOutput<ShmSlice<T>> for ShmSlice<T> {
+    fn from_output(value: ShmSlice<T>) -> Self {
+        value
+    }
+    fn from_payload(payload: Payload, ring: &Arc<Ring>) -> Result<Self, DecodeError> {
+        Ok(match payload {
+            Payload::Inline(bytes) => ShmSlice::from_bytes(&bytes)?,
+            Payload::Shm(handle) => ShmSlice::from_record(hold(&handle, ring)?)?,
+        })
+    }
+}
+
+/// Decodes an output of a task declared with output type `U` (driver side, `ring` being the
+/// worker's output ring): a [`ShmBytes`] is held in place, anything else decoded by
+/// [`codec::decode_payload_owned`].
+///
+/// # Errors
+/// As [`codec::decode_payload`].
+pub fn decode_output<U: DeserializeOwned + 'static>(
+    payload: Payload,
+    ring: &Arc<Ring>,
+) -> Result<U, DecodeError> {
+    if is::<U, ShmBytes>() {
+        let bytes = bytes_from_payload(payload, ring)?;
+        return Ok(cast::<ShmBytes, U>(bytes)
+            .ok()
+            .expect("TypeId checked: U is ShmBytes"));
+    }
+    codec::decode_payload_owned::<U>(payload, std::slice::from_ref(ring.as_ref()))
+}
+
+/// Runs `f` over an input record's bytes in place (worker side), then releases the record
+/// unless the coordinator keeps inputs (see [`PayloadIo::keep_inputs`]).
+///
+/// # Errors
+/// An unknown ring or a handle the ring refuses.
+pub fn with_input<R>(
+    handle: &Handle,
+    io: &PayloadIo,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<R, DecodeError> {
+    let error = |source| DecodeError::Handle {
+        ring: handle.ring,
+        source,
+    };
+    let ring = codec::ring_for(handle, &io.rings)?;
+    let result = f(&ring.read(handle).map_err(error)?);
+    if !io.keep_inputs {
+        ring.release(handle).map_err(error)?;
+    }
+    Ok(result)
+}
+
+/// Decodes a task's input (worker side): a [`ShmBytes`] from its raw bytes, anything else by
+/// [`PayloadIo::decode`].
+///
+/// # Errors
+/// As [`PayloadIo::decode`].
+pub fn decode_input<T: DeserializeOwned + 'static>(
+    payload: Payload,
+    io: &PayloadIo,
+) -> Result<T, DecodeError> {
+    if !is::<T, ShmBytes>() {
+        return io.decode(payload);
+    }
+    let bytes = match payload {
+        Payload::Inline(bytes) => ShmBytes::from(bytes),
+        Payload::Shm(handle) => ShmBytes::from(with_input(&handle, io, <[u8]>::to_vec)?),
+    };
+    Ok(cast::<ShmBytes, T>(bytes)
+        .ok()
+        .expect("TypeId checked: T is ShmBytes"))
+}
+
+/// Encodes a task's output (worker side): a [`ShmBytes`] as its raw bytes, anything else by
+/// [`PayloadIo::encode`].
+///
+/// # Errors
+/// As [`PayloadIo::encode`].
+pub fn encode_output<T: Serialize + 'static>(
+    value: T,
+    io: &PayloadIo,
+) -> Result<Payload, EncodeError> {
+    match cast::<T, ShmBytes>(value) {
+        Ok(bytes) => io.encode(bytes.into_vec()),
+        Err(value) => io.encode(value),
+    }
+}
+
+/// Encodes a stage's input for a worker (driver side), per
+/// [`codec::encode_payload_with`], except for a [`ShmBytes`]:
+///
+/// * held in one of the rings of `family` (rings the worker has attached), it is handed over
+///   as its handle, without a copy: the worker releases the record once it has read it;
+/// * held in another ring, its bytes are copied once into `ring` (or sent inline);
+/// * owned, it is sent like a `Vec<u8>` (moved when inline, copied once into `ring`).
+///
+/// # Errors
+/// As [`codec::encode_payload_with`].
+pub fn encode_input<T: Serialize + 'static>(
+    value: T,
+    ring: &Ring,
+    family: &[Arc<Ring>],
+    threshold: usize,
+    on_full: &mut dyn FnMut() -> OnFull,
+) -> Result<Payload, EncodeError> {
+    let bytes = match cast::<T, ShmBytes>(value) {
+        Ok(bytes) => bytes,
+        Err(value) => return codec::encode_payload_with(value, Some(ring), threshold, on_full),
+    };
+    let bytes = match bytes.into_record() {
+        Ok(record) if family.iter().any(|r| Arc::ptr_eq(r, record.ring())) => {
+            return Ok(Payload::Shm(record.into_handle()));
+        }
+        Ok(record) => ShmBytes::from(record),
+        Err(bytes) => bytes,
+    };
+    if !bytes.in_ring() {
+        return codec::encode_payload_with(bytes.into_vec(), Some(ring), threshold, on_full);
+    }
+    if bytes.len() < threshold || bytes.len() > ring.max_payload() {
+        return Ok(Payload::Inline(bytes.to_vec()));
+    }
+    Ok(match codec::reserve(ring, bytes.len(), on_full)? {
+        Some(mut reservation) => {
+            reservation.copy_from_slice(&bytes);
+            Payload::Shm(reservation.commit())
+        }
+        None => Payload::Inline(bytes.to_vec()),
+    })
+}
