@@ -2,8 +2,11 @@
 //! single-threaded alloc + memcpy baseline of the same run: one markdown table.
 //!
 //! ```text
-//! cargo run --release --example bench_zero_copy [values] [MiB]
+//! cargo run --release --example bench_zero_copy [values] [MiB] [row filter]
 //! ```
+//!
+//! A filter (any word that is not a number) keeps the baseline and the rows whose name
+//! contains it, e.g. `ShmBytes` for a profile of the zero-copy row alone.
 //!
 //! The same work in every row: `values` (default 200) values of `MiB` (default 8) made by a
 //! memset (every byte written once) in 2 worker processes, and read by the driver as it pulls
@@ -103,7 +106,7 @@ fn run(row: Row, how: Read, s: &Setup) -> Duration {
     };
     let p = Pipeline::new();
     let len = s.len;
-    let inputs = p.source((0..s.values).map(move |_| (BYTE, len)));
+    let inputs = || p.source((0..s.values).map(move |_| (BYTE, len)));
     let mut count = 0u64;
     match row {
         Row::Baseline => {
@@ -121,7 +124,7 @@ fn run(row: Row, how: Read, s: &Setup) -> Duration {
                 Row::InPlaceOwned => &builtin::MEMSET_IN_PLACE,
                 _ => &builtin::MEMSET_BYTES,
             };
-            let mut q = inputs.map_task(task).processes(2);
+            let mut q = inputs().map_task(task).processes(2);
             if let Row::Inline = row {
                 q = q.shm_threshold(usize::MAX);
             }
@@ -133,7 +136,7 @@ fn run(row: Row, how: Read, s: &Setup) -> Duration {
             }
         }
         Row::ZeroCopy => {
-            let q = inputs
+            let q = inputs()
                 .map_task_as::<_, ShmBytes>(&builtin::MEMSET_IN_PLACE)
                 .processes(2);
             for v in p.run_iter(q).expect("start") {
@@ -151,7 +154,6 @@ fn run(row: Row, how: Read, s: &Setup) -> Duration {
                 .source((0..s.values).map(move |_| (bits, n)))
                 .map_task_as::<_, ShmSlice<f32>>(&builtin::FILL_F32_IN_PLACE)
                 .processes(2);
-            drop(inputs);
             for v in p.run_iter(q).expect("start") {
                 let v = v.expect("value");
                 assert!(v.in_ring());
@@ -172,10 +174,9 @@ fn gbps(s: &Setup, t: Duration) -> f64 {
 
 fn main() {
     skorche::worker::enter();
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let words: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<u64> = words.iter().filter_map(|a| a.parse().ok()).collect();
+    let filter = words.iter().find(|a| a.parse::<u64>().is_err());
     let s = Setup {
         values: args.first().copied().unwrap_or(200),
         len: args.get(1).copied().unwrap_or(8) << 20,
@@ -194,6 +195,12 @@ fn main() {
         Row::ZeroCopy,
         Row::TypedF32,
     ];
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .filter(|r| {
+            matches!(r, Row::Baseline) || filter.is_none_or(|f| r.name().contains(f.as_str()))
+        })
+        .collect();
     let times: Vec<(Duration, Duration)> = rows
         .iter()
         .map(|&row| (best(row, Read::Touch), best(row, Read::Checksum)))
@@ -216,7 +223,11 @@ fn main() {
             c / base_sum
         );
     }
-    let zero = gbps(&s, times[4].0);
+    let zero = rows
+        .iter()
+        .zip(&times)
+        .find(|(r, _)| matches!(r, Row::ZeroCopy))
+        .map_or(0.0, |(_, t)| gbps(&s, t.0));
     println!();
     println!(
         "touch = first and last 8 bytes plus one byte per 4 KiB page of each value; target: zero-copy ≥ {TARGET_GBPS} GB/s (touch): {}",

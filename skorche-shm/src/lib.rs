@@ -65,7 +65,11 @@
 //! and `writer`, each on its own cache line) followed by the data area; see `src/layout.rs` for
 //! the byte layout. Records are `[state, len, generation][payload]`, start at multiples of 64
 //! bytes ([`RECORD_ALIGN`]) and are contiguous: a record that would cross the end of the data
-//! area is preceded by a padding record filling the rest of the lap.
+//! area is preceded by a padding record filling the rest of the lap. A large record (at least
+//! 1/16 of the ring) also starts the next lap early, past the first quarter of this one, when
+//! the records in flight and it fit in a quarter of the ring: a reader that keeps up then keeps
+//! the writer in the ring's first pages, which stay mapped and cached, instead of faulting in
+//! fresh pages of the whole segment.
 //!
 //! `head` and `tail` count bytes since creation and never wrap. A record's offset is
 //! `position % capacity`, its generation `position / capacity + 1`. Each record has a 64-bit

@@ -631,7 +631,19 @@ impl Ring {
             let pos = head % cap;
             let generation = head / cap + 1;
             let rec = HEADER_SIZE + pos as usize;
-            if pos + size > cap {
+            // A large record goes back to the start of the data area early when what is in
+            // flight and the record fit in its first quarter: a reader that keeps up then keeps
+            // the ring in its first pages, which stay mapped and cached (a fresh page of shared
+            // memory costs a fault and a zeroing, slower than copying a page), and the rest is
+            // used only when records pile up. Only for records of at least 1/16 of the ring,
+            // where a lap holds few records anyway, so readers holding many small records do
+            // not see the padding shrink the ring; and only past a quarter of the lap, so the
+            // bytes skipped stay below three times those written (positions never run out).
+            // `used + size <= cap / 4 <= pos` also means the padding and the record fit.
+            let used = head - tail;
+            let early =
+                size >= cap / 16 && pos >= cap / 4 && used + size <= cap / 4 && pos + size <= cap;
+            if pos + size > cap || early {
                 // Records are contiguous: fill the rest of this lap with a padding record.
                 let pad = cap - pos;
                 if pad > free {

@@ -72,7 +72,13 @@ impl Model {
         loop {
             let free = self.cap - (self.head - self.tail);
             let pos = self.head % self.cap;
-            if pos + size > self.cap {
+            // Early wrap of a large record (see `place` in ring.rs).
+            let used = self.head - self.tail;
+            let early = size >= self.cap / 16
+                && pos >= self.cap / 4
+                && used + size <= self.cap / 4
+                && pos + size <= self.cap;
+            if pos + size > self.cap || early {
                 let pad = self.cap - pos;
                 if pad > free {
                     return None;
