@@ -211,3 +211,21 @@ proptest! {
         }
     }
 }
+
+/// `ShmBytes` clones share one hold: the record is released when the last one drops, and
+/// `into_record` gives the hold back only to a sole owner.
+#[test]
+fn shm_bytes_clones_share_one_record() {
+    let ring = Arc::new(Ring::create_in_process(CAPACITY).unwrap());
+    let h = ring.write(&[5u8; 100], std::time::Duration::ZERO).unwrap();
+    let a = skorche_shm::ShmBytes::from(ring.hold(&h).unwrap());
+    let b = a.clone();
+    assert_eq!(ring.kept_bytes(), 192, "one hold for both");
+    let a = a.into_record().expect_err("shared with a clone");
+    drop(b);
+    let record = a.into_record().expect("sole owner now");
+    assert_eq!(record.handle(), h);
+    assert!(format!("{record:?}").contains("len: 100"));
+    drop(record);
+    assert_eq!((ring.held_bytes(), ring.kept_bytes()), (Some(0), 0));
+}

@@ -17,10 +17,11 @@
 //! // What a worker's answer holds: a handle into its output ring (made by the driver).
 //! let ring = Arc::new(Ring::create(1 << 20)?);
 //! let handle = ring.write(&[42u8; 100_000], std::time::Duration::ZERO)?;
-//! let bytes = ShmBytes::from_payload(Payload::Shm(handle), &ring)?;
+//! // Read as `ShmBytes` the output of a task declared with a `Vec<u8>` output.
+//! let bytes = <ShmBytes as FromOutput<Vec<u8>>>::from_payload(Payload::Shm(handle), &ring)?;
 //! assert!(bytes.in_ring() && bytes.len() == 100_000);
 //! // A small output travels inline and becomes owned bytes.
-//! let small = ShmBytes::from_payload(Payload::Inline(vec![1, 2]), &ring)?;
+//! let small = <ShmBytes as FromOutput<Vec<u8>>>::from_payload(Payload::Inline(vec![1, 2]), &ring)?;
 //! assert_eq!(small, vec![1, 2]);
 //! # Ok(())
 //! # }
@@ -130,9 +131,7 @@ pub fn decode_output<U: DeserializeOwned + 'static>(
 ) -> Result<U, DecodeError> {
     if is::<U, ShmBytes>() {
         let bytes = bytes_from_payload(payload, ring)?;
-        return Ok(cast::<ShmBytes, U>(bytes)
-            .ok()
-            .expect("TypeId checked: U is ShmBytes"));
+        return Ok(cast::<ShmBytes, U>(bytes).expect("TypeId checked: U is ShmBytes"));
     }
     codec::decode_payload_owned::<U>(payload, std::slice::from_ref(ring.as_ref()))
 }
@@ -175,9 +174,7 @@ pub fn decode_input<T: DeserializeOwned + 'static>(
         Payload::Inline(bytes) => ShmBytes::from(bytes),
         Payload::Shm(handle) => ShmBytes::from(with_input(&handle, io, <[u8]>::to_vec)?),
     };
-    Ok(cast::<ShmBytes, T>(bytes)
-        .ok()
-        .expect("TypeId checked: T is ShmBytes"))
+    Ok(cast::<ShmBytes, T>(bytes).expect("TypeId checked: T is ShmBytes"))
 }
 
 /// Encodes a task's output (worker side): a [`ShmBytes`] as its raw bytes, anything else by
