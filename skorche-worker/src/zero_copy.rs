@@ -177,6 +177,18 @@ pub fn decode_input<T: DeserializeOwned + 'static>(
     Ok(cast::<ShmBytes, T>(bytes).expect("TypeId checked: T is ShmBytes"))
 }
 
+/// Decodes a value from its encoded bytes (as a driver sent it to a worker): a
+/// [`ShmBytes`] is the bytes themselves, anything else by [`codec::decode_payload_owned`].
+///
+/// # Errors
+/// As [`codec::decode_payload`].
+pub fn decode_value<T: DeserializeOwned + 'static>(bytes: Vec<u8>) -> Result<T, DecodeError> {
+    match cast::<ShmBytes, T>(ShmBytes::from(bytes)) {
+        Ok(value) => Ok(value),
+        Err(bytes) => codec::decode_payload_owned::<T>(Payload::Inline(bytes.into_vec()), &[]),
+    }
+}
+
 /// Encodes a task's output (worker side): a [`ShmBytes`] as its raw bytes, anything else by
 /// [`PayloadIo::encode`].
 ///

@@ -127,11 +127,10 @@ where
             let tx = cx.output::<Failed<T>>(index);
             Some(Box::new(move |seq, payload, ring, error, attempts| {
                 let item: T = match payload {
-                    Payload::Shm(h) => codec::read_kept_bytes(h, ring)
-                        .and_then(|b| codec::decode_payload_owned::<T>(Payload::Inline(b), &[])),
-                    Payload::Inline(b) => {
-                        codec::decode_payload::<T>(&Payload::Inline(b.clone()), &[])
+                    Payload::Shm(h) => {
+                        codec::read_kept_bytes(h, ring).and_then(zero_copy::decode_value)
                     }
+                    Payload::Inline(b) => zero_copy::decode_value(b.clone()),
                 }
                 .map_err(|e| e.to_string())?;
                 tx.send(letter(seq, item, error, attempts))
