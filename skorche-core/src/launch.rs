@@ -43,6 +43,15 @@ pub(crate) struct Launch<'a> {
     /// Output rings of process stages whose payloads are forwarded, by channel index.
     pub(crate) forward_rings:
         &'a mut std::collections::HashMap<usize, crate::coordinator::rings::SharedRings>,
+    /// Output rings of process stages whose items are `ShmBytes` held in them, in launch
+    /// order: later stages taking `ShmBytes` inputs attach them (see `coordinator::launch`).
+    /// Each with the flag a later stage sets when it attaches them.
+    pub(crate) held_rings: &'a mut Vec<(
+        crate::coordinator::rings::SharedRings,
+        Arc<std::sync::atomic::AtomicBool>,
+    )>,
+    /// Set while launching a stage that offers its output rings to `held_rings`.
+    pub(crate) offer_held: bool,
     /// Opens once every worker process of the run has started.
     pub(crate) gate: std::sync::Arc<crate::coordinator::rings::StartGate>,
     /// Process-mode settings (used by registered-task stages in process mode).

@@ -23,7 +23,7 @@ pub(crate) struct Collector<'a, V, W> {
     pub(crate) stage: &'a Stage<V, W>,
     pub(crate) slot: &'a Slot<W>,
     pub(crate) receiver: Box<dyn EventReceiver>,
-    pub(crate) output_ring: &'a [skorche_worker::rings::Ring],
+    pub(crate) output_ring: &'a std::sync::Arc<skorche_worker::rings::Ring>,
     /// The ring the feeder writes inputs to (kept inputs are released from it when answered).
     pub(crate) input_ring: &'a skorche_worker::rings::Ring,
     /// The stage's output, opened in the collector's own thread.

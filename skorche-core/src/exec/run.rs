@@ -72,6 +72,7 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
 
     let mut threads = Vec::new();
     let mut forward_rings = std::collections::HashMap::new();
+    let mut held_rings = Vec::new();
     let gate = crate::coordinator::StartGate::new();
     let mut stats = Vec::new();
     let mut depth_of = Vec::new();
@@ -95,6 +96,8 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
             forward_in: node.inputs.iter().map(|&q| forwarded[q]).collect(),
             forward_out: node.outputs.iter().map(|&q| forwarded[q]).collect(),
             forward_rings: &mut forward_rings,
+            held_rings: &mut held_rings,
+            offer_held: false,
             gate: gate.clone(),
             process: {
                 let mut opts = node.process.clone();
