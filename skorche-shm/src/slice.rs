@@ -67,6 +67,29 @@ pub enum SliceError {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// Plain-old-data structs (`#[repr(C)]`, no padding, derived with `bytemuck`, which needs the
+/// `derive` feature):
+///
+/// ```
+/// use std::sync::Arc;
+/// use bytemuck::{Pod, Zeroable};
+/// use skorche_shm::{Ring, ShmSlice};
+///
+/// #[repr(C)]
+/// #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+/// struct Point { x: f32, y: f32, id: u32, weight: f32 }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let ring = Arc::new(Ring::create(1 << 16)?);
+/// let points = [Point { x: 1.0, y: 2.0, id: 7, weight: 0.5 }; 100];
+/// let handle = ring.write(bytemuck::cast_slice(&points), std::time::Duration::ZERO)?;
+/// let read = ShmSlice::<Point>::from_record(ring.hold(&handle)?)?;
+/// assert!(read.in_ring());
+/// assert_eq!(read[99], points[99]);
+/// # Ok(())
+/// # }
+/// ```
 pub struct ShmSlice<T>(Repr<T>);
 
 enum Repr<T> {
