@@ -1,8 +1,11 @@
 //! skorche against the raw transports, in one run, printed as one markdown table:
 //!
 //! ```text
-//! cargo run --release --example bench_speed
+//! cargo run --release --example bench_speed [large] [small] [thread]
 //! ```
+//!
+//! With section names as arguments only those sections run (e.g. `small` alone, to profile
+//! the process rows); without, all three.
 //!
 //! Every row is printed beside its baseline, measured in the same run, in three sections:
 //!
@@ -278,6 +281,20 @@ fn main() {
     skorche::worker::enter();
     speed_rows::child_if_asked();
 
+    let chosen: Vec<String> = std::env::args().skip(1).collect();
+    let sections: [(&str, fn()); 3] = [
+        ("large", large_payloads),
+        ("small", small_items),
+        ("thread", thread_mode),
+    ];
+    // A misspelt section would otherwise run nothing and look like a finished run.
+    if let Some(unknown) = chosen
+        .iter()
+        .find(|c| !sections.iter().any(|(name, _)| name == c))
+    {
+        eprintln!("unknown section {unknown:?}: expected large, small or thread");
+        std::process::exit(2);
+    }
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "skorche against the raw transports ({cores} cores; best of {RUNS} runs per row, \
@@ -288,9 +305,11 @@ fn main() {
     let started = Instant::now();
     println!("| section | row | rate | ratio to the section's baseline | target |");
     println!("|---|---|---|---|---|");
-    large_payloads();
-    small_items();
-    thread_mode();
+    for (name, section) in sections {
+        if chosen.is_empty() || chosen.iter().any(|c| c == name) {
+            section();
+        }
+    }
     println!();
     println!(
         "load at end: {} (total {:.0} s)",
