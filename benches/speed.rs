@@ -46,7 +46,7 @@ fn bench_row(
 fn large(c: &mut Criterion) {
     let mut g = c.benchmark_group("large_20x8MiB");
     g.throughput(Throughput::Bytes(PAYLOADS.bytes()));
-    let rows: [(&str, PayloadRow, Read); 8] = [
+    let rows: [(&str, PayloadRow, Read); 9] = [
         ("alloc_memcpy", speed_rows::alloc_memcpy_row, Read::Touch),
         ("ipc_bytes", speed_rows::ipc_bytes_row, Read::Touch),
         ("ipc_shared_memory", speed_rows::ipc_shm_row, Read::Touch),
@@ -66,8 +66,11 @@ fn large(c: &mut Criterion) {
             speed_rows::process_in_place_row,
             Read::Touch,
         ),
-        // The zero-copy read row (`speed_rows::zero_copy_read_row`) joins here when the
-        // `ShmBytes` branch merges.
+        (
+            "process_zero_copy",
+            speed_rows::zero_copy_read_row,
+            Read::Touch,
+        ),
         (
             "alloc_memcpy_checksum",
             speed_rows::alloc_memcpy_row,

@@ -118,7 +118,7 @@ fn large_payloads() {
         "",
     );
     let process_target = |r: f64| format!("≥ {TARGET_GBPS} GB/s: {}", verdict(r >= TARGET_GBPS));
-    let rows: [(&str, PayloadRow, bool); 6] = [
+    let rows: [(&str, PayloadRow, bool); 7] = [
         (
             "raw ipc-channel bytes, 2 child processes",
             speed_rows::ipc_bytes_row,
@@ -149,8 +149,11 @@ fn large_payloads() {
             speed_rows::process_in_place_row,
             true,
         ),
-        // The zero-copy read row (`speed_rows::zero_copy_read_row`, `ShmBytes` values that
-        // keep their ring records) joins this list, with the target, when its branch merges.
+        (
+            "skorche process zero-copy read (`ShmBytes`, memset into the ring), 2 workers",
+            speed_rows::zero_copy_read_row,
+            true,
+        ),
     ];
     for (name, f, targeted) in rows {
         let r = gbps(best(RUNS, || f(PAYLOADS, Read::Touch)));

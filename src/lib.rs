@@ -259,6 +259,47 @@
 //! # let _ = out;
 //! ```
 //!
+//! # Zero-copy payloads
+//!
+//! In process mode, a value of at least [`shm_threshold`](Queue::shm_threshold) bytes goes
+//! through a shared-memory ring. Declared with [`Queue::map_task_as`], a stage hands its
+//! outputs to the driver where the worker wrote them: a [`ShmBytes`] (derefs to `[u8]`) or a
+//! [`ShmSlice<T>`] (derefs to `[T]` for plain-old-data `T`) holds the ring record in place and
+//! releases it when dropped, in any order, also after the run has ended or its worker died.
+//! Holding values is backpressure on the worker, never an error. A task declared with
+//! `map_in_place` reads its input where it lies in the ring; one declared with `fill_bytes`
+//! or `fill_slice` writes its output straight into the ring. On threads the same code runs
+//! and the values simply own their data:
+//!
+//! ```
+//! use skorche::{Pipeline, ShmBytes, ShmSlice};
+//!
+//! fn zeros(len: u64) -> Vec<u8> { vec![0; len as usize] }
+//! fn ones(len: &u64) -> usize { *len as usize }
+//! fn fill_ones(_: u64, out: &mut [f32]) { out.fill(1.0); }
+//! fn count_zeros(bytes: &[u8]) -> u64 { bytes.iter().filter(|&&b| b == 0).count() as u64 }
+//! skorche::worker::task! {
+//!     static ZEROS: u64 => Vec<u8> = map("doc_zeros_facade", zeros);
+//!     static ONES: u64 => ShmSlice<f32> = fill_slice("doc_ones_facade", ones, fill_ones);
+//!     static COUNT: ShmBytes => u64 = map_in_place("doc_count_facade", count_zeros);
+//! }
+//!
+//! let p = Pipeline::new();
+//! let bytes = p.source([3u64, 5]).map_task_as::<_, ShmBytes>(&ZEROS); // Queue<ShmBytes>
+//! let counts = bytes.map_task(&COUNT);
+//! assert_eq!(p.run_iter(counts)?.collect::<Result<Vec<_>, _>>()?, [3, 5]);
+//!
+//! let p = Pipeline::new();
+//! let floats = p.source([4u64]).map_task_as::<_, ShmSlice<f32>>(&ONES);
+//! let first: ShmSlice<f32> = p.run_iter(floats)?.next().unwrap()?;
+//! assert_eq!(&first[..], &[1.0; 4]);
+//! assert_eq!(first.into_vec(), vec![1.0; 4]);
+//! # Ok::<(), skorche::PipelineError>(())
+//! ```
+//!
+//! `examples/zero_copy.rs` runs the same in worker processes, and
+//! `examples/bench_zero_copy.rs` measures it.
+//!
 //! # Crates
 //!
 //! This facade re-exports [`core`] (the graph API and executor: everything at the top level
@@ -277,6 +318,9 @@ pub use skorche_core::{
     DEFAULT_ORDER_WINDOW,
 };
 pub use skorche_core::{Interrupted, StopHandle, StopOutcome, DEFAULT_GRACE_PERIOD};
+pub use skorche_shm::{HeldRecord, ShmBytes, ShmSlice, SliceError};
+pub use skorche_worker::registry::BytesInput;
+pub use skorche_worker::zero_copy::FromOutput;
 
 /// The names most pipelines need: `use skorche::prelude::*;`.
 pub mod prelude {

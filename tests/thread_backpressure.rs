@@ -37,9 +37,11 @@ fn fast_source_and_slow_sink_never_exceed_max_in_flight() {
         (bound, n)
     });
     assert_eq!(n, 400);
-    // 3 queues (8 + 4 + 16) + 4 workers (source, 2 map, 1 map) = 32; the sink holds at
-    // most one more item between receiving and dropping it.
-    assert_eq!(bound, 8 + 4 + 16 + 4);
+    // 3 queues (8 + 4 + 16), plus the chunks held outside them (half a queue's capacity
+    // each): the source's output chunk (4), each of the 2 map workers' input and output
+    // chunks (4 + 2), the last map's (2 + 8), and the reader's (8). The sink holds at most
+    // one more item between receiving and dropping it.
+    assert_eq!(bound, 8 + 4 + 16 + 4 + 2 * (4 + 2) + (2 + 8) + 8);
     let max = counter.max();
     assert!(max <= bound + 1, "{max} items alive at once, bound {bound}");
     // The queues did fill up (the test exercised backpressure).

@@ -305,9 +305,30 @@ pub fn process_in_place_row(p: Payloads, how: Read) -> Duration {
     skorche_payloads(p, how, &MEMSET_IN_PLACE, Stage::Shm)
 }
 
-// The zero-copy read row (`zero_copy_read_row(p: Payloads, how: Read) -> Duration`: the
-// driver reads `ShmBytes` values that keep their ring records) belongs here; it needs the
-// `ShmBytes` type from the zero-copy branch and is added when that branch merges.
+/// skorche process mode, zero-copy read: `MEMSET_IN_PLACE` writes straight into the output
+/// ring and the driver reads each value as a `ShmBytes` where it lies (no copy); dropping the
+/// value releases its record.
+pub fn zero_copy_read_row(p: Payloads, how: Read) -> Duration {
+    let reader = Reader::new(how, p.len);
+    let start = Instant::now();
+    let pl = Pipeline::new();
+    let len = p.len as u64;
+    let q = pl
+        .source((0..p.values).map(move |_| (BYTE, len)))
+        .map_task_as::<_, skorche::shm::ShmBytes>(&MEMSET_IN_PLACE)
+        .capacity(WINDOW)
+        .processes(PRODUCERS)
+        .process_batching(1, WINDOW);
+    let mut n = 0u64;
+    for v in pl.run_iter(q).expect("start") {
+        let v = v.expect("a value");
+        assert!(v.in_ring(), "a large value read in place");
+        reader.read(&v);
+        n += 1;
+    }
+    assert_eq!(n, p.values, "values lost or duplicated");
+    start.elapsed()
+}
 
 // ------------------------------------------------------------------ small items
 

@@ -37,7 +37,8 @@ pub(crate) struct QueueDecl {
     pub(crate) type_name: &'static str,
     /// A merged queue shares the channel of the queue it was merged into.
     pub(crate) merged_into: Option<QueueId>,
-    pub(crate) make: fn(usize) -> ErasedChannel,
+    /// Makes the queue's channel: `(capacity, whether its consumer runs several workers)`.
+    pub(crate) make: fn(usize, bool) -> ErasedChannel,
     /// Builds an `order save` stage over this queue's item type.
     pub(crate) save_runner: fn(crossbeam_channel::Sender<()>) -> Box<dyn Runner>,
     /// A failure policy declared on this queue, for the stage that will consume it.

@@ -4,15 +4,13 @@
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{Receiver, Sender};
-
 use crate::channel::{Channel, ErasedChannel};
 use crate::error::PipelineError;
 use crate::exec::shared::RunShared;
 use crate::exec::worker_cx::{StageStats, WorkerCx};
 use crate::failure::policy::StagePolicy;
+use crate::hop::{Outlet, Rx};
 use crate::mode::Mode;
-use crate::packet::Packet;
 
 /// A declared stage, ready to be started.
 pub(crate) trait Runner: Send {
@@ -45,6 +43,15 @@ pub(crate) struct Launch<'a> {
     /// Output rings of process stages whose payloads are forwarded, by channel index.
     pub(crate) forward_rings:
         &'a mut std::collections::HashMap<usize, crate::coordinator::rings::SharedRings>,
+    /// Output rings of process stages whose items are `ShmBytes` held in them, in launch
+    /// order: later stages taking `ShmBytes` inputs attach them (see `coordinator::launch`).
+    /// Each with the flag a later stage sets when it attaches them.
+    pub(crate) held_rings: &'a mut Vec<(
+        crate::coordinator::rings::SharedRings,
+        Arc<std::sync::atomic::AtomicBool>,
+    )>,
+    /// Set while launching a stage that offers its output rings to `held_rings`.
+    pub(crate) offer_held: bool,
     /// Opens once every worker process of the run has started.
     pub(crate) gate: std::sync::Arc<crate::coordinator::rings::StartGate>,
     /// Process-mode settings (used by registered-task stages in process mode).
@@ -64,14 +71,15 @@ impl Launch<'_> {
             .expect("the graph types every channel by its queue's item type")
     }
 
-    /// A receiver of the `i`-th input.
-    pub(crate) fn input<T: Send + 'static>(&mut self, i: usize) -> Receiver<Packet<T>> {
+    /// A receiver of the `i`-th input, for one worker.
+    pub(crate) fn input<T: Send + 'static>(&mut self, i: usize) -> Rx<T> {
         let chan = self.inputs[i];
         self.channel::<T>(chan).rx.clone()
     }
 
-    /// A sender into the `i`-th output.
-    pub(crate) fn output<T: Send + 'static>(&mut self, i: usize) -> Sender<Packet<T>> {
+    /// The `i`-th output, for one worker, which opens its sender in its own thread
+    /// ([`Outlet::open`]).
+    pub(crate) fn output<T: Send + 'static>(&mut self, i: usize) -> Outlet<T> {
         let chan = self.outputs[i];
         self.channel::<T>(chan)
             .tx

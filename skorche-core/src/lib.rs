@@ -45,6 +45,7 @@ mod error;
 mod exec;
 mod failure;
 mod graph;
+mod hop;
 mod launch;
 mod mode;
 mod order;

@@ -4,11 +4,10 @@ use std::any::Any;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crossbeam_channel::Receiver;
-
 use crate::error::PipelineError;
 use crate::exec::run::Started;
 use crate::exec::shared::RunShared;
+use crate::hop::Rx;
 use crate::packet::{MarkerId, Packet};
 use crate::pipeline::OutputPort;
 use crate::report::Report;
@@ -101,7 +100,7 @@ impl Running {
             .get_mut(port.index)
             .and_then(Option::take)
             .expect("an output port is taken once, from its own pipeline")
-            .downcast::<Receiver<Packet<T>>>()
+            .downcast::<Rx<T>>()
             .expect("the port's type is the queue's type");
         Output {
             rx: Some(*rx),
@@ -258,7 +257,7 @@ impl Drop for Running {
 /// then ends. With several outputs, the one read to its end last carries it (the others
 /// just end), unless the run was aborted.
 pub struct Output<T> {
-    rx: Option<Receiver<Packet<T>>>,
+    rx: Option<Rx<T>>,
     finish: Arc<Finish>,
     report: Option<Report>,
     done: bool,
@@ -344,7 +343,7 @@ impl<T> Output<T> {
             return None;
         }
         loop {
-            let received = self.rx.as_ref()?.recv();
+            let received = self.rx.as_mut()?.recv();
             match received {
                 Ok(Packet::Item { value, .. }) => return Some(Ok(Event::Item(value))),
                 Ok(Packet::Marker { id, .. }) if self.seen.first_time(id) => {

@@ -256,29 +256,41 @@ impl Pipeline {
     }
 
     /// The most items that can be alive inside the running pipeline at once: every queue's
-    /// capacity, plus one item in each worker thread, plus everything a worker process may
-    /// hold (`items × window` of [`Queue::process_batching`], default 256 × 2: items in its
-    /// batches, in the rings and in the worker, until their outputs are on the next queue).
+    /// capacity; for each worker thread, one chunk per input and per output queue (a chunk
+    /// is at most half a queue's capacity, up to 32: the packets a worker took at once, and
+    /// those it collected to send at once); one chunk of each queue no stage consumes (its
+    /// reader's); and everything a worker process may hold (`items × window` of
+    /// [`Queue::process_batching`], default 256 × 2: items in its batches, in the rings and
+    /// in the worker, until their outputs are on the next queue).
     /// Backpressure keeps the run within it, however slow the reader.
     pub fn max_in_flight(&self) -> usize {
         let g = self.graph.borrow();
         let cap = g.default_capacity.unwrap_or(crate::graph::DEFAULT_CAPACITY);
-        let queues: usize = (0..g.queues.len())
-            .filter(|&q| g.queues[q].merged_into.is_none())
-            .map(|q| g.queues[q].capacity.unwrap_or(cap))
+        let capacity = |q: usize| g.queues[g.channel_of(q)].capacity.unwrap_or(cap).max(1);
+        let chunk = |q: usize| crate::hop::chunk_size(capacity(q));
+        let unmerged = || (0..g.queues.len()).filter(|&q| g.queues[q].merged_into.is_none());
+        let queues: usize = unmerged().map(capacity).sum();
+        let readers: usize = unmerged()
+            .filter(|&q| g.queues[q].consumer.is_none())
+            .map(chunk)
             .sum();
         let workers: usize = g
             .nodes
             .iter()
             .filter(|n| n.runner.is_some())
-            .map(|n| match n.mode {
-                // Everything a worker process holds counts: items in its batches, in the
-                // rings and inside the worker, until their outputs are on the next queue.
-                Mode::Processes(k) if n.process_capable => k * n.process.items_per_worker(),
-                other => other.count(),
+            .map(|n| {
+                let chunks: usize = n.inputs.iter().chain(&n.outputs).map(|&q| chunk(q)).sum();
+                match n.mode {
+                    // Everything a worker process holds counts: items in its batches, in the
+                    // rings and inside the worker, until their outputs are on the next queue.
+                    Mode::Processes(k) if n.process_capable => {
+                        k * (n.process.items_per_worker() + chunks)
+                    }
+                    other => other.count() * chunks,
+                }
             })
             .sum();
-        queues + workers
+        queues + readers + workers
     }
 }
 

@@ -6,10 +6,11 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use skorche_worker::registry::{BoundTask, TaskDef};
+use skorche_worker::zero_copy::{self, FromOutput};
 
 use crate::graph::Mode;
 use crate::queue::Queue;
-use crate::stage::task::TaskRunner;
+use crate::stage::task::{OutputView, TaskRunner};
 
 /// A registered task, bound or not: what [`Queue::map_task`] accepts.
 pub trait IntoTask<T: 'static, U: 'static> {
@@ -41,10 +42,64 @@ impl<T: Send + 'static> Queue<T> {
         T: Serialize + DeserializeOwned,
         U: DeserializeOwned + Send + 'static,
     {
-        let task = task.into_task();
+        let view = OutputView {
+            convert: |u| u,
+            decode: zero_copy::decode_output::<U>,
+        };
+        self.task_stage(task.into_task(), view)
+    }
+
+    /// As [`Queue::map_task`], with the task's outputs read as a `V` instead of its declared
+    /// output type `U`: in process mode, a large output is then read where the worker wrote
+    /// it, in its shared-memory ring, without a copy.
+    ///
+    /// | task's output `U` | `V` | in process mode |
+    /// |---|---|---|
+    /// | `Vec<u8>` or `ShmBytes` | [`ShmBytes`](skorche_worker::rings::ShmBytes) | a ring record held in place, derefs to `[u8]` |
+    /// | `ShmSlice<T>` (tasks declared with `map_slice`, `fill_slice`) | [`ShmSlice<T>`](skorche_worker::rings::ShmSlice) | the same, derefs to `[T]` |
+    ///
+    /// An output below the stage's [`shm_threshold`](Queue::shm_threshold) travels inline
+    /// and becomes a value that owns its bytes; on threads every output does. A held value
+    /// keeps its record until it is dropped (the worker waits for room meanwhile: that is
+    /// backpressure, never an error), also after the run has ended.
+    ///
+    /// ```
+    /// use skorche_core::Pipeline;
+    /// use skorche_worker::builtin::{checksum, produce_bytes, PRODUCE_BYTES_IN_PLACE};
+    /// use skorche_worker::rings::ShmBytes;
+    ///
+    /// let p = Pipeline::new();
+    /// let out = p
+    ///     .source((0..4u64).map(|seed| (seed, 1 << 20)))
+    ///     .map_task_as::<_, ShmBytes>(&PRODUCE_BYTES_IN_PLACE);
+    /// for (seed, bytes) in p.run_iter(out)?.enumerate() {
+    ///     let bytes: ShmBytes = bytes?;
+    ///     assert_eq!(checksum(&bytes), checksum(&produce_bytes((seed as u64, 1 << 20))));
+    /// }
+    /// # Ok::<(), skorche_core::PipelineError>(())
+    /// ```
+    pub fn map_task_as<U, V>(self, task: impl IntoTask<T, U>) -> Queue<V>
+    where
+        T: Serialize + DeserializeOwned,
+        U: Send + 'static,
+        V: FromOutput<U>,
+    {
+        let view = OutputView {
+            convert: V::from_output,
+            decode: V::from_value,
+        };
+        self.task_stage(task.into_task(), view)
+    }
+
+    fn task_stage<U, V>(self, task: BoundTask<T, U>, view: OutputView<U, V>) -> Queue<V>
+    where
+        T: Serialize + DeserializeOwned,
+        U: Send + 'static,
+        V: Send + 'static,
+    {
         let name = task.name().to_string();
-        let q: Queue<U> = self
-            .add_stage("task", None, true, Box::new(TaskRunner { task }), 1)
+        let q: Queue<V> = self
+            .add_stage("task", None, true, Box::new(TaskRunner { task, view }), 1)
             .pop()
             .expect("one output");
         {

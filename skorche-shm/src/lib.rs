@@ -65,7 +65,11 @@
 //! and `writer`, each on its own cache line) followed by the data area; see `src/layout.rs` for
 //! the byte layout. Records are `[state, len, generation][payload]`, start at multiples of 64
 //! bytes ([`RECORD_ALIGN`]) and are contiguous: a record that would cross the end of the data
-//! area is preceded by a padding record filling the rest of the lap.
+//! area is preceded by a padding record filling the rest of the lap. A large record (at least
+//! 1/16 of the ring) also starts the next lap early, past the first quarter of this one, when
+//! the records in flight and it fit in a quarter of the ring: a reader that keeps up then keeps
+//! the writer in the ring's first pages, which stay mapped and cached, instead of faulting in
+//! fresh pages of the whole segment.
 //!
 //! `head` and `tail` count bytes since creation and never wrap. A record's offset is
 //! `position % capacity`, its generation `position / capacity + 1`. Each record has a 64-bit
@@ -94,6 +98,18 @@
 //! stores to write. The protocol is model-checked with loom (`tests/loom_ring.rs`, run with
 //! `RUSTFLAGS="--cfg loom" cargo test -p skorche-shm --release --test loom_ring`): the code
 //! under test is the real `ring.rs`, with loom atomics on a heap segment (`src/sync.rs`).
+//!
+//! # Keeping records as values
+//!
+//! A consumer that wants to keep a record's bytes past one read takes it over with
+//! [`Ring::hold`]: a [`HeldRecord`] pins the record like a [`ReadGuard`] but owns an `Arc` of
+//! the ring, and releases the record when dropped, in any order. [`ShmBytes`] (bytes) and
+//! [`ShmSlice<T>`] (plain-old-data values, via [`bytemuck`]) are values built on it that may
+//! also own their data instead (a small payload that never went through a ring). Records are
+//! reclaimed in ring order, so one record held for minutes stops the writer once the ring has
+//! gone round to it: that is backpressure (the writer waits), never an error.
+//! [`Ring::kept_bytes`] counts what live holds keep, so a leak check can tell them apart
+//! from records nobody will release.
 //!
 //! # Backing
 //!
@@ -148,13 +164,21 @@
 //!   processes, payloads from 4 KiB to 64 MiB, printed as one table.
 #![warn(missing_docs)]
 
+mod bytes;
 mod error;
+mod held;
 mod layout;
 #[cfg(not(loom))]
 mod os;
 mod ring;
 mod segment;
+mod slice;
 mod sync;
+
+pub use bytemuck;
+pub use bytes::ShmBytes;
+pub use held::HeldRecord;
+pub use slice::{ShmSlice, SliceError};
 
 pub use error::{CreateError, HandleError, OpenError, ReserveError};
 pub use layout::RECORD_ALIGN;

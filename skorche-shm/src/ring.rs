@@ -117,6 +117,9 @@ pub struct Ring {
     token: u64,
     /// Serializes this value's writer threads; `true` once the writer word is claimed.
     writer: Mutex<bool>,
+    /// Bytes of the records that live [`HeldRecord`](crate::HeldRecord)s of this process hold
+    /// (a process-local count, for leak checks: see [`Ring::kept_bytes`]).
+    kept: std::sync::atomic::AtomicUsize,
 }
 
 impl fmt::Debug for Ring {
@@ -221,6 +224,7 @@ impl Ring {
             unlinked: std::sync::atomic::AtomicBool::new(false),
             token: random_u64(),
             writer: Mutex::new(false),
+            kept: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -318,6 +322,7 @@ impl Ring {
                 unlinked: std::sync::atomic::AtomicBool::new(false),
                 token: random_u64(),
                 writer: Mutex::new(false),
+                kept: std::sync::atomic::AtomicUsize::new(0),
             })
         }
     }
@@ -427,6 +432,23 @@ impl Ring {
             at += size;
         }
         Some(held as usize)
+    }
+
+    /// Bytes (headers and padding included, as [`Ring::held_bytes`] counts them) of the records
+    /// that live [`HeldRecord`](crate::HeldRecord)s of this process hold: records a consumer
+    /// keeps on purpose, which a leak check should not count. A snapshot.
+    pub fn kept_bytes(&self) -> usize {
+        self.kept.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Adds `bytes` to, or removes them from, the count of [`Ring::kept_bytes`].
+    pub(crate) fn count_kept(&self, bytes: usize, add: bool) {
+        let kept = &self.kept;
+        if add {
+            kept.fetch_add(bytes, std::sync::atomic::Ordering::AcqRel);
+        } else {
+            kept.fetch_sub(bytes, std::sync::atomic::Ordering::AcqRel);
+        }
     }
 
     /// Whether this value created the ring.
@@ -609,7 +631,19 @@ impl Ring {
             let pos = head % cap;
             let generation = head / cap + 1;
             let rec = HEADER_SIZE + pos as usize;
-            if pos + size > cap {
+            // A large record goes back to the start of the data area early when what is in
+            // flight and the record fit in its first quarter: a reader that keeps up then keeps
+            // the ring in its first pages, which stay mapped and cached (a fresh page of shared
+            // memory costs a fault and a zeroing, slower than copying a page), and the rest is
+            // used only when records pile up. Only for records of at least 1/16 of the ring,
+            // where a lap holds few records anyway, so readers holding many small records do
+            // not see the padding shrink the ring; and only past a quarter of the lap, so the
+            // bytes skipped stay below three times those written (positions never run out).
+            // `used + size <= cap / 4 <= pos` also means the padding and the record fit.
+            let used = head - tail;
+            let early =
+                size >= cap / 16 && pos >= cap / 4 && used + size <= cap / 4 && pos + size <= cap;
+            if pos + size > cap || early {
                 // Records are contiguous: fill the rest of this lap with a padding record.
                 let pad = cap - pos;
                 if pad > free {
@@ -753,6 +787,18 @@ impl Ring {
     /// The record is pinned while the guard lives: [`release`](Ring::release) fails with
     /// [`HandleError::InUse`] and the writer cannot reuse the space.
     pub fn read(&self, handle: &Handle) -> Result<ReadGuard<'_>, HandleError> {
+        let rec = self.pin(handle)?;
+        Ok(ReadGuard {
+            ring: self,
+            rec,
+            len: handle.len as usize,
+            generation: handle.generation,
+        })
+    }
+
+    /// Validates `handle` and adds a reader to its committed record; returns the offset of the
+    /// record header from the segment start.
+    pub(crate) fn pin(&self, handle: &Handle) -> Result<usize, HandleError> {
         let loc = self.locate(handle)?;
         if self.reclaimed(&loc) {
             return Err(HandleError::Stale {
@@ -780,16 +826,45 @@ impl Ring {
                 Ordering::Acquire,
                 Ordering::Acquire,
             ) {
-                Ok(_) => break,
+                Ok(_) => return Ok(loc.rec),
                 Err(now) => w = now,
             }
         }
-        Ok(ReadGuard {
-            ring: self,
-            rec: loc.rec,
-            len: handle.len as usize,
-            generation: handle.generation,
-        })
+    }
+
+    /// Drops one reader of the record at `rec`; when it was the last one and `release` is set,
+    /// releases the record in the same step, so no other reader can slip in between. Returns
+    /// whether the record was released. A state word that no longer matches (a peer broke the
+    /// protocol) is logged and left alone.
+    pub(crate) fn unpin(&self, rec: usize, generation: u64, release: bool) -> bool {
+        let mut released = false;
+        // SYNC: Release pairs with the Acquire load in `reclaim` (and with the Acquire side of
+        // the CAS in `release`): our reads of the payload happen before any reuse. Acquire pairs
+        // with other readers' Release when they dropped their pins, so their reads happen
+        // before our release too.
+        let r =
+            self.seg
+                .word(rec + REC_STATE)
+                .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |w| {
+                    if !(tag_matches(w, generation)
+                        && readers_of(w) > 0
+                        && state_of(w) == COMMITTED)
+                    {
+                        return None;
+                    }
+                    released = release && readers_of(w) == 1;
+                    Some(if released {
+                        pack(generation, 0, RELEASED)
+                    } else {
+                        w - READER_ONE
+                    })
+                });
+        if r.is_err() {
+            tracing::error!(ring = %self.id, offset = rec - HEADER_SIZE,
+                "record state changed under a pin (a peer broke the protocol)");
+            return false;
+        }
+        released
     }
 
     /// Releases a committed record so that its space can be reused once every older record is
@@ -835,7 +910,7 @@ impl Ring {
 
     /// Pointer to the `len` payload bytes of the record at `rec`; panics (a bug in this crate,
     /// as callers validated both) if they are not inside the segment.
-    fn payload_ptr(&self, rec: usize, len: usize) -> *mut u8 {
+    pub(crate) fn payload_ptr(&self, rec: usize, len: usize) -> *mut u8 {
         let start = rec + RECORD_HEADER;
         assert!(
             start
@@ -1005,20 +1080,6 @@ impl std::ops::Deref for ReadGuard<'_> {
 
 impl Drop for ReadGuard<'_> {
     fn drop(&mut self) {
-        let generation = self.generation;
-        // SYNC: Release pairs with the Acquire side of the CAS in `release`: our reads of the
-        // payload happen before the release, hence before any reuse.
-        let r = self.ring.seg.word(self.rec + REC_STATE).fetch_update(
-            Ordering::Release,
-            Ordering::Relaxed,
-            |w| {
-                (tag_matches(w, generation) && readers_of(w) > 0 && state_of(w) == COMMITTED)
-                    .then(|| w - READER_ONE)
-            },
-        );
-        if r.is_err() {
-            tracing::error!(ring = %self.ring.id, offset = self.rec - HEADER_SIZE,
-                "record state changed under a read guard (a peer broke the protocol)");
-        }
+        self.ring.unpin(self.rec, self.generation, false);
     }
 }

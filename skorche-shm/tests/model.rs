@@ -1,8 +1,9 @@
-//! Property test: random reserve/commit/abandon/read/release sequences against a simple model
-//! of the ring's space accounting.
+//! Property test: random reserve/commit/abandon/read/release/hold sequences against a simple
+//! model of the ring's space accounting.
 #![cfg(not(loom))]
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use proptest::prelude::*;
 use skorche_shm::{Handle, HandleError, ReserveError, Ring};
@@ -24,6 +25,11 @@ enum Op {
     Read(usize),
     /// Release the n-th known handle (modulo the count).
     Release(usize),
+    /// Take over the n-th known handle as a `HeldRecord` (several holds of one record may
+    /// coexist).
+    Hold(usize),
+    /// Drop the n-th live hold (modulo the count): the last hold of a record releases it.
+    DropHold(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -32,6 +38,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..700).prop_map(Op::Abandon),
         3 => any::<usize>().prop_map(Op::Read),
         4 => any::<usize>().prop_map(Op::Release),
+        3 => any::<usize>().prop_map(Op::Hold),
+        3 => any::<usize>().prop_map(Op::DropHold),
     ]
 }
 
@@ -64,7 +72,13 @@ impl Model {
         loop {
             let free = self.cap - (self.head - self.tail);
             let pos = self.head % self.cap;
-            if pos + size > self.cap {
+            // Early wrap of a large record (see `place` in ring.rs).
+            let used = self.head - self.tail;
+            let early = size >= self.cap / 16
+                && pos >= self.cap / 4
+                && used + size <= self.cap / 4
+                && pos + size <= self.cap;
+            if pos + size > self.cap || early {
                 let pad = self.cap - pos;
                 if pad > free {
                     return None;
@@ -105,7 +119,9 @@ proptest! {
 
     #[test]
     fn ring_matches_model(ops in prop::collection::vec(op(), 1..200)) {
-        let sut = Ring::create_in_process(CAPACITY).unwrap();
+        let sut = Arc::new(Ring::create_in_process(CAPACITY).unwrap());
+        // Live holds: (index into `known`, the hold).
+        let mut holds: Vec<(usize, skorche_shm::HeldRecord)> = Vec::new();
         let mut model = Model { cap: CAPACITY as u64, head: 0, tail: 0, records: VecDeque::new() };
         let mut known: Vec<Known> = Vec::new();
         for (step, op) in ops.into_iter().enumerate() {
@@ -155,12 +171,61 @@ proptest! {
                             model.free((h.generation - 1) * model.cap + h.offset);
                         }
                         Err(HandleError::DoubleRelease { .. }) => prop_assert!(known[i].released),
+                        Err(HandleError::InUse { .. }) => {
+                            prop_assert!(holds.iter().any(|(k, _)| *k == i), "in use without a hold");
+                        }
                         Err(e) => prop_assert!(false, "unexpected release error: {}", e),
                     }
                 }
-                Op::Read(_) | Op::Release(_) => {}
+                Op::Hold(n) if !known.is_empty() => {
+                    let i = n % known.len();
+                    match sut.hold(&known[i].handle) {
+                        Ok(held) => {
+                            prop_assert!(!known[i].released, "hold of a released record succeeded");
+                            prop_assert_eq!(&*held, &pattern(known[i].seed, known[i].handle.len as usize)[..]);
+                            holds.push((i, held));
+                        }
+                        Err(HandleError::Released { .. } | HandleError::Stale { .. }) => {
+                            prop_assert!(known[i].released);
+                        }
+                        Err(e) => prop_assert!(false, "unexpected hold error: {}", e),
+                    }
+                }
+                Op::DropHold(n) if !holds.is_empty() => {
+                    let (i, held) = holds.swap_remove(n % holds.len());
+                    // Still the record's bytes, however long it was held and whatever was
+                    // written meanwhile.
+                    prop_assert_eq!(&*held, &pattern(known[i].seed, known[i].handle.len as usize)[..]);
+                    drop(held);
+                    if !holds.iter().any(|(k, _)| *k == i) {
+                        let h = known[i].handle;
+                        known[i].released = true;
+                        model.free((h.generation - 1) * model.cap + h.offset);
+                    }
+                }
+                Op::Read(_) | Op::Release(_) | Op::Hold(_) | Op::DropHold(_) => {}
             }
             prop_assert!(sut.used() <= CAPACITY);
+            let kept: u64 = holds.iter().map(|(i, _)| record_size(known[*i].handle.len as usize)).sum();
+            prop_assert_eq!(sut.kept_bytes() as u64, kept);
         }
     }
+}
+
+/// `ShmBytes` clones share one hold: the record is released when the last one drops, and
+/// `into_record` gives the hold back only to a sole owner.
+#[test]
+fn shm_bytes_clones_share_one_record() {
+    let ring = Arc::new(Ring::create_in_process(CAPACITY).unwrap());
+    let h = ring.write(&[5u8; 100], std::time::Duration::ZERO).unwrap();
+    let a = skorche_shm::ShmBytes::from(ring.hold(&h).unwrap());
+    let b = a.clone();
+    assert_eq!(ring.kept_bytes(), 192, "one hold for both");
+    let a = a.into_record().expect_err("shared with a clone");
+    drop(b);
+    let record = a.into_record().expect("sole owner now");
+    assert_eq!(record.handle(), h);
+    assert!(format!("{record:?}").contains("len: 100"));
+    drop(record);
+    assert_eq!((ring.held_bytes(), ring.kept_bytes()), (Some(0), 0));
 }

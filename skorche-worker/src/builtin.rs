@@ -12,8 +12,16 @@
 //! | `panic_on` | stateful | `u64 -> u64` | param `k`: panics when the input is `k` |
 //! | `abort_on` | stateful | `u64 -> u64` | param `k`: aborts the process when the input is `k` |
 //! | `repeat_n` | flat_map | `u64 -> u64` | `n` copies of `n` |
+//! | `checksum_in_place` | map_in_place | `ShmBytes -> u64` | [`checksum`] of the input, read where it lies |
+//! | `memset_bytes` | map | `(u8, u64) -> Vec<u8>` | `(byte, len)`: `len` copies of `byte` |
+//! | `memset_in_place` | fill_bytes | `(u8, u64) -> Vec<u8>` | the same, written in place |
+//! | `produce_f32` | map_slice | `(u64, u64) -> ShmSlice<f32>` | `(seed, n)`: see [`f32_pattern`] |
+//! | `produce_f32_in_place` | fill_slice | `(u64, u64) -> ShmSlice<f32>` | the same, written in place |
+//! | `fill_f32_in_place` | fill_slice | `(u32, u64) -> ShmSlice<f32>` | `(bits, n)`: `n` copies of `f32::from_bits(bits)`, in place |
 
 use std::time::Duration;
+
+use crate::shm::{ShmBytes, ShmSlice};
 
 /// Deterministic bytes for `(seed, len)`: see [`fill_pattern`].
 pub fn produce_bytes((seed, len): (u64, u64)) -> Vec<u8> {
@@ -111,6 +119,66 @@ fn abort_on(k: &mut u64, x: u64) -> u64 {
 
 fn repeat_n(n: u64) -> std::iter::RepeatN<u64> {
     std::iter::repeat_n(n, n as usize)
+}
+
+fn memset_bytes((byte, len): (u8, u64)) -> Vec<u8> {
+    vec![byte; len as usize]
+}
+
+fn memset_len(input: &(u8, u64)) -> usize {
+    input.1 as usize
+}
+
+fn memset_fill((byte, _): (u8, u64), out: &mut [u8]) {
+    out.fill(byte);
+}
+
+/// The values of [`PRODUCE_F32`]: value `i` of `(seed, n)` is `(seed + i) as f32 * 0.5`.
+pub fn f32_pattern(seed: u64, out: &mut [f32]) {
+    for (i, x) in out.iter_mut().enumerate() {
+        *x = (seed + i as u64) as f32 * 0.5;
+    }
+}
+
+fn produce_f32((seed, n): (u64, u64)) -> Vec<f32> {
+    let mut out = vec![0.0; n as usize];
+    f32_pattern(seed, &mut out);
+    out
+}
+
+fn f32_len(input: &(u64, u64)) -> usize {
+    input.1 as usize
+}
+
+fn fill_f32_pattern((seed, _): (u64, u64), out: &mut [f32]) {
+    f32_pattern(seed, out);
+}
+
+fn fill_f32_len(input: &(u32, u64)) -> usize {
+    input.1 as usize
+}
+
+fn fill_f32((bits, _): (u32, u64), out: &mut [f32]) {
+    out.fill(f32::from_bits(bits));
+}
+
+crate::task! {
+    /// `ShmBytes -> u64`: [`checksum`] of the input, read in place (no copy out of the ring).
+    pub static CHECKSUM_IN_PLACE: ShmBytes => u64 = map_in_place("checksum_in_place", checksum);
+    /// `(byte, len) -> Vec<u8>`: `len` copies of `byte` (allocated, then handed to the codec).
+    pub static MEMSET_BYTES: (u8, u64) => Vec<u8> = map("memset_bytes", memset_bytes);
+    /// `(byte, len) -> Vec<u8>`: as [`MEMSET_BYTES`], written in place (in a worker, straight
+    /// into the output ring at or above the shm threshold).
+    pub static MEMSET_IN_PLACE: (u8, u64) => Vec<u8> =
+        fill_bytes("memset_in_place", memset_len, memset_fill);
+    /// `(seed, n) -> ShmSlice<f32>`: `n` values of [`f32_pattern`], stored as raw bytes.
+    pub static PRODUCE_F32: (u64, u64) => ShmSlice<f32> = map_slice("produce_f32", produce_f32);
+    /// `(seed, n) -> ShmSlice<f32>`: as [`PRODUCE_F32`], written in place.
+    pub static PRODUCE_F32_IN_PLACE: (u64, u64) => ShmSlice<f32> =
+        fill_slice("produce_f32_in_place", f32_len, fill_f32_pattern);
+    /// `(bits, n) -> ShmSlice<f32>`: `n` copies of `f32::from_bits(bits)`, written in place.
+    pub static FILL_F32_IN_PLACE: (u32, u64) => ShmSlice<f32> =
+        fill_slice("fill_f32_in_place", fill_f32_len, fill_f32);
 }
 
 crate::task! {

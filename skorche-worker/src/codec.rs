@@ -268,7 +268,7 @@ pub fn encode_payload_with<T: Serialize + 'static>(
 }
 
 /// A reservation, or `None` when `on_full` chose inline.
-fn reserve<'r>(
+pub(crate) fn reserve<'r>(
     ring: &'r Ring,
     len: usize,
     on_full: &mut dyn FnMut() -> OnFull,

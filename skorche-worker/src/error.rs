@@ -71,6 +71,9 @@ pub enum DecodeError {
         /// What does not add up.
         what: String,
     },
+    /// A typed array's bytes are not a whole number of its elements.
+    #[error(transparent)]
+    Slice(#[from] crate::shm::SliceError),
 }
 
 /// The worker's handshake did not match what the coordinator expects.

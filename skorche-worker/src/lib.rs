@@ -13,6 +13,8 @@
 //!   processes over an inherited socket, shared-memory rings) and [`transport::inproc`]
 //!   (threads, for tests); [`serve`] is the worker loop both run, [`handshake`] the check of a
 //!   worker's greeting;
+//! - [`zero_copy`]: values read in place from a ring ([`rings::ShmBytes`],
+//!   [`rings::ShmSlice`]) and their raw wire form;
 //! - [`builtin`]: tasks used by tests and benches, hosted by the `skorche-worker` binary.
 //!
 //! # Example
@@ -59,6 +61,7 @@ mod shm;
 pub mod transport;
 pub mod values;
 mod worker;
+pub mod zero_copy;
 
 pub use worker::{
     enter, exit_code, refuse_pipeline_in_worker, started_as_worker, ENV_FD, ENV_PARENT, ENV_STAGE,

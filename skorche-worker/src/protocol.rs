@@ -274,6 +274,14 @@ impl Payload {
         self.len() == 0
     }
 
+    /// The payload as one value of a batch, borrowed.
+    pub fn as_value(&self) -> crate::values::ValueRef<'_> {
+        match self {
+            Payload::Inline(b) => crate::values::ValueRef::Inline(b),
+            Payload::Shm(h) => crate::values::ValueRef::Shm(h),
+        }
+    }
+
     /// The ring handle, if the payload lives in shared memory.
     pub fn handle(&self) -> Option<&Handle> {
         match self {

@@ -33,6 +33,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 pub use crate::protocol::TaskKind;
+pub use in_place::BytesInput;
 
 /// The outputs of one call: one value (map kinds) or any number (flat-map).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +105,7 @@ pub trait TaskInstance<In, Out>: Send {
         let mut error = None;
         outputs.for_each(|o| {
             if error.is_none() {
-                if let Err(e) = io.encode_value(o, out) {
+                if let Err(e) = crate::zero_copy::encode_output(o, io, out) {
                     error = Some(e);
                 }
             }
@@ -115,6 +116,34 @@ pub trait TaskInstance<In, Out>: Send {
         }
         Ok(n)
     }
+
+    /// Decodes `input`, runs the task and appends its encoded outputs to `out` (worker
+    /// side); returns how many it appended.
+    ///
+    /// The default decodes the input with [`zero_copy::decode_input`](crate::zero_copy::decode_input)
+    /// and calls [`TaskInstance::call_into`]; a task declared with `map_in_place` instead
+    /// reads its input where it lies in the ring.
+    ///
+    /// # Errors
+    /// As [`TaskInstance::call_into`], plus [`FailureKind::Codec`] when the input does
+    /// not decode.
+    fn call_value(
+        &mut self,
+        input: ValueRef<'_>,
+        io: &PayloadIo,
+        out: &mut Values,
+    ) -> Result<u32, TaskFailure>
+    where
+        In: DeserializeOwned + 'static,
+        Out: Serialize + 'static,
+    {
+        let value: In = crate::zero_copy::decode_input(input, io).map_err(decode_failure)?;
+        self.call_into(value, io, out)
+    }
+}
+
+fn decode_failure(e: crate::error::DecodeError) -> TaskFailure {
+    TaskFailure::new(FailureKind::Codec, format!("cannot decode input: {e}"))
 }
 
 fn encode_failure(e: crate::error::EncodeError) -> TaskFailure {
@@ -464,6 +493,33 @@ pub mod __private {
         Ok(Box::new(FillBytesInstance { size, fill }))
     }
 
+    pub fn map_in_place<In: in_place::BytesInput + 'static, Out: 'static, F>(f: F) -> Made<In, Out>
+    where
+        F: FnMut(&[u8]) -> Out + Send + 'static,
+    {
+        Ok(Box::new(in_place::InPlaceInstance(f)))
+    }
+
+    pub fn map_slice<In: 'static, T: bytemuck::Pod + Send + Sync, F>(
+        f: F,
+    ) -> Made<In, crate::shm::ShmSlice<T>>
+    where
+        F: FnMut(In) -> Vec<T> + Send + 'static,
+    {
+        Ok(Box::new(in_place::SliceInstance(f)))
+    }
+
+    pub fn fill_slice<In: 'static, T: bytemuck::Pod + Send + Sync, Z, F>(
+        size: Z,
+        fill: F,
+    ) -> Made<In, crate::shm::ShmSlice<T>>
+    where
+        Z: FnMut(&In) -> usize + Send + 'static,
+        F: FnMut(In, &mut [T]) + Send + 'static,
+    {
+        Ok(Box::new(in_place::FillSliceInstance { size, fill }))
+    }
+
     fn params<P: DeserializeOwned>(bytes: &[u8], task: &str) -> Result<P, TaskFailure> {
         codec::decode::<P>(bytes).map_err(|e| {
             TaskFailure::new(
@@ -560,10 +616,7 @@ where
         io: &PayloadIo,
         out: &mut Values,
     ) -> Result<u32, TaskFailure> {
-        let value: In = io.decode_value(input).map_err(|e| {
-            TaskFailure::new(FailureKind::Codec, format!("cannot decode input: {e}"))
-        })?;
-        self.0.call_into(value, io, out)
+        self.0.call_value(input, io, out)
     }
 }
 
@@ -659,6 +712,39 @@ pub fn duplicate_names() -> Vec<&'static str> {
 /// [pub] static NAME: In => Out = stateful("name", init, run);     // init: fn(P) -> S, run: fn(&mut S, In) -> Out
 /// [pub] static NAME: In => Out = try_stateful("name", init, run); // run: fn(&mut S, In) -> Result<Out, E>
 /// [pub] static NAME: In => Vec<u8> = fill_bytes("name", size, fill); // size: fn(&In) -> usize, fill: fn(In, &mut [u8])
+/// [pub] static NAME: In => Out = map_in_place("name", f);        // In: Vec<u8> or ShmBytes, f: fn(&[u8]) -> Out
+/// [pub] static NAME: In => ShmSlice<T> = map_slice("name", f);   // T: Pod, f: fn(In) -> Vec<T>
+/// [pub] static NAME: In => ShmSlice<T> = fill_slice("name", size, fill); // size: fn(&In) -> usize (values), fill: fn(In, &mut [T])
+/// ```
+///
+/// The last three skip copies in a worker process. `map_in_place` hands the task a view of
+/// its input where it lies in the input ring (no copy out of shared memory; in thread mode,
+/// a view of the value). `map_slice` stores a typed array as its raw bytes, and `fill_slice`
+/// has the task fill it straight inside the output ring; the driver reads either in place as
+/// a [`ShmSlice<T>`](crate::rings::ShmSlice) (declare the stage with `map_task_as`).
+///
+/// ```
+/// use skorche_worker::rings::{ShmBytes, ShmSlice};
+///
+/// fn count_zeros(bytes: &[u8]) -> u64 { bytes.iter().filter(|&&b| b == 0).count() as u64 }
+/// fn ramp(n: u64) -> Vec<f32> { (0..n).map(|i| i as f32).collect() }
+/// fn ramp_len(n: &u64) -> usize { *n as usize }
+/// fn fill_ramp(_: u64, out: &mut [f32]) {
+///     for (i, x) in out.iter_mut().enumerate() { *x = i as f32; }
+/// }
+/// skorche_worker::task! {
+///     static ZEROS: ShmBytes => u64 = map_in_place("doc_zeros", count_zeros);
+///     static RAMP: u64 => ShmSlice<f32> = map_slice("doc_ramp", ramp);
+///     static RAMP_IN_PLACE: u64 => ShmSlice<f32> = fill_slice("doc_ramp_in_place", ramp_len, fill_ramp);
+/// }
+///
+/// let zeros = ZEROS.bind().instantiate()?.call(ShmBytes::from(vec![0, 1, 0]))?;
+/// assert_eq!(zeros.into_vec(), vec![2]);
+/// let a = RAMP.bind().instantiate()?.call(4)?.into_vec().remove(0);
+/// let b = RAMP_IN_PLACE.bind().instantiate()?.call(4)?.into_vec().remove(0);
+/// assert_eq!(&a[..], &[0.0, 1.0, 2.0, 3.0]);
+/// assert_eq!(a, b);
+/// # Ok::<(), skorche_worker::protocol::TaskFailure>(())
 /// ```
 ///
 /// `P` is decoded from the params given to [`TaskDef::bind_with`]. Several declarations may
@@ -719,6 +805,21 @@ macro_rules! task {
             |_p: &[u8]| $crate::registry::__private::fill_bytes::<$In, _, _>($size, $fill));
         $crate::task!($($rest)*);
     };
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = map_in_place($name:expr, $f:path); $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, Map,
+            |_p: &[u8]| $crate::registry::__private::map_in_place::<$In, $Out, _>($f));
+        $crate::task!($($rest)*);
+    };
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = map_slice($name:expr, $f:path); $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, Map,
+            |_p: &[u8]| $crate::registry::__private::map_slice::<$In, _, _>($f));
+        $crate::task!($($rest)*);
+    };
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = fill_slice($name:expr, $size:path, $fill:path); $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, FillBytes,
+            |_p: &[u8]| $crate::registry::__private::fill_slice::<$In, _, _, _>($size, $fill));
+        $crate::task!($($rest)*);
+    };
     (@def $(#[$m:meta])* $vis:vis $N:ident, $In:ty, $Out:ty, $name:expr, $kind:ident, $make:expr) => {
         $(#[$m])*
         $vis static $N: $crate::registry::TaskDef<$In, $Out> =
@@ -728,6 +829,8 @@ macro_rules! task {
         }
     };
 }
+
+mod in_place;
 
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
 use skorche_worker::protocol::{Outcome, Payload, Results};
 use skorche_worker::transport::{EventReceiver, WorkerEvent};
 use skorche_worker::values::ValueRef;
@@ -16,6 +15,7 @@ use crate::exec::send::send;
 use crate::exec::worker_cx::WorkerCx;
 use crate::failure::attempt::dropped;
 use crate::failure::guard::Decision;
+use crate::hop::{Outlet, Tx};
 use crate::order::Tag;
 use crate::packet::Packet;
 
@@ -23,10 +23,11 @@ pub(crate) struct Collector<'a, V, W> {
     pub(crate) stage: &'a Stage<V, W>,
     pub(crate) slot: &'a Slot<W>,
     pub(crate) receiver: Box<dyn EventReceiver>,
-    pub(crate) output_ring: &'a [skorche_worker::rings::Ring],
+    pub(crate) output_ring: &'a std::sync::Arc<skorche_worker::rings::Ring>,
     /// The ring the feeder writes inputs to (kept inputs are released from it when answered).
     pub(crate) input_ring: &'a skorche_worker::rings::Ring,
-    pub(crate) tx: Sender<Packet<W>>,
+    /// The stage's output, opened in the collector's own thread.
+    pub(crate) out: Outlet<W>,
 }
 
 /// A fault of the worker's, found in an answer: the stage fails with it.
@@ -36,10 +37,11 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
     pub(crate) fn run(mut self, cx: &mut WorkerCx) -> Ended {
         let worker = self.slot.control().id();
         let restarts = self.stage.opts.restart.is_some();
+        let tx = self.out.clone().open();
         loop {
             match self.receiver.recv() {
                 WorkerEvent::Results(part) => {
-                    if let Err(Breach(seq, why)) = self.take(cx, part) {
+                    if let Err(Breach(seq, why)) = self.take(cx, &tx, part) {
                         self.slot.control().kill();
                         if !cx.aborted() {
                             cx.fail(seq, FailureKind::Protocol, format!("{worker}: {why}"));
@@ -106,7 +108,7 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
 
     /// Checks one answer against its batch, then emits it. `Err`: the worker broke the
     /// protocol (nothing of this answer was emitted).
-    fn take(&mut self, cx: &mut WorkerCx, part: Results) -> Result<(), Breach> {
+    fn take(&mut self, cx: &mut WorkerCx, tx: &Tx<W>, part: Results) -> Result<(), Breach> {
         let n = part.outcomes.len();
         if let Err(e) = part.validate() {
             return Err(Breach(
@@ -202,7 +204,7 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                 Outcome::Done(count) => {
                     self.release_input(&mut sent);
                     let mine = (&mut outputs).take(count as usize);
-                    if !self.emit(cx, sent, mine) {
+                    if !self.emit(cx, tx, sent, mine) {
                         return Ok(());
                     }
                 }
@@ -213,11 +215,16 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                         kind: kind_of(&failure),
                         message: failure.message,
                     };
-                    if !self.failed(cx, sent, failure) {
+                    if !self.failed(cx, tx, sent, failure) {
                         return Ok(());
                     }
                 }
             }
+        }
+        // The part goes downstream now: this thread next blocks on the worker, and once the
+        // batch is let go the feeder may send a control packet straight behind it.
+        if !tx.flush() {
+            return Ok(());
         }
         let mut f = self.slot.lock();
         if part.last {
@@ -227,9 +234,12 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                 return Ok(());
             };
             for control in batch.after.drain(..) {
-                if !send(&self.tx, cx, control) {
+                if !send(tx, cx, control) {
                     return Ok(());
                 }
+            }
+            if !tx.flush() {
+                return Ok(());
             }
             let items = batch.items.len();
             f.sizer.observe(items, batch.busy, batch.out_bytes);
@@ -247,7 +257,7 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
 
     /// Carries out the stage's failure policy for a failed attempt. `false`: the stage
     /// failed or the run stops.
-    fn failed(&self, cx: &mut WorkerCx, mut sent: Sent, failure: StageFailure) -> bool {
+    fn failed(&self, cx: &mut WorkerCx, tx: &Tx<W>, mut sent: Sent, failure: StageFailure) -> bool {
         let Some(guard) = &self.stage.guard else {
             self.slot.control().kill();
             cx.fail(failure.seq, failure.kind, failure.message);
@@ -273,7 +283,7 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                 }
                 self.release_input(&mut sent);
                 match dropped(sent.tag) {
-                    Some(p) => send(&self.tx, cx, p),
+                    Some(p) => send(tx, cx, p),
                     None => true,
                 }
             }
@@ -294,6 +304,7 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
     fn emit<'v>(
         &self,
         cx: &mut WorkerCx,
+        tx: &Tx<W>,
         sent: Sent,
         outputs: impl Iterator<Item = ValueRef<'v>>,
     ) -> bool {
@@ -304,7 +315,7 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                 return false;
             };
             return send(
-                &self.tx,
+                tx,
                 cx,
                 Packet::Item {
                     seq: sent.seq,
@@ -316,7 +327,7 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
         let Some(values) = decoded.collect::<Option<Vec<W>>>() else {
             return false;
         };
-        emit(&self.tx, cx, sent.seq, sent.tag, values, true)
+        emit(tx, cx, sent.seq, sent.tag, values, true)
     }
 
     /// Decodes one output; `None` when it is bad (the stage has failed).

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::RecvTimeoutError;
 use skorche_worker::codec::OnFull;
 use skorche_worker::protocol::{Payload, Work};
 use skorche_worker::transport::WorkSender;
@@ -14,6 +14,7 @@ use crate::coordinator::{catch, Stage};
 use crate::error::FailureKind;
 use crate::exec::send::send;
 use crate::exec::worker_cx::WorkerCx;
+use crate::hop::{Rx, Tx};
 use crate::packet::Packet;
 
 /// How often a blocked feeder looks at the run's stop flag.
@@ -24,8 +25,9 @@ pub(crate) struct Feeder<'a, V, W> {
     pub(crate) slot: &'a Slot<W>,
     pub(crate) sender: Box<dyn WorkSender>,
     pub(crate) input_ring: &'a skorche_worker::rings::Ring,
-    pub(crate) rx: Receiver<Packet<V>>,
-    pub(crate) tx: Sender<Packet<W>>,
+    /// Borrowed: the chunk it holds stays for the feeder of a restarted worker.
+    pub(crate) rx: &'a mut Rx<V>,
+    pub(crate) tx: &'a Tx<W>,
 }
 
 impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
@@ -35,6 +37,11 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
         loop {
             let slot = self.slot;
             let room = slot.wait_credit(POLL, || cx.aborted() || slot.is_dead())?;
+            // The producers upstream ship in chunks only to a fast consumer: the worker's
+            // batches grow only while its items take under 100 µs each, so a batch cap above
+            // one says it is fast (a slow worker must leave the other items to its peers).
+            let fast = slot.lock().sizer.cap() > 1;
+            crate::hop::outbox::set_pace(!fast);
             if !self.send_retries(cx, room) {
                 return None;
             }
@@ -316,8 +323,9 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                 true
             }
             // Nothing in flight: everything before it was emitted. The lock keeps the
-            // collector from emitting meanwhile, so the order holds.
-            None => send(&self.tx, cx, control),
+            // collector from emitting meanwhile, so the order holds (the collector ships
+            // what it emitted before it lets go of a batch).
+            None => send(self.tx, cx, control) && self.tx.flush(),
         }
     }
 }

@@ -18,17 +18,19 @@ pub(crate) mod rings;
 use std::any::Any;
 use std::os::unix::process::ExitStatusExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use skorche_worker::codec::{self, OnFull};
+use skorche_worker::error::DecodeError;
 use skorche_worker::registry::BoundTask;
+use skorche_worker::rings as zero_copy_types;
 use skorche_worker::rings::Ring;
 use skorche_worker::transport::{local::LocalTransport, SpawnError, Transport, WorkerSpec};
+use skorche_worker::zero_copy;
 
 use crate::coordinator::batch_size::BatchSizer;
 use crate::coordinator::collect::Collector;
@@ -42,9 +44,9 @@ use crate::failure::attempt::{dropped, letter};
 use crate::failure::failed::Failed;
 use crate::failure::guard::{Decision, FailureGuard};
 use crate::failure::policy::StagePolicy;
+use crate::hop::{Outlet, Rx, Tx};
 use crate::launch::Launch;
 use crate::order::Tag;
-use crate::packet::Packet;
 use crate::process_options::ProcessOptions;
 
 /// An encoded value on a queue between two process stages.
@@ -58,12 +60,13 @@ const WATCH_EVERY: Duration = Duration::from_millis(5);
 const HANDSHAKE_TIMEOUT: Duration = skorche_worker::transport::DEFAULT_HANDSHAKE_TIMEOUT;
 
 /// Turns what the feeder takes from its queue into what a worker receives.
-/// It appends the value to the batch being built; `true`: the value went into the ring.
+/// It appends the value to the batch being built; `true`: the value went into a ring.
 type Encoder<V> = Box<
     dyn Fn(V, &Ring, &mut dyn FnMut() -> OnFull, &mut Values) -> Result<bool, String> + Send + Sync,
 >;
-/// Turns what a worker answered into what the collector puts on its queue.
-type Decoder<W> = Box<dyn Fn(ValueRef<'_>, &[Ring]) -> Result<W, String> + Send + Sync>;
+/// Turns what a worker answered into what the collector puts on its queue, given the
+/// worker's output ring (an `Arc`, so that a value can hold a record of it, see `ShmBytes`).
+type Decoder<W> = Box<dyn Fn(ValueRef<'_>, &Arc<Ring>) -> Result<W, String> + Send + Sync>;
 
 /// What every thread of one process stage shares.
 pub(crate) struct Stage<V, W> {
@@ -87,6 +90,9 @@ pub(crate) struct Stage<V, W> {
     /// Whether what is sent for each item is kept until the item is done with (restarts,
     /// retries, dead letters need it again).
     pub(crate) keep: bool,
+    /// Whether a later stage attached this stage's output rings to take `ShmBytes` records
+    /// over by handle (it releases them, so they are not this stage's leaks).
+    handed_on: Arc<AtomicBool>,
 }
 
 /// Sends item `seq` (its payload kept in `ring` or inline) to the dead-letter queue.
@@ -98,14 +104,17 @@ pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|p: Box<dyn Any + Send>| panic_message(&*p))
 }
 
-pub(crate) fn launch<T, U>(
+/// Launches a process stage running `task`, whose outputs become items with `decode`.
+pub(crate) fn launch<T, U, V>(
     task: BoundTask<T, U>,
+    decode: fn(ValueRef<'_>, &Arc<Ring>) -> Result<V, DecodeError>,
     failure: Option<&StagePolicy>,
     cx: &mut Launch<'_>,
 ) -> Result<(), PipelineError>
 where
     T: Serialize + DeserializeOwned + Send + 'static,
-    U: DeserializeOwned + Send + 'static,
+    U: 'static,
+    V: Send + 'static,
 {
     let guard = failure.map(|p| FailureGuard::new(cx.stats.clone(), p));
     let letter: Option<Letter> = match failure.and_then(|p| p.dead_letter_output) {
@@ -121,26 +130,30 @@ where
             let tx = cx.output::<Failed<T>>(index);
             Some(Box::new(move |seq, payload, ring, error, attempts| {
                 let item: T = match payload {
-                    Payload::Shm(h) => codec::read_kept_bytes(h, ring)
-                        .and_then(|b| codec::decode_payload_owned::<T>(Payload::Inline(b), &[])),
-                    Payload::Inline(b) => {
-                        codec::decode_payload::<T>(&Payload::Inline(b.clone()), &[])
+                    Payload::Shm(h) => {
+                        codec::read_kept_bytes(h, ring).and_then(zero_copy::decode_value)
                     }
+                    Payload::Inline(b) => zero_copy::decode_value(b.clone()),
                 }
                 .map_err(|e| e.to_string())?;
-                tx.send(letter(seq, item, error, attempts))
-                    .map_err(|_| "the dead-letter queue is gone".to_string())
+                if tx.send_now(letter(seq, item, error, attempts)) {
+                    Ok(())
+                } else {
+                    Err("the dead-letter queue is gone".to_string())
+                }
             }))
         }
     };
     let keep = cx.process.restart.is_some() || guard.as_ref().is_some_and(|g| g.keeps_input(1));
     let failure = (guard, letter, keep);
     let threshold = cx.process.shm_threshold;
+    let family = held_family::<T, V>(cx, keep);
+    let attach = family.clone();
     let plain_in: Encoder<T> = Box::new(move |v, ring, on_full, out| {
-        codec::encode_value(v, Some(ring), threshold, on_full, out).map_err(|e| e.to_string())
+        zero_copy::encode_input(v, ring, &family, threshold, on_full, out)
+            .map_err(|e| e.to_string())
     });
-    let plain_out: Decoder<U> =
-        Box::new(|v, rings| codec::decode_value::<U>(v, rings).map_err(|e| e.to_string()));
+    let plain_out: Decoder<V> = Box::new(move |v, ring| decode(v, ring).map_err(|e| e.to_string()));
     let fwd_in: Encoder<Payload> = Box::new(|p, _, _, out| {
         let in_ring = matches!(p, Payload::Shm(_));
         out.push_payload(p);
@@ -148,14 +161,16 @@ where
     });
     // A forwarded record must lie in this worker's own output ring: the next stage's workers
     // will read it, and a forged handle must fail here, naming this stage.
-    let fwd_out: Decoder<Payload> = Box::new(|v, rings| {
+    let fwd_out: Decoder<Payload> = Box::new(|v, ring| {
         if let ValueRef::Shm(h) = v {
-            let ring = codec::ring_for(h, rings).map_err(|e| e.to_string())?;
+            let ring = codec::ring_for(h, std::slice::from_ref(ring.as_ref()))
+                .map_err(|e| e.to_string())?;
             ring.read(h)
                 .map_err(|e| format!("invalid handle {h:?}: {e}"))?;
         }
         Ok(v.to_payload())
     });
+    let failure = (failure.0, failure.1, failure.2, attach);
     match (cx.forward_in[0], cx.forward_out[0]) {
         (false, false) => launch_with(task, cx, plain_in, plain_out, failure),
         (true, false) => launch_with(task, cx, fwd_in, plain_out, failure),
@@ -164,12 +179,37 @@ where
     }
 }
 
+/// Zero-copy hand-over of `ShmBytes` between process stages that do not forward: a stage
+/// whose items are `ShmBytes` read from its workers' output rings offers those rings to the
+/// stages after it; a stage whose inputs are `ShmBytes` attaches the rings offered so far (its
+/// workers then read such an input by its handle, with no copy). Not when this stage keeps
+/// its inputs for another attempt: those must lie in its own input ring.
+fn held_family<T: 'static, V: 'static>(cx: &mut Launch<'_>, keep: bool) -> Vec<Arc<Ring>> {
+    use std::any::TypeId;
+    let bytes = TypeId::of::<zero_copy_types::ShmBytes>();
+    if TypeId::of::<V>() == bytes && !cx.forward_out[0] {
+        cx.offer_held = true;
+    }
+    if TypeId::of::<T>() != bytes || keep || cx.forward_in[0] {
+        return Vec::new();
+    }
+    let mut family = Vec::new();
+    for (rings, handed_on) in cx.held_rings.iter() {
+        handed_on.store(true, Ordering::Release);
+        family.extend(rings.iter().cloned());
+    }
+    family
+}
+
+/// The family of rings a stage's workers attach besides their own (see `held_family`).
+type Attach = Vec<Arc<Ring>>;
+
 fn launch_with<T, U, V, W>(
     task: BoundTask<T, U>,
     cx: &mut Launch<'_>,
     encode: Encoder<V>,
     decode: Decoder<W>,
-    (guard, letter, keep): (Option<Arc<FailureGuard>>, Option<Letter>, bool),
+    (guard, letter, keep, attach): (Option<Arc<FailureGuard>>, Option<Letter>, bool, Attach),
 ) -> Result<(), PipelineError>
 where
     T: 'static,
@@ -208,6 +248,10 @@ where
     if cx.forward_out[0] {
         cx.forward_rings.insert(cx.outputs[0], outputs.clone());
     }
+    let handed_on = Arc::new(AtomicBool::new(false));
+    if std::mem::take(&mut cx.offer_held) {
+        cx.held_rings.push((outputs.clone(), handed_on.clone()));
+    }
     // Records forwarded from the stage upstream live in its workers' rings: ours attach
     // them too, read them in place and release them.
     let upstream = if cx.forward_in[0] {
@@ -232,6 +276,7 @@ where
         guard,
         letter,
         keep,
+        handed_on,
     });
     for index in 0..workers {
         let input = new_ring()?;
@@ -241,6 +286,7 @@ where
         if let Some(up) = &upstream {
             rings.extend(up.iter().cloned());
         }
+        rings.extend(attach.iter().cloned());
         let (stage, gate) = (stage.clone(), gate.clone());
         cx.spawn(move |cx| {
             let _done = FeederDone(&stage.feeders);
@@ -268,9 +314,11 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
     gate: &StartGate,
     cx: &mut WorkerCx,
     mut rings: Vec<Arc<Ring>>,
-    rx: Receiver<Packet<V>>,
-    tx: Sender<Packet<W>>,
+    mut rx: Rx<V>,
+    tx: Outlet<W>,
 ) {
+    // The feeder's and this thread's sender: control packets only, each shipped at once.
+    let own_tx = tx.clone().open();
     let started = if cx.aborted() {
         None
     } else {
@@ -314,16 +362,26 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
             &slot,
             link,
             &rings,
-            &rx,
-            &tx,
+            &mut rx,
+            (&own_tx, &tx),
             (handover, old_input.take()),
         );
         slot.control().wait();
         let Ended::Died(cause) = ended else {
             if !cx.aborted() {
-                // Every record of a normal end was released: what is left is a leak.
-                let held = |r: &Ring| r.held_bytes().unwrap_or(r.capacity());
-                let outputs = if stage.forwarding { 0 } else { held(&rings[1]) };
+                // Every record of a normal end was released, or is held on purpose by a value
+                // (a `ShmBytes` not dropped yet): what is left is a leak.
+                let held = |r: &Ring| {
+                    r.held_bytes()
+                        .unwrap_or(r.capacity())
+                        .saturating_sub(r.kept_bytes())
+                };
+                let handed_on = stage.handed_on.load(Ordering::Acquire);
+                let outputs = if stage.forwarding || handed_on {
+                    0
+                } else {
+                    held(&rings[1])
+                };
                 let left = held(&rings[0]) + outputs;
                 if left > 0 {
                     tracing::warn!(stage = stage.name, left, "ring records left after the end");
@@ -393,7 +451,7 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
                     ),
                 };
                 let seq = culprit.seq;
-                if !give_up(stage, cx, &tx, &mut handover, seq, failure, &rings[0]) {
+                if !give_up(stage, cx, &own_tx, &mut handover, seq, failure, &rings[0]) {
                     return;
                 }
             }
@@ -471,10 +529,10 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
 
 /// Item `seq` crashed its workers too often: it follows the stage's failure policy (by
 /// default the stage fails). `false`: the stage failed or the run stops.
-fn give_up<V, W>(
+fn give_up<V, W: Send + 'static>(
     stage: &Stage<V, W>,
     cx: &mut WorkerCx,
-    tx: &Sender<Packet<W>>,
+    tx: &Tx<W>,
     handover: &mut [Batch<W>],
     seq: u64,
     failure: StageFailure,
@@ -506,7 +564,7 @@ fn give_up<V, W>(
             // Handled: the next worker does not get it; a skip keeps its place in order.
             item.done = true;
             if let Some(p) = dropped(std::mem::replace(&mut item.tag, Tag::NONE)) {
-                return send(tx, cx, p);
+                return send(tx, cx, p) && tx.flush();
             }
             true
         }
@@ -572,18 +630,18 @@ fn serve_link<V: Send + 'static, W: Send + 'static>(
     slot: &Slot<W>,
     link: skorche_worker::transport::WorkerLink,
     rings: &[Arc<Ring>],
-    rx: &Receiver<Packet<V>>,
-    tx: &Sender<Packet<W>>,
+    rx: &mut Rx<V>,
+    (own_tx, tx): (&Tx<W>, &Outlet<W>),
     (handover, old_input): (Vec<Batch<W>>, Option<Arc<Ring>>),
 ) -> (Ended, Option<Batch<W>>) {
-    let output_ring = std::slice::from_ref(rings[1].as_ref());
+    let output_ring = &rings[1];
     let mut feeder = Feeder {
         stage,
         slot,
         sender: link.sender,
         input_ring: &rings[0],
-        rx: rx.clone(),
-        tx: tx.clone(),
+        rx,
+        tx: own_tx,
     };
     let collector = Collector {
         stage,
@@ -591,7 +649,7 @@ fn serve_link<V: Send + 'static, W: Send + 'static>(
         receiver: link.receiver,
         output_ring,
         input_ring: &rings[0],
-        tx: tx.clone(),
+        out: tx.clone(),
     };
     std::thread::scope(|scope| {
         let mut ccx = cx.fork();

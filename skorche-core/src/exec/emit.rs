@@ -5,13 +5,14 @@ use skorche_worker::protocol::{FailureKind as WireKind, TaskFailure};
 use crate::error::FailureKind;
 use crate::exec::send::send;
 use crate::exec::worker_cx::WorkerCx;
+use crate::hop::Tx;
 use crate::order::Tag;
 use crate::packet::Packet;
 
 /// Sends the outputs of one input: a map task's one output keeps the input's position; a
 /// flat-map task's outputs take child positions, and none leaves the position empty.
-pub(crate) fn emit<U>(
-    tx: &crossbeam_channel::Sender<Packet<U>>,
+pub(crate) fn emit<U: Send + 'static>(
+    tx: &Tx<U>,
     cx: &mut WorkerCx,
     seq: u64,
     tag: Tag,

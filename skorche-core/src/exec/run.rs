@@ -51,13 +51,18 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
     for (q, decl) in graph.queues.iter().enumerate() {
         if decl.merged_into.is_none() {
             let cap = decl.capacity.unwrap_or(default_cap).max(1);
+            // Several workers share the consumer's input: no chunk may go to one of them
+            // until they are known to be fast (see `hop::HopState`).
+            let shared = decl
+                .consumer
+                .is_some_and(|c| graph.nodes[c].mode.count() > 1);
             chan_index[q] = channels.len();
             if forwarded[q] {
                 channels.push(crate::graph::make_channel::<crate::coordinator::Payload>(
-                    cap,
+                    cap, shared,
                 ));
             } else {
-                channels.push((decl.make)(cap));
+                channels.push((decl.make)(cap, shared));
             }
         }
     }
@@ -67,6 +72,7 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
 
     let mut threads = Vec::new();
     let mut forward_rings = std::collections::HashMap::new();
+    let mut held_rings = Vec::new();
     let gate = crate::coordinator::StartGate::new();
     let mut stats = Vec::new();
     let mut depth_of = Vec::new();
@@ -90,6 +96,8 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
             forward_in: node.inputs.iter().map(|&q| forwarded[q]).collect(),
             forward_out: node.outputs.iter().map(|&q| forwarded[q]).collect(),
             forward_rings: &mut forward_rings,
+            held_rings: &mut held_rings,
+            offer_held: false,
             gate: gate.clone(),
             process: {
                 let mut opts = node.process.clone();

@@ -161,21 +161,25 @@ impl WorkerCx {
     /// Runs task code, adding its duration to the busy time: measured on every call for
     /// tasks slower than [`ALWAYS_TIME_ABOVE`], sampled one call in [`SAMPLE_EVERY`] (and
     /// scaled) for faster ones.
+    ///
+    /// Before a call that is expected to be slow (the last timed one was), whatever this
+    /// thread's senders hold is shipped: it must not wait for the call to end.
     #[inline]
     pub(crate) fn timed<R>(&mut self, f: impl FnOnce() -> R) -> R {
         if self.untimed_left > 0 {
             self.untimed_left -= 1;
             return f();
         }
+        if self.sample_every == 1 {
+            crate::hop::outbox::flush_pending();
+        }
         let start = Instant::now();
         let r = f();
         let took = start.elapsed();
         self.local.busy += took * self.sample_every;
-        self.sample_every = if took > ALWAYS_TIME_ABOVE {
-            1
-        } else {
-            SAMPLE_EVERY
-        };
+        let slow = took > ALWAYS_TIME_ABOVE;
+        crate::hop::outbox::set_pace(slow);
+        self.sample_every = if slow { 1 } else { SAMPLE_EVERY };
         self.untimed_left = self.sample_every - 1;
         r
     }

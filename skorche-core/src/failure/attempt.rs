@@ -5,13 +5,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
-
 use crate::error::{BoxError, FailureKind, StageFailure};
 use crate::exec::worker_cx::{panic_message, WorkerCx};
 use crate::failure::failed::Failed;
 use crate::failure::guard::{Decision, FailureGuard};
 use crate::failure::policy::StagePolicy;
+use crate::hop::Outlet;
 use crate::launch::Launch;
 use crate::order::Tag;
 use crate::packet::Packet;
@@ -71,10 +70,11 @@ pub(crate) enum Attempt<R> {
 pub(crate) struct ItemGuard<T> {
     guard: Arc<FailureGuard>,
     copy: Option<fn(&T) -> T>,
-    dead: Option<Sender<Packet<Failed<T>>>>,
+    /// Dead letters are rare: each is sent on its own, at once.
+    dead: Option<Outlet<Failed<T>>>,
 }
 
-impl<T> ItemGuard<T> {
+impl<T: Send + 'static> ItemGuard<T> {
     /// Runs `task` on item `seq` until an attempt succeeds or the policy gives up.
     ///
     /// Each attempt is timed and a panic in it is caught like an error. Before an attempt
@@ -122,7 +122,7 @@ impl<T> ItemGuard<T> {
                         .dead
                         .as_ref()
                         .expect("a dead-letter policy has its queue");
-                    if dead.send(letter(seq, item, failure, attempts)).is_err() {
+                    if !dead.send_now(letter(seq, item, failure, attempts)) {
                         return Attempt::Stop;
                     }
                     return Attempt::Dropped;
@@ -174,6 +174,8 @@ pub(crate) fn dropped<U>(tag: Tag) -> Option<Packet<U>> {
 /// Sleeps `d`, waking every few milliseconds to see whether the run is being stopped;
 /// `false` if it is.
 fn wait(cx: &WorkerCx, d: Duration) -> bool {
+    // What this thread's senders hold must not wait out the backoff.
+    crate::hop::outbox::flush_pending();
     let until = Instant::now() + d;
     loop {
         if cx.aborted() {

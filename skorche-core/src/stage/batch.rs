@@ -20,9 +20,10 @@ impl BatchRunner {
         cx: &mut Launch<'_>,
     ) -> Result<(), PipelineError> {
         let size = self.size.max(1);
-        let rx = cx.input::<T>(0);
+        let mut rx = cx.input::<T>(0);
         let tx = cx.output::<Vec<T>>(0);
         cx.spawn(move |cx| {
+            let tx = tx.open();
             let mut values: Vec<T> = Vec::with_capacity(size);
             let mut tags: Vec<Tag> = Vec::new();
             let mut first_seq = 0u64;

@@ -16,10 +16,11 @@ pub(crate) struct FilterRunner<T> {
 impl<T: Send + 'static> Runner for FilterRunner<T> {
     fn launch(self: Box<Self>, cx: &mut Launch<'_>) -> Result<(), PipelineError> {
         cx.spawn_each(|cx| {
-            let rx = cx.input::<T>(0);
+            let mut rx = cx.input::<T>(0);
             let tx = cx.output::<T>(0);
             let pred = self.pred.clone();
             move |cx| {
+                let tx = tx.open();
                 for packet in rx.iter() {
                     if cx.aborted() {
                         return;

@@ -6,6 +6,7 @@ use crate::error::{BoxError, FailureKind, PipelineError};
 use crate::exec::worker_cx::{panic_message, WorkerCx};
 use crate::failure::attempt::{dropped, task_fault, Attempt, StageGuard};
 use crate::failure::policy::StagePolicy;
+use crate::hop::Tx;
 use crate::launch::{Launch, Runner};
 use crate::order::Tag;
 use crate::packet::Packet;
@@ -28,11 +29,12 @@ where
     fn launch(self: Box<Self>, cx: &mut Launch<'_>) -> Result<(), PipelineError> {
         let guard = self.failure.as_ref().map(|p| StageGuard::<T>::new(p, cx));
         cx.spawn_each(|cx| {
-            let rx = cx.input::<T>(0);
+            let mut rx = cx.input::<T>(0);
             let tx = cx.output::<I::Item>(0);
             let f = self.f.clone();
             let mut guard = guard.as_ref().map(|g| g.worker(cx));
             move |cx| {
+                let tx = tx.open();
                 for packet in rx.iter() {
                     if cx.aborted() {
                         return;
@@ -96,8 +98,8 @@ where
 /// Sends the outputs of one input, in order, at child positions of its own; `false` means
 /// the run is over for this worker (a send failed, or the iterator panicked, which fails
 /// the stage).
-fn emit<X>(
-    tx: &crossbeam_channel::Sender<Packet<X>>,
+fn emit<X: Send + 'static>(
+    tx: &Tx<X>,
     cx: &mut WorkerCx,
     seq: u64,
     tag: Tag,

@@ -26,11 +26,12 @@ impl<T: Send + 'static, U: Send + 'static> Runner for MapRunner<T, U> {
     fn launch(self: Box<Self>, cx: &mut Launch<'_>) -> Result<(), PipelineError> {
         let guard = self.failure.as_ref().map(|p| StageGuard::<T>::new(p, cx));
         cx.spawn_each(|cx| {
-            let rx = cx.input::<T>(0);
+            let mut rx = cx.input::<T>(0);
             let tx = cx.output::<U>(0);
             let factory = self.factory.clone();
             let mut guard = guard.as_ref().map(|g| g.worker(cx));
             move |cx| {
+                let tx = tx.open();
                 let mut task = match factory() {
                     Ok(t) => t,
                     Err(e) => {

@@ -66,10 +66,11 @@ pub(crate) struct InsertRunner<T> {
 
 impl<T: Send + 'static> Runner for InsertRunner<T> {
     fn launch(self: Box<Self>, cx: &mut Launch<'_>) -> Result<(), PipelineError> {
-        let rx = cx.input::<T>(0);
+        let mut rx = cx.input::<T>(0);
         let tx = cx.output::<T>(0);
         let (every, placement, kind) = (self.every.max(1), self.placement, self.kind);
         cx.spawn(move |cx| {
+            let tx = tx.open();
             let mut items = 0u64;
             let mut count = 0u64;
             let marker = |count: &mut u64| {
@@ -122,10 +123,11 @@ pub(crate) struct OnMarkerRunner<T> {
 
 impl<T: Send + 'static> Runner for OnMarkerRunner<T> {
     fn launch(self: Box<Self>, cx: &mut Launch<'_>) -> Result<(), PipelineError> {
-        let rx = cx.input::<T>(0);
+        let mut rx = cx.input::<T>(0);
         let tx = cx.output::<T>(0);
         let (kind, callback) = (self.kind, self.callback);
         cx.spawn(move |cx| {
+            let tx = tx.open();
             let mut seen = SeenMarkers::default();
             for packet in rx.iter() {
                 if cx.aborted() {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 
 use crate::error::PipelineError;
 use crate::launch::{Launch, Runner};
@@ -23,10 +23,11 @@ pub(crate) struct SaveRunner<T> {
 
 impl<T: Send + 'static> Runner for SaveRunner<T> {
     fn launch(self: Box<Self>, cx: &mut Launch<'_>) -> Result<(), PipelineError> {
-        let rx = cx.input::<T>(0);
+        let mut rx = cx.input::<T>(0);
         let tx = cx.output::<T>(0);
         let credits = self.credits;
         cx.spawn(move |cx| {
+            let tx = tx.open();
             let mut index = 0u64;
             for packet in rx.iter() {
                 let packet = match packet {
@@ -47,12 +48,21 @@ impl<T: Send + 'static> Runner for SaveRunner<T> {
                 };
                 // One credit per position: the load gives it back when the position
                 // leaves its reorder buffer, so at most `window` are ever in between.
-                let mut credit = ();
-                loop {
-                    match credits.send_timeout(credit, ABORT_POLL) {
-                        Ok(()) => break,
-                        Err(SendTimeoutError::Timeout(c)) if !cx.aborted() => credit = c,
-                        Err(_) => return,
+                match credits.try_send(()) {
+                    Ok(()) => {}
+                    Err(TrySendError::Disconnected(())) => return,
+                    Err(TrySendError::Full(())) => {
+                        // The window is full: the positions sent so far must reach the
+                        // load before this thread waits for it to give credits back.
+                        crate::hop::outbox::flush_pending();
+                        let mut credit = ();
+                        loop {
+                            match credits.send_timeout(credit, ABORT_POLL) {
+                                Ok(()) => break,
+                                Err(SendTimeoutError::Timeout(c)) if !cx.aborted() => credit = c,
+                                Err(_) => return,
+                            }
+                        }
                     }
                 }
                 if !send(&tx, cx, packet) {
@@ -76,12 +86,13 @@ pub(crate) struct LoadRunner<T> {
 
 impl<T: Send + 'static> Runner for LoadRunner<T> {
     fn launch(self: Box<Self>, cx: &mut Launch<'_>) -> Result<(), PipelineError> {
-        let rx = cx.input::<T>(0);
+        let mut rx = cx.input::<T>(0);
         let tx = cx.output::<T>(0);
         let credits = self.credits;
         let high_water = self.high_water;
         let target = self.target;
         cx.spawn(move |cx| {
+            let tx = tx.open();
             let mut buffer = Reorder::<T>::new(target);
             for packet in rx.iter() {
                 if cx.aborted() {

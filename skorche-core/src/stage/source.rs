@@ -22,6 +22,7 @@ where
         let tx = cx.output::<I::Item>(0);
         let mut iter = self.iter;
         cx.spawn(move |cx| {
+            let tx = tx.open();
             let mut seq = 0u64;
             while !cx.aborted() {
                 if cx.shared.is_draining() {

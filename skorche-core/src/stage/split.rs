@@ -18,10 +18,11 @@ impl<T: Send + 'static> Runner for SplitRunner<T> {
     fn launch(self: Box<Self>, cx: &mut Launch<'_>) -> Result<(), PipelineError> {
         let ways = self.ways;
         cx.spawn_each(|cx| {
-            let rx = cx.input::<T>(0);
+            let mut rx = cx.input::<T>(0);
             let txs: Vec<_> = (0..ways).map(|i| cx.output::<T>(i)).collect();
             let key = self.key.clone();
             move |cx| {
+                let txs: Vec<_> = txs.into_iter().map(|tx| tx.open()).collect();
                 for packet in rx.iter() {
                     if cx.aborted() {
                         return;

@@ -1,9 +1,14 @@
 //! A registered task bound to a queue: the same task runs on threads or in worker
 //! processes, switched by [`crate::Queue::processes`] / [`crate::Queue::workers`].
 
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use skorche_worker::error::DecodeError;
 use skorche_worker::registry::{BoundTask, Outputs};
+use skorche_worker::rings::Ring;
+use skorche_worker::values::ValueRef;
 
 use crate::error::PipelineError;
 use crate::exec::emit::{emit, kind_of};
@@ -13,26 +18,46 @@ use crate::launch::{Launch, Runner};
 use crate::mode::Mode;
 use crate::stage::send;
 
-pub(crate) struct TaskRunner<T: 'static, U: 'static> {
+/// How a stage turns its task's outputs (`U`) into its queue's items (`V`): the same type for
+/// `map_task`, a view such as `ShmBytes` for `map_task_as`.
+pub(crate) struct OutputView<U, V> {
+    /// An output made on a thread of this process.
+    pub(crate) convert: fn(U) -> V,
+    /// An output a worker answered, with the worker's output ring.
+    pub(crate) decode: fn(ValueRef<'_>, &Arc<Ring>) -> Result<V, DecodeError>,
+}
+
+impl<U, V> Clone for OutputView<U, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<U, V> Copy for OutputView<U, V> {}
+
+pub(crate) struct TaskRunner<T: 'static, U: 'static, V: 'static = U> {
     pub(crate) task: BoundTask<T, U>,
+    pub(crate) view: OutputView<U, V>,
 }
 
 /// A registered task with the failure policy declared on its input.
-pub(crate) struct GuardedTaskRunner<T: 'static, U: 'static> {
+pub(crate) struct GuardedTaskRunner<T: 'static, U: 'static, V: 'static> {
     task: BoundTask<T, U>,
+    view: OutputView<U, V>,
     failure: StagePolicy,
 }
 
-impl<T, U> Runner for TaskRunner<T, U>
+impl<T, U, V> Runner for TaskRunner<T, U, V>
 where
     T: Serialize + DeserializeOwned + Send + 'static,
-    U: DeserializeOwned + Send + 'static,
+    U: Send + 'static,
+    V: Send + 'static,
 {
     fn launch(self: Box<Self>, cx: &mut Launch<'_>) -> Result<(), PipelineError> {
         match cx.mode {
-            Mode::Processes(_) => crate::coordinator::launch(self.task, None, cx),
+            Mode::Processes(_) => crate::coordinator::launch(self.task, self.view.decode, None, cx),
             Mode::Threads(_) => {
-                launch_threads(self.task, None, cx);
+                launch_threads(self.task, self.view.convert, None, cx);
                 Ok(())
             }
         }
@@ -41,40 +66,47 @@ where
     fn with_failure(self: Box<Self>, failure: StagePolicy) -> Option<Box<dyn Runner>> {
         Some(Box::new(GuardedTaskRunner {
             task: self.task,
+            view: self.view,
             failure,
         }))
     }
 }
 
-impl<T, U> Runner for GuardedTaskRunner<T, U>
+impl<T, U, V> Runner for GuardedTaskRunner<T, U, V>
 where
     T: Serialize + DeserializeOwned + Send + 'static,
-    U: DeserializeOwned + Send + 'static,
+    U: Send + 'static,
+    V: Send + 'static,
 {
     fn launch(self: Box<Self>, cx: &mut Launch<'_>) -> Result<(), PipelineError> {
+        let failure = Some(&self.failure);
         match cx.mode {
-            Mode::Processes(_) => crate::coordinator::launch(self.task, Some(&self.failure), cx),
+            Mode::Processes(_) => {
+                crate::coordinator::launch(self.task, self.view.decode, failure, cx)
+            }
             Mode::Threads(_) => {
-                launch_threads(self.task, Some(&self.failure), cx);
+                launch_threads(self.task, self.view.convert, failure, cx);
                 Ok(())
             }
         }
     }
 }
 
-fn launch_threads<T: Send + 'static, U: Send + 'static>(
+fn launch_threads<T: Send + 'static, U: Send + 'static, V: Send + 'static>(
     task: BoundTask<T, U>,
+    convert: fn(U) -> V,
     failure: Option<&StagePolicy>,
     cx: &mut Launch<'_>,
 ) {
     let flat = task.is_flat_map();
     let guard = failure.map(|p| StageGuard::<T>::new(p, cx));
     cx.spawn_each(|cx| {
-        let rx = cx.input::<T>(0);
-        let tx = cx.output::<U>(0);
+        let mut rx = cx.input::<T>(0);
+        let tx = cx.output::<V>(0);
         let task = task.clone();
         let mut guard = guard.as_ref().map(|g| g.worker(cx));
         move |cx| {
+            let tx = tx.open();
             let mut instance = match task.instantiate() {
                 Ok(i) => i,
                 Err(f) => {
@@ -89,7 +121,7 @@ fn launch_threads<T: Send + 'static, U: Send + 'static>(
                 if cx.aborted() {
                     return;
                 }
-                let (seq, tag, value) = match packet.into_control::<U>() {
+                let (seq, tag, value) = match packet.into_control::<V>() {
                     Ok(control) => {
                         if !send(&tx, cx, control) {
                             return;
@@ -122,8 +154,8 @@ fn launch_threads<T: Send + 'static, U: Send + 'static>(
                     }
                 };
                 let outputs = match result {
-                    Outputs::One(v) => vec![v],
-                    Outputs::Many(v) => v,
+                    Outputs::One(v) => vec![convert(v)],
+                    Outputs::Many(v) => v.into_iter().map(convert).collect(),
                 };
                 if !emit(&tx, cx, seq, tag, outputs, flat) {
                     return;

@@ -11,20 +11,21 @@ pub(crate) struct ZipRunner<A, B>(pub(crate) PhantomData<fn(A, B)>);
 
 impl<A: Send + 'static, B: Send + 'static> Runner for ZipRunner<A, B> {
     fn launch(self: Box<Self>, cx: &mut Launch<'_>) -> Result<(), PipelineError> {
-        let ra = cx.input::<A>(0);
-        let rb = cx.input::<B>(1);
+        let mut ra = cx.input::<A>(0);
+        let mut rb = cx.input::<B>(1);
         let tx = cx.output::<(A, B)>(0);
         cx.spawn(move |cx| {
+            let tx = tx.open();
             // Control packets of the right side are dropped: the pair keeps the left
             // side's position, so the left side's markers and skips describe the stream.
-            let next_b = || loop {
+            let mut next_b = || loop {
                 match rb.recv() {
                     Ok(Packet::Item { value, .. }) => return Some(value),
                     Ok(_) => continue,
                     Err(_) => return None,
                 }
             };
-            for packet in ra.iter() {
+            while let Ok(packet) = ra.recv() {
                 if cx.aborted() {
                     return;
                 }

@@ -1,0 +1,127 @@
+//! The receiving side of a hop: takes a whole chunk, hands its packets out one by one.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvError, RecvTimeoutError, TryRecvError};
+
+use super::outbox;
+use super::{Chunk, HopState};
+use crate::packet::Packet;
+
+/// A receiver of packets. Each clone has its own chunk in hand: clones are for different
+/// workers, and a packet goes to exactly one of them.
+pub(crate) struct Rx<T> {
+    rx: Receiver<Chunk<T>>,
+    /// The rest of the chunk taken last.
+    local: VecDeque<Packet<T>>,
+    state: Arc<HopState>,
+    /// The pace this receiver last told the senders (see [`HopState::one_by_one`]).
+    told: Option<bool>,
+}
+
+impl<T> Clone for Rx<T> {
+    fn clone(&self) -> Self {
+        Rx::new(self.rx.clone(), self.state.clone())
+    }
+}
+
+impl<T> Rx<T> {
+    pub(super) fn new(rx: Receiver<Chunk<T>>, state: Arc<HopState>) -> Self {
+        Rx {
+            rx,
+            local: VecDeque::new(),
+            state,
+            told: None,
+        }
+    }
+
+    /// The next packet; blocks (after shipping what this thread's senders hold) until one
+    /// comes. `Err`: every sender is gone and nothing is left.
+    pub(crate) fn recv(&mut self) -> Result<Packet<T>, RecvError> {
+        if let Some(p) = self.local.pop_front() {
+            return Ok(p);
+        }
+        match self.rx.try_recv() {
+            Ok(chunk) => return Ok(self.unpack(chunk)),
+            Err(TryRecvError::Disconnected) => return Err(RecvError),
+            Err(TryRecvError::Empty) => {}
+        }
+        outbox::flush_pending();
+        let chunk = self.rx.recv()?;
+        Ok(self.unpack(chunk))
+    }
+
+    /// The next packet if one is ready now.
+    pub(crate) fn try_recv(&mut self) -> Result<Packet<T>, TryRecvError> {
+        if let Some(p) = self.local.pop_front() {
+            return Ok(p);
+        }
+        let chunk = self.rx.try_recv()?;
+        Ok(self.unpack(chunk))
+    }
+
+    /// Like [`Rx::recv`], waiting at most `timeout`.
+    pub(crate) fn recv_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Packet<T>, RecvTimeoutError> {
+        match self.try_recv() {
+            Ok(p) => return Ok(p),
+            Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+            Err(TryRecvError::Empty) => {}
+        }
+        outbox::flush_pending();
+        let chunk = self.rx.recv_timeout(timeout)?;
+        Ok(self.unpack(chunk))
+    }
+
+    /// Packets until every sender is gone.
+    pub(crate) fn iter(&mut self) -> impl Iterator<Item = Packet<T>> + '_ {
+        std::iter::from_fn(move || self.recv().ok())
+    }
+
+    /// Drops everything queued now; `true` once the hop is empty and every sender is gone.
+    pub(crate) fn drain(&mut self) -> bool {
+        self.local.clear();
+        loop {
+            match self.rx.try_recv() {
+                Ok(chunk) => {
+                    self.state.queued.fetch_sub(chunk.len() as isize, Relaxed);
+                }
+                Err(TryRecvError::Empty) => return false,
+                Err(TryRecvError::Disconnected) => return true,
+            }
+        }
+    }
+
+    /// The hop's shared state (for its queue depth).
+    pub(crate) fn state(&self) -> Arc<HopState> {
+        self.state.clone()
+    }
+
+    fn unpack(&mut self, chunk: Chunk<T>) -> Packet<T> {
+        self.state.queued.fetch_sub(chunk.len() as isize, Relaxed);
+        self.tell_pace();
+        match chunk {
+            Chunk::One(p) => p,
+            Chunk::Many(packets) => {
+                // `VecDeque::from(Vec)` reuses the allocation: no copy.
+                self.local = VecDeque::from(packets);
+                self.local.pop_front().expect("a chunk is never empty")
+            }
+        }
+    }
+
+    /// Once per chunk: if this thread's tasks turned slow (or fast), the senders start (or
+    /// stop) shipping packets one at a time.
+    fn tell_pace(&mut self) {
+        let pace = outbox::pace();
+        if pace.is_some() && pace != self.told {
+            self.told = pace;
+            self.state.one_by_one.store(pace == Some(true), Relaxed);
+        }
+    }
+}
