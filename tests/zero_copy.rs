@@ -9,7 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use process::TEST_WORKER;
+use process::{mapped_rings, TEST_WORKER};
 use skorche::worker::builtin::{
     self, checksum, f32_pattern, produce_bytes, CHECKSUM_IN_PLACE, PRODUCE_BYTES,
     PRODUCE_BYTES_IN_PLACE,
@@ -17,19 +17,6 @@ use skorche::worker::builtin::{
 use skorche::{Pipeline, ShmBytes, ShmSlice};
 
 const MIB: u64 = 1 << 20;
-
-/// Distinct memfd segments this process has mapped (rings it created or opened).
-fn mapped_rings() -> usize {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
-    let mut inodes: Vec<&str> = maps
-        .lines()
-        .filter(|l| l.contains("/memfd:skorche-ring"))
-        .filter_map(|l| l.split_whitespace().nth(4))
-        .collect();
-    inodes.sort_unstable();
-    inodes.dedup();
-    inodes.len()
-}
 
 /// The tests of this file run one at a time: they count the rings this process maps.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -5,24 +5,11 @@
 mod process;
 mod support;
 
-use process::{me, worker_children_of, TEST_WORKER};
+use process::{mapped_rings, me, worker_children_of, TEST_WORKER};
 use skorche::worker::builtin::{checksum, produce_bytes, PRODUCE_BYTES_IN_PLACE};
 use skorche::{Pipeline, ShmBytes};
 
 const MIB: u64 = 1 << 20;
-
-/// Distinct memfd segments this process has mapped (rings it created or opened).
-fn mapped_rings() -> usize {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
-    let mut inodes: Vec<&str> = maps
-        .lines()
-        .filter(|l| l.contains("/memfd:skorche-ring"))
-        .filter_map(|l| l.split_whitespace().nth(4))
-        .collect();
-    inodes.sort_unstable();
-    inodes.dedup();
-    inodes.len()
-}
 
 fn pipeline() -> Pipeline {
     let p = Pipeline::new();

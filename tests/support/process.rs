@@ -109,6 +109,19 @@ pub fn assert_no_children() {
     }
 }
 
+/// Distinct memfd segments this process has mapped (rings it created or opened).
+pub fn mapped_rings() -> usize {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let mut inodes: Vec<&str> = maps
+        .lines()
+        .filter(|l| l.contains("/memfd:skorche-ring"))
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .collect();
+    inodes.sort_unstable();
+    inodes.dedup();
+    inodes.len()
+}
+
 /// The names in /dev/shm.
 pub fn shm_entries() -> BTreeSet<String> {
     std::fs::read_dir("/dev/shm")
