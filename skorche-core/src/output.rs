@@ -36,7 +36,7 @@ impl Finish {
         if let Some(h) = handle {
             *result =
                 Some(h.join().unwrap_or_else(|_| {
-                    Err(PipelineError::Invalid("the supervisor panicked".into()))
+                    Err(PipelineError::Runtime("the supervisor panicked".into()))
                 }));
         }
         let drains =
@@ -46,7 +46,7 @@ impl Finish {
         }
         result
             .clone()
-            .unwrap_or_else(|| Err(PipelineError::Invalid("the run was already joined".into())))
+            .unwrap_or_else(|| Err(PipelineError::Runtime("the run was already joined".into())))
     }
 }
 
@@ -297,7 +297,7 @@ impl<T> Output<T> {
         let report = self
             .report
             .take()
-            .ok_or_else(|| PipelineError::Invalid("the run ended without a report".into()))?;
+            .ok_or_else(|| PipelineError::Runtime("the run ended without a report".into()))?;
         Ok((items, report))
     }
 

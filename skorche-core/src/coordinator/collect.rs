@@ -212,6 +212,7 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                         seq: Some(sent.seq),
                         kind: kind_of(&failure),
                         message: failure.message,
+                        source: None,
                     };
                     if !self.failed(cx, sent, failure) {
                         return Ok(());

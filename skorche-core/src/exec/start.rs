@@ -32,7 +32,7 @@ impl Pipeline {
                     // Nothing was read yet: take the run down and say why.
                     started.shared.request_stop(true);
                     let _ = Running::new(started).wait();
-                    return Err(PipelineError::Invalid(format!(
+                    return Err(PipelineError::Runtime(format!(
                         "cannot watch SIGINT and SIGTERM: {e}"
                     )));
                 }
