@@ -269,21 +269,13 @@ impl PipelineError {
 }
 
 /// How a run stopped on request ended: the payload of [`PipelineError::Interrupted`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Interrupted {
     /// What every stage did until the run ended (items in and out, busy and wall time).
     pub report: Report,
     /// Whether everything in flight finished, or the run was aborted.
     pub outcome: StopOutcome,
-}
-
-impl PartialEq for Interrupted {
-    fn eq(&self, other: &Self) -> bool {
-        // `Report` has no `PartialEq`; its derived `Debug` shows every field, exactly.
-        self.outcome == other.outcome
-            && format!("{:?}", self.report) == format!("{:?}", other.report)
-    }
 }
 
 impl fmt::Display for Interrupted {
