@@ -417,6 +417,13 @@ impl<T> Iterator for Output<T> {
     }
 }
 
+/// Once it has returned `None` (or the run's error), an output returns `None` for ever.
+impl<T> std::iter::FusedIterator for Output<T> {}
+
+/// Once it has returned `None` (its marker passed, or the stream ended) it returns `None`
+/// for ever; the next segment is read with another [`Output::until`].
+impl<T> std::iter::FusedIterator for Until<'_, T> {}
+
 impl<T> Drop for Output<T> {
     fn drop(&mut self) {
         if !self.done {
