@@ -1,13 +1,12 @@
 //! `Queue<T>`: a typed edge of the graph, and every operation that binds a task to it.
 
-use std::cell::RefCell;
 use std::marker::PhantomData;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::chain::Chain;
 use crate::error::BoxError;
-use crate::graph::{Graph, Mode, NodeDecl, QueueId};
+use crate::graph::{Mode, NodeDecl, QueueId};
+use crate::graph_ref::GraphRef;
 use crate::launch::Runner;
 use crate::stage::batch::{BatchRunner, TypedBatch};
 use crate::stage::filter::FilterRunner;
@@ -31,7 +30,7 @@ use crate::stage::split::SplitRunner;
 /// produces this queue.
 #[must_use = "a queue that is never consumed is drained and its items dropped"]
 pub struct Queue<T> {
-    pub(crate) graph: Rc<RefCell<Graph>>,
+    pub(crate) graph: GraphRef,
     pub(crate) id: QueueId,
     _t: PhantomData<fn() -> T>,
 }
@@ -48,7 +47,7 @@ impl<T> std::fmt::Debug for Queue<T> {
 }
 
 impl<T: Send + 'static> Queue<T> {
-    pub(crate) fn new(graph: Rc<RefCell<Graph>>, id: QueueId) -> Self {
+    pub(crate) fn new(graph: GraphRef, id: QueueId) -> Self {
         Queue {
             graph,
             id,
@@ -371,7 +370,7 @@ impl<T: Send + 'static> Queue<Vec<T>> {
 
 /// Adds a stage consuming `inputs`, with `outputs` output queues of type `U`.
 pub(crate) fn add_stage<U: Send + 'static>(
-    graph: &Rc<RefCell<Graph>>,
+    graph: &GraphRef,
     inputs: &[QueueId],
     kind: &'static str,
     name: Option<String>,
