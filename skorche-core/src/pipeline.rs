@@ -65,21 +65,45 @@ impl Pipeline {
     }
 
     /// Sets the capacity of every queue whose capacity is not declared (default 64).
+    ///
+    /// # Panics
+    /// If `n` is 0: a queue holds at least one item.
+    #[track_caller]
     pub fn default_capacity(&self, n: usize) -> &Self {
-        self.graph.borrow_mut().default_capacity = Some(n.max(1));
+        assert!(
+            n > 0,
+            "default_capacity(0): a queue holds at least one item"
+        );
+        self.graph.borrow_mut().default_capacity = Some(n);
         self
     }
 
     /// Sets the worker threads of every stage declared after this call that can scale.
+    ///
+    /// # Panics
+    /// If `n` is 0: a stage needs at least one worker.
+    #[track_caller]
     pub fn default_workers(&self, n: usize) -> &Self {
-        self.graph.borrow_mut().default_mode = Some(Mode::Threads(n.max(1)));
+        assert!(
+            n > 0,
+            "default_workers(0): a stage needs at least one worker"
+        );
+        self.graph.borrow_mut().default_mode = Some(Mode::Threads(n));
         self
     }
 
     /// Registered-task stages declared from now on run in `n` worker processes
     /// ([`Queue::processes`] per stage overrides it).
+    ///
+    /// # Panics
+    /// If `n` is 0: a stage needs at least one worker.
+    #[track_caller]
     pub fn default_processes(&self, n: usize) -> &Self {
-        self.graph.borrow_mut().default_processes = Some(n.max(1));
+        assert!(
+            n > 0,
+            "default_processes(0): a stage needs at least one worker"
+        );
+        self.graph.borrow_mut().default_processes = Some(n);
         self
     }
 
@@ -219,7 +243,10 @@ impl Pipeline {
         A: Send + 'static,
         B: Send + 'static,
     {
-        assert!(GraphRef::ptr_eq(&left.graph, &self.graph) && GraphRef::ptr_eq(&right.graph, &self.graph));
+        assert!(
+            GraphRef::ptr_eq(&left.graph, &self.graph)
+                && GraphRef::ptr_eq(&right.graph, &self.graph)
+        );
         add_stage(
             &self.graph,
             &[left.id, right.id],
