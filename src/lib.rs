@@ -164,8 +164,17 @@
 //! assert_eq!(failure.seq, Some(2)); // "x" is item #2 of the source
 //! assert_eq!(failure.kind, FailureKind::Task);
 //! println!("{err}"); // pipeline failed: stage 'parse', item #2: task error: invalid digit found in string
+//!
+//! // A StageFailure is a std::error::Error; the task's own error is its source.
+//! use std::error::Error;
+//! let cause = failure.source().and_then(|e| e.downcast_ref::<std::num::ParseIntError>());
+//! assert!(cause.is_some());
 //! # Ok::<(), skorche::PipelineError>(())
 //! ```
+//!
+//! [`PipelineError::Invalid`] is a mistake in the declaration found when the run starts
+//! (an ordered section without its load, say); a setting that can never be right
+//! (`capacity(0)`, `workers(0)`, `batch(0)`, ...) panics earlier, where it is declared.
 //!
 //! # Failure policies
 //!
