@@ -272,6 +272,25 @@ fn reports_compare_and_serialize() {
     assert!(cause["source"].as_str().unwrap().ends_with("is too big"));
 }
 
+#[test]
+fn dead_letters_serialize_with_their_cause() {
+    let p = Pipeline::new();
+    let (numbers, failed) = p.source(0..8u64).dead_letter();
+    let _ = numbers.try_map(at_most_5).name("check");
+    let letters: Vec<Failed<u64>> = p.run_iter(failed).unwrap().map(Result::unwrap).collect();
+    let json = serde_json::to_value(&letters).unwrap();
+    let items: Vec<u64> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["item"].as_u64().unwrap())
+        .collect();
+    assert_eq!(items, [6, 7]);
+    assert_eq!(json[0]["attempts"], 1);
+    assert_eq!(json[0]["error"]["stage"], "check");
+    assert_eq!(json[0]["error"]["source"], "6 is too big");
+}
+
 // ------------------------------------------------------------------ iterators
 
 #[test]
