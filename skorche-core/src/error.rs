@@ -27,9 +27,11 @@ pub enum FailureKind {
     /// rings) could not be created, or it did not greet in time.
     Spawn,
     /// A worker process started but its greeting does not match what the stage expects
-    /// (process mode): another protocol version, or a task under that name with another
-    /// kind or other input or output types, or no such task at all. The worker program
-    /// was built from other code than the driver; rebuilding both fixes it.
+    /// (process mode): another protocol version (or a greeting that does not even decode,
+    /// as from an older one), or a task under that name with another kind or other input or
+    /// output types, or no such task at all. The worker program was built from other code
+    /// than the driver: rebuild both, or name the right one with
+    /// [`Pipeline::worker_program`](crate::Pipeline::worker_program).
     Handshake,
     /// A per-item timeout expired.
     Timeout,
