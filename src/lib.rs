@@ -164,8 +164,17 @@
 //! assert_eq!(failure.seq, Some(2)); // "x" is item #2 of the source
 //! assert_eq!(failure.kind, FailureKind::Task);
 //! println!("{err}"); // pipeline failed: stage 'parse', item #2: task error: invalid digit found in string
+//!
+//! // A StageFailure is a std::error::Error; the task's own error is its source.
+//! use std::error::Error;
+//! let cause = failure.source().and_then(|e| e.downcast_ref::<std::num::ParseIntError>());
+//! assert!(cause.is_some());
 //! # Ok::<(), skorche::PipelineError>(())
 //! ```
+//!
+//! [`PipelineError::Invalid`] is a mistake in the declaration found when the run starts
+//! (an ordered section without its load, say); a setting that can never be right
+//! (`capacity(0)`, `workers(0)`, `batch(0)`, ...) panics earlier, where it is declared.
 //!
 //! # Failure policies
 //!
@@ -300,10 +309,66 @@
 //! `examples/zero_copy.rs` runs the same in worker processes, and
 //! `examples/bench_zero_copy.rs` measures it.
 //!
+//! # Threads or processes
+//!
+//! A stage runs on threads ([`workers`](Queue::workers)) or in worker processes
+//! ([`processes`](Queue::processes)). A closure cannot cross a process boundary, so a
+//! process stage runs a **registered task**: a plain function declared once with
+//! [`task!`], under a name unique in the program, and bound with
+//! [`map_task`](Queue::map_task). The same task runs on threads unchanged:
+//!
+//! ```
+//! use skorche::prelude::*;
+//!
+//! fn parse(line: String) -> Result<u64, std::num::ParseIntError> {
+//!     line.trim().parse()
+//! }
+//! fn square(n: u64) -> u64 {
+//!     n * n
+//! }
+//!
+//! skorche::task! {
+//!     static PARSE: String => u64 = try_map("doc_facade_parse", parse);
+//!     static SQUARE: u64 => u64 = map("doc_facade_square", square);
+//! }
+//!
+//! let p = Pipeline::new();
+//! let lines = p.source(["3", "14", "15"].map(String::from));
+//! let squares = lines.map_task(&PARSE).map_task(&SQUARE).workers(2).ordered(); // threads
+//! let out: Vec<u64> = p.run_iter(squares)?.collect::<Result<_, _>>()?;
+//! assert_eq!(out, [9, 196, 225]);
+//! # Ok::<(), PipelineError>(())
+//! ```
+//!
+//! In worker processes, the workers are this same executable run again, so `main` calls
+//! [`enter`] first thing (in a worker process it serves the task and never returns):
+//!
+//! ```no_run
+//! use skorche::prelude::*;
+//!
+//! fn square(n: u64) -> u64 {
+//!     n * n
+//! }
+//! task! {
+//!     static SQUARE: u64 => u64 = map("doc_facade_square_processes", square);
+//! }
+//!
+//! fn main() -> Result<(), PipelineError> {
+//!     skorche::enter(); // first thing in main
+//!     let p = Pipeline::new();
+//!     let squares = p.source(0..1000u64).map_task(&SQUARE).processes(2);
+//!     let (out, report) = p.run_iter(squares)?.collect_report()?;
+//!     assert_eq!(out.len(), 1000);
+//!     println!("{report}");
+//!     Ok(())
+//! }
+//! ```
+//!
 //! # Crates
 //!
 //! This facade re-exports [`core`] (the graph API and executor: everything at the top level
-//! here), [`worker`] (the worker-process runtime) and [`shm`] (the shared-memory ring).
+//! here), [`worker`] (the worker-process runtime) and [`shm`] (the shared-memory ring);
+//! [`task!`] and [`enter`] come from [`worker`].
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -313,16 +378,41 @@ pub use skorche_worker as worker;
 
 pub use skorche_core::{Backoff, Failed};
 pub use skorche_core::{
-    BoxError, Chain, Event, FailureKind, Marker, MarkerId, Mode, OrderPoint, Output, OutputPort,
-    Pipeline, PipelineError, Placement, Queue, Report, Running, StageFailure, StageReport, Until,
-    DEFAULT_ORDER_WINDOW,
+    BoxError, Chain, Event, FailureKind, IntoTask, Marker, MarkerId, Mode, OrderPoint, Output,
+    OutputPort, Pipeline, PipelineError, Placement, Queue, Report, Running, StageFailure,
+    StageReport, Until, DEFAULT_ORDER_WINDOW,
 };
 pub use skorche_core::{Interrupted, StopHandle, StopOutcome, DEFAULT_GRACE_PERIOD};
 pub use skorche_shm::{HeldRecord, ShmBytes, ShmSlice, SliceError};
 pub use skorche_worker::registry::BytesInput;
 pub use skorche_worker::zero_copy::FromOutput;
+pub use skorche_worker::{enter, task};
 
-/// The names most pipelines need: `use skorche::prelude::*;`.
+/// The names most pipelines need, for threads and processes alike:
+/// `use skorche::prelude::*;`.
+///
+/// ```
+/// use skorche::prelude::*;
+///
+/// fn double(n: u32) -> u32 {
+///     n * 2
+/// }
+/// task! {
+///     static DOUBLE: u32 => u32 = map("doc_prelude_double", double);
+/// }
+///
+/// let p = Pipeline::new();
+/// let out: Queue<u32> = p.source(1..4u32).map_task(&DOUBLE);
+/// let mut out: Output<u32> = p.run_iter(out)?;
+/// assert_eq!(out.by_ref().collect::<Result<Vec<_>, PipelineError>>()?, [2, 4, 6]);
+/// let report: &Report = out.report().unwrap();
+/// assert_eq!(report.stage("doc_prelude_double").unwrap().items_out, 3);
+/// # Ok::<(), PipelineError>(())
+/// ```
 pub mod prelude {
-    pub use skorche_core::{BoxError, Chain, Output, Pipeline, PipelineError, Queue, Report};
+    pub use skorche_core::{
+        Backoff, BoxError, Chain, Failed, FailureKind, Marker, Output, Pipeline, PipelineError,
+        Placement, Queue, Report, StageFailure,
+    };
+    pub use skorche_worker::{enter, task};
 }

@@ -1,5 +1,6 @@
-//! Workers that cannot be started, or that refuse the handshake, fail the stage with
-//! FailureKind::Spawn, promptly and without leaving a child behind.
+//! Workers that cannot be started fail the stage with FailureKind::Spawn, and workers that
+//! refuse the handshake with FailureKind::Handshake, promptly and without leaving a child
+//! behind.
 #[path = "support/process.rs"]
 mod support;
 
@@ -40,11 +41,15 @@ fn run_with(program: &str, local: bool) -> (PipelineError, Duration) {
     (r.unwrap_err(), took)
 }
 
-fn spawn_failure(err: &PipelineError) -> &skorche::StageFailure {
+fn failure_of_kind(err: &PipelineError, kind: FailureKind) -> &skorche::StageFailure {
     err.failures()
         .iter()
-        .find(|f| f.kind == FailureKind::Spawn)
-        .unwrap_or_else(|| panic!("no Spawn failure in {err:?}"))
+        .find(|f| f.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind:?} failure in {err:?}"))
+}
+
+fn spawn_failure(err: &PipelineError) -> &skorche::StageFailure {
+    failure_of_kind(err, FailureKind::Spawn)
 }
 
 #[test]
@@ -74,7 +79,7 @@ fn a_worker_that_does_not_know_the_task_refuses_it() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (err, took) = run_with(TEST_WORKER, true);
     println!("{err} (after {took:?})");
-    let f = spawn_failure(&err);
+    let f = failure_of_kind(&err, FailureKind::Handshake);
     assert_eq!(f.stage, "spawned");
     assert!(
         f.message.contains("fault_spawn_local_double"),

@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `truncated`, `hello-twice`, `huge-frame` | `Protocol` (the transport refuses the stream) |
 //! | `wrong-batch`, `wrong-first`, `lying-count`, `wrong-count`, `too-few` | `Protocol` (the coordinator checks results against the batch) |
-//! | `wrong-kind` | `Spawn` (refused at handshake) |
+//! | `wrong-kind` | `Handshake` (refused at handshake) |
 //! | `garbage-ring` | `Protocol` (a handle into a corrupted ring) |
 #[path = "support/process.rs"]
 mod support;
@@ -167,7 +167,7 @@ fn fewer_results_than_items() {
 
 #[test]
 fn another_task_kind_at_handshake() {
-    identity_stage("wrong-kind", FailureKind::Spawn);
+    identity_stage("wrong-kind", FailureKind::Handshake);
 }
 
 #[test]

@@ -1,11 +1,15 @@
 //! The one error type of a pipeline run.
 
+use std::error::Error;
 use std::fmt;
+use std::sync::Arc;
+
+use serde::{Serialize, Serializer};
 
 use crate::report::Report;
 
 /// What went wrong inside one stage.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub enum FailureKind {
     /// The task returned an error.
@@ -18,8 +22,17 @@ pub enum FailureKind {
     WorkerDied,
     /// A wire-protocol or shared-memory handle fault (process mode).
     Protocol,
-    /// A worker could not be spawned or refused the handshake (process mode).
+    /// A worker process could not be started (process mode): the worker program was not
+    /// found or could not be executed, or what it needs (its socket, its shared-memory
+    /// rings) could not be created, or it did not greet in time.
     Spawn,
+    /// A worker process started but its greeting does not match what the stage expects
+    /// (process mode): another protocol version (or a greeting that does not even decode,
+    /// as from an older one), or a task under that name with another kind or other input or
+    /// output types, or no such task at all. The worker program was built from other code
+    /// than the driver: rebuild both, or name the right one with
+    /// [`Pipeline::worker_program`](crate::Pipeline::worker_program).
+    Handshake,
     /// A per-item timeout expired.
     Timeout,
     /// More items failed than a failure budget allows (a stage's `max_failures` or
@@ -37,14 +50,62 @@ impl fmt::Display for FailureKind {
             FailureKind::WorkerDied => "worker died",
             FailureKind::Protocol => "protocol fault",
             FailureKind::Spawn => "spawn failed",
+            FailureKind::Handshake => "handshake mismatch",
             FailureKind::Timeout => "timeout",
             FailureKind::BudgetExceeded => "failure budget exceeded",
         })
     }
 }
 
+/// The error a task returned, kept as it was: shared, so that [`StageFailure`] stays
+/// `Clone`.
+pub(crate) type SharedError = Arc<dyn Error + Send + Sync + 'static>;
+
 /// One failure of one stage: which stage, which item, what happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// It is an [`Error`]: `Display` names the stage, the item and the cause, and
+/// [`source`](Error::source) is the error the task itself returned, so that a caller can
+/// [downcast](https://doc.rust-lang.org/std/error/trait.Error.html#method.downcast_ref)
+/// it to its own type:
+///
+/// ```
+/// use std::error::Error;
+/// use skorche_core::{FailureKind, Pipeline};
+///
+/// #[derive(Debug, PartialEq)]
+/// struct TooBig(u32);
+/// impl std::fmt::Display for TooBig {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         write!(f, "{} is too big", self.0)
+///     }
+/// }
+/// impl Error for TooBig {}
+///
+/// let p = Pipeline::new();
+/// let out = p.source([1u32, 2, 300]).try_map(|n| if n < 100 { Ok(n) } else { Err(TooBig(n)) });
+/// let err = p.run_iter(out)?.collect::<Result<Vec<u32>, _>>().unwrap_err();
+/// let failure = &err.failures()[0];
+/// assert_eq!(failure.kind, FailureKind::Task);
+/// assert_eq!(failure.message, "300 is too big"); // the text is kept too
+/// let mine = failure.source().and_then(|e| e.downcast_ref::<TooBig>());
+/// assert_eq!(mine, Some(&TooBig(300)));
+/// # Ok::<(), skorche_core::PipelineError>(())
+/// ```
+///
+/// The source is kept for errors returned by closures running on threads (`map`,
+/// `try_map`, `map_with`, `chain`, `flat_map`, under a failure policy or not, and so in
+/// [`Failed::error`](crate::Failed::error) too) and, for
+/// [`FailureKind::BudgetExceeded`], the source of the last cause. It is `None` for a
+/// panic (its payload is not an error), for every failure of a process stage (the error
+/// crossed a process boundary as text: only [`message`](StageFailure::message) is left),
+/// and for a registered task ([`Queue::map_task`](crate::Queue::map_task)) even on threads,
+/// which behaves the same wherever it runs.
+///
+/// Two failures are equal when their stage, item, kind and message are; the sources are
+/// not compared (errors have no equality; the message is the source's text). Serialized
+/// (with `serde`), the source is its message, or `null`.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct StageFailure {
     /// Name of the failed stage.
     pub stage: String,
@@ -54,7 +115,74 @@ pub struct StageFailure {
     pub kind: FailureKind,
     /// The cause: the task's error message or the panic message.
     pub message: String,
+    /// The task's own error, when it is known (see the type's documentation).
+    #[serde(serialize_with = "source_text")]
+    pub(crate) source: Option<SharedError>,
 }
+
+impl StageFailure {
+    /// A failure of stage `stage` on item `seq`, with no source error. With
+    /// [`StageFailure::with_source`], to build failures in tests of code that handles them.
+    ///
+    /// ```
+    /// use skorche_core::{FailureKind, StageFailure};
+    ///
+    /// let f = StageFailure::new("parse", Some(3), FailureKind::Task, "bad digit");
+    /// assert_eq!(f.to_string(), "stage 'parse', item #3: task error: bad digit");
+    /// ```
+    pub fn new(
+        stage: impl Into<String>,
+        seq: Option<u64>,
+        kind: FailureKind,
+        message: impl Into<String>,
+    ) -> Self {
+        StageFailure {
+            stage: stage.into(),
+            seq,
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// This failure with `source` as its [`Error::source`]; the message is unchanged.
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// use skorche_core::{FailureKind, StageFailure};
+    ///
+    /// let io = std::io::Error::other("disk full");
+    /// let f = StageFailure::new("save", None, FailureKind::Task, io.to_string()).with_source(io);
+    /// assert!(f.source().unwrap().downcast_ref::<std::io::Error>().is_some());
+    /// ```
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(Arc::from(source.into()));
+        self
+    }
+
+    /// The failure of a task that returned `error`: its text is the message, and the error
+    /// itself is kept as the source.
+    pub(crate) fn task_error(stage: String, seq: Option<u64>, error: BoxError) -> Self {
+        StageFailure {
+            stage,
+            seq,
+            kind: FailureKind::Task,
+            message: error.to_string(),
+            source: Some(Arc::from(error)),
+        }
+    }
+}
+
+impl PartialEq for StageFailure {
+    fn eq(&self, other: &Self) -> bool {
+        self.stage == other.stage
+            && self.seq == other.seq
+            && self.kind == other.kind
+            && self.message == other.message
+    }
+}
+
+impl Eq for StageFailure {}
 
 impl fmt::Display for StageFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -66,20 +194,48 @@ impl fmt::Display for StageFailure {
     }
 }
 
+impl Error for StageFailure {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+/// Serializes a kept source as its message.
+fn source_text<S: Serializer>(source: &Option<SharedError>, s: S) -> Result<S::Ok, S::Error> {
+    match source {
+        Some(e) => s.serialize_some(&e.to_string()),
+        None => s.serialize_none(),
+    }
+}
+
 /// The error of a pipeline run.
 ///
 /// Every failed stage is listed; [`PipelineError::failures`] gives them one by one.
 ///
 /// Not `Eq`: [`PipelineError::Interrupted`] carries a [`Report`], which holds an `f64`.
+///
+/// [`Invalid`](PipelineError::Invalid) is kept for mistakes in the declaration; a fault at
+/// run time is a stage's failure ([`Failed`](PipelineError::Failed), with its
+/// [`FailureKind`]) or, when no stage is to blame, [`Runtime`](PipelineError::Runtime).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PipelineError {
     /// One or more stages failed; the run was stopped.
     #[error("pipeline failed: {}", join(.0))]
     Failed(Vec<StageFailure>),
-    /// The declared graph cannot run (nothing was started).
+    /// The declared graph cannot run (nothing was started): a mistake in the declaration,
+    /// which the same code makes every time.
     #[error("invalid pipeline: {0}")]
     Invalid(String),
+    /// The run could not start, or could not go on, for a reason that is neither the
+    /// declaration nor a stage's items: the operating system refused something the run
+    /// needs (such as the thread that watches signals for
+    /// [`Pipeline::stop_on_signals`](crate::Pipeline::stop_on_signals)), or skorche's own
+    /// supervisor failed. Another run of the same pipeline may succeed. (A process stage
+    /// whose workers cannot be started fails with [`FailureKind::Spawn`] instead, naming
+    /// the stage.)
+    #[error("the run failed: {0}")]
+    Runtime(String),
     /// The run was stopped before its end without a stage failing (for example another
     /// output of it was dropped before its end): the items read may be incomplete.
     #[error("the run was stopped before its end: {0}")]
@@ -94,11 +250,12 @@ pub enum PipelineError {
 }
 
 impl PipelineError {
-    /// The failures of every failed stage (empty for [`PipelineError::Invalid`]).
+    /// The failures of every failed stage (empty for the other variants).
     pub fn failures(&self) -> &[StageFailure] {
         match self {
             PipelineError::Failed(f) => f,
             PipelineError::Invalid(_)
+            | PipelineError::Runtime(_)
             | PipelineError::Cancelled(_)
             | PipelineError::Interrupted(_) => &[],
         }
@@ -114,21 +271,13 @@ impl PipelineError {
 }
 
 /// How a run stopped on request ended: the payload of [`PipelineError::Interrupted`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Interrupted {
     /// What every stage did until the run ended (items in and out, busy and wall time).
     pub report: Report,
     /// Whether everything in flight finished, or the run was aborted.
     pub outcome: StopOutcome,
-}
-
-impl PartialEq for Interrupted {
-    fn eq(&self, other: &Self) -> bool {
-        // `Report` has no `PartialEq`; its derived `Debug` shows every field, exactly.
-        self.outcome == other.outcome
-            && format!("{:?}", self.report) == format!("{:?}", other.report)
-    }
 }
 
 impl fmt::Display for Interrupted {

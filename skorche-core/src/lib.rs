@@ -45,6 +45,7 @@ mod error;
 mod exec;
 mod failure;
 mod graph;
+mod graph_ref;
 mod hop;
 mod launch;
 mod mode;

@@ -1,7 +1,7 @@
 //! Where a stage runs: threads or worker processes.
 
 /// Where a stage runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Mode {
     /// On this many threads of the driver process.
     Threads(usize),

@@ -35,7 +35,7 @@ impl Finish {
         if let Some(h) = handle {
             *result =
                 Some(h.join().unwrap_or_else(|_| {
-                    Err(PipelineError::Invalid("the supervisor panicked".into()))
+                    Err(PipelineError::Runtime("the supervisor panicked".into()))
                 }));
         }
         let drains =
@@ -45,7 +45,7 @@ impl Finish {
         }
         result
             .clone()
-            .unwrap_or_else(|| Err(PipelineError::Invalid("the run was already joined".into())))
+            .unwrap_or_else(|| Err(PipelineError::Runtime("the run was already joined".into())))
     }
 }
 
@@ -296,7 +296,7 @@ impl<T> Output<T> {
         let report = self
             .report
             .take()
-            .ok_or_else(|| PipelineError::Invalid("the run ended without a report".into()))?;
+            .ok_or_else(|| PipelineError::Runtime("the run ended without a report".into()))?;
         Ok((items, report))
     }
 
@@ -415,6 +415,13 @@ impl<T> Iterator for Output<T> {
         }
     }
 }
+
+/// Once it has returned `None` (or the run's error), an output returns `None` for ever.
+impl<T> std::iter::FusedIterator for Output<T> {}
+
+/// Once it has returned `None` (its marker passed, or the stream ended) it returns `None`
+/// for ever; the next segment is read with another [`Output::until`].
+impl<T> std::iter::FusedIterator for Until<'_, T> {}
 
 impl<T> Drop for Output<T> {
     fn drop(&mut self) {

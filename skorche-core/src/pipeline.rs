@@ -2,9 +2,9 @@
 
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
-use std::rc::Rc;
 
-use crate::graph::{Graph, Mode, NodeDecl};
+use crate::graph::{Mode, NodeDecl};
+use crate::graph_ref::GraphRef;
 use crate::queue::{add_stage, Queue};
 use crate::render;
 use crate::stage::source::SourceRunner;
@@ -25,9 +25,23 @@ use crate::stop::StopOptions;
 /// assert_eq!(out, ["APPLE", "BANANA"]);
 /// # Ok::<(), skorche_core::PipelineError>(())
 /// ```
+///
+/// A pipeline and its queues are `Send`: declare on one thread, run on another.
+///
+/// ```
+/// use skorche_core::Pipeline;
+///
+/// let p = Pipeline::new();
+/// let squares = p.source(1..=3u64).map(|n| n * n);
+/// let total = std::thread::spawn(move || {
+///     p.run_iter(squares).map(|out| out.map(Result::unwrap).sum::<u64>())
+/// });
+/// assert_eq!(total.join().unwrap()?, 14);
+/// # Ok::<(), skorche_core::PipelineError>(())
+/// ```
 #[derive(Default)]
 pub struct Pipeline {
-    graph: Rc<RefCell<Graph>>,
+    graph: GraphRef,
     outputs: RefCell<Vec<usize>>,
     stop: Cell<StopOptions>,
 }
@@ -51,21 +65,45 @@ impl Pipeline {
     }
 
     /// Sets the capacity of every queue whose capacity is not declared (default 64).
+    ///
+    /// # Panics
+    /// If `n` is 0: a queue holds at least one item.
+    #[track_caller]
     pub fn default_capacity(&self, n: usize) -> &Self {
-        self.graph.borrow_mut().default_capacity = Some(n.max(1));
+        assert!(
+            n > 0,
+            "default_capacity(0): a queue holds at least one item"
+        );
+        self.graph.borrow_mut().default_capacity = Some(n);
         self
     }
 
     /// Sets the worker threads of every stage declared after this call that can scale.
+    ///
+    /// # Panics
+    /// If `n` is 0: a stage needs at least one worker.
+    #[track_caller]
     pub fn default_workers(&self, n: usize) -> &Self {
-        self.graph.borrow_mut().default_mode = Some(Mode::Threads(n.max(1)));
+        assert!(
+            n > 0,
+            "default_workers(0): a stage needs at least one worker"
+        );
+        self.graph.borrow_mut().default_mode = Some(Mode::Threads(n));
         self
     }
 
     /// Registered-task stages declared from now on run in `n` worker processes
     /// ([`Queue::processes`] per stage overrides it).
+    ///
+    /// # Panics
+    /// If `n` is 0: a stage needs at least one worker.
+    #[track_caller]
     pub fn default_processes(&self, n: usize) -> &Self {
-        self.graph.borrow_mut().default_processes = Some(n.max(1));
+        assert!(
+            n > 0,
+            "default_processes(0): a stage needs at least one worker"
+        );
+        self.graph.borrow_mut().default_processes = Some(n);
         self
     }
 
@@ -172,7 +210,7 @@ impl Pipeline {
         assert!(!queues.is_empty(), "merge needs at least one queue");
         for q in &queues {
             assert!(
-                Rc::ptr_eq(&q.graph, &self.graph),
+                GraphRef::ptr_eq(&q.graph, &self.graph),
                 "merge of a queue of another pipeline"
             );
         }
@@ -205,7 +243,10 @@ impl Pipeline {
         A: Send + 'static,
         B: Send + 'static,
     {
-        assert!(Rc::ptr_eq(&left.graph, &self.graph) && Rc::ptr_eq(&right.graph, &self.graph));
+        assert!(
+            GraphRef::ptr_eq(&left.graph, &self.graph)
+                && GraphRef::ptr_eq(&right.graph, &self.graph)
+        );
         add_stage(
             &self.graph,
             &[left.id, right.id],
@@ -224,7 +265,7 @@ impl Pipeline {
     /// several outputs.
     pub fn output<T: Send + 'static>(&self, queue: Queue<T>) -> OutputPort<T> {
         assert!(
-            Rc::ptr_eq(&queue.graph, &self.graph),
+            GraphRef::ptr_eq(&queue.graph, &self.graph),
             "output of a queue of another pipeline"
         );
         let mut outs = self.outputs.borrow_mut();
@@ -236,12 +277,12 @@ impl Pipeline {
     }
 
     /// The declaration, for the declaring code in other files.
-    pub(crate) fn graph(&self) -> Rc<RefCell<Graph>> {
+    pub(crate) fn graph(&self) -> GraphRef {
         self.graph.clone()
     }
 
     /// The declaration and the declared outputs, for the executor.
-    pub(crate) fn into_parts(self) -> (Rc<RefCell<Graph>>, Vec<usize>) {
+    pub(crate) fn into_parts(self) -> (GraphRef, Vec<usize>) {
         (self.graph, self.outputs.into_inner())
     }
 

@@ -1,13 +1,12 @@
 //! `Queue<T>`: a typed edge of the graph, and every operation that binds a task to it.
 
-use std::cell::RefCell;
 use std::marker::PhantomData;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::chain::Chain;
 use crate::error::BoxError;
-use crate::graph::{Graph, Mode, NodeDecl, QueueId};
+use crate::graph::{Mode, NodeDecl, QueueId};
+use crate::graph_ref::GraphRef;
 use crate::launch::Runner;
 use crate::stage::batch::{BatchRunner, TypedBatch};
 use crate::stage::filter::FilterRunner;
@@ -31,7 +30,7 @@ use crate::stage::split::SplitRunner;
 /// produces this queue.
 #[must_use = "a queue that is never consumed is drained and its items dropped"]
 pub struct Queue<T> {
-    pub(crate) graph: Rc<RefCell<Graph>>,
+    pub(crate) graph: GraphRef,
     pub(crate) id: QueueId,
     _t: PhantomData<fn() -> T>,
 }
@@ -48,7 +47,7 @@ impl<T> std::fmt::Debug for Queue<T> {
 }
 
 impl<T: Send + 'static> Queue<T> {
-    pub(crate) fn new(graph: Rc<RefCell<Graph>>, id: QueueId) -> Self {
+    pub(crate) fn new(graph: GraphRef, id: QueueId) -> Self {
         Queue {
             graph,
             id,
@@ -90,16 +89,36 @@ impl<T: Send + 'static> Queue<T> {
     /// The stage that produces this queue runs on `n` worker threads.
     ///
     /// # Panics
-    /// If that stage is inherently sequential (a source, `batch`, `zip`) and `n > 1`.
+    /// If `n` is 0, or if that stage is inherently sequential (a source, `batch`, `zip`)
+    /// and `n > 1`. Like every setting that can never be right (`capacity(0)`, `batch(0)`,
+    /// `split_by(0, _)`, `processes(0)`, ...), `workers(0)` panics where it is declared,
+    /// naming the stage, before anything runs.
+    ///
+    /// ```should_panic
+    /// # use skorche_core::Pipeline;
+    /// let p = Pipeline::new();
+    /// let _ = p.source(0..3u8).map(|x| x).workers(0); // panics: "stage 'map': workers(0) ..."
+    /// ```
+    #[track_caller]
     pub fn workers(self, n: usize) -> Self {
         self.set_mode(Mode::Threads(n));
         self
     }
 
+    #[track_caller]
     pub(crate) fn set_mode(&self, mode: Mode) {
         let mut g = self.graph.borrow_mut();
         let producer = g.queues[self.id].producer;
         let node = &mut g.nodes[producer];
+        if mode.count() == 0 {
+            let setting = match mode {
+                Mode::Threads(_) => "workers(0)",
+                Mode::Processes(_) => "processes(0)",
+            };
+            let name = node.name.clone();
+            drop(g);
+            panic!("stage '{name}': {setting}: a stage needs at least one worker");
+        }
         assert!(
             node.scalable || mode.count() <= 1,
             "stage '{}' ({}) is sequential and runs on one worker",
@@ -111,9 +130,39 @@ impl<T: Send + 'static> Queue<T> {
 
     /// At most `n` items wait in this queue; a producer blocks when it is full, so a slow
     /// consumer slows every stage upstream (backpressure).
+    ///
+    /// # Panics
+    /// If `n` is 0: a queue holds at least one item.
+    #[track_caller]
     pub fn capacity(self, n: usize) -> Self {
-        self.graph.borrow_mut().queues[self.id].capacity = Some(n.max(1));
+        if n == 0 {
+            self.refuse("capacity(0)", "a queue holds at least one item");
+        }
+        self.graph.borrow_mut().queues[self.id].capacity = Some(n);
         self
+    }
+
+    /// Panics for a setting of the stage that produces this queue that can never be right,
+    /// naming that stage (at the caller's line).
+    #[track_caller]
+    pub(crate) fn refuse(&self, setting: &str, why: &str) -> ! {
+        panic!("stage '{}': {setting}: {why}", self.producer_name())
+    }
+
+    /// Panics for an operation on this queue declared with an argument that can never be
+    /// right, naming the stage whose output it would consume (at the caller's line).
+    #[track_caller]
+    pub(crate) fn refuse_op(&self, op: &str, why: &str) -> ! {
+        panic!(
+            "{op} on the output of stage '{}': {why}",
+            self.producer_name()
+        )
+    }
+
+    /// The name of the stage that produces this queue.
+    fn producer_name(&self) -> String {
+        let g = self.graph.borrow();
+        g.nodes[g.queues[self.id].producer].name.clone()
     }
 
     /// Names the stage that produces this queue (shown in errors, reports and renderings).
@@ -329,11 +378,17 @@ impl<T: Send + 'static> Queue<T> {
 
     /// Sends each item to the queue `key(item)` of `n` queues. A key `>= n` stops the
     /// pipeline with an error naming the item.
+    ///
+    /// # Panics
+    /// If `n` is 0: there must be a queue to send items to.
+    #[track_caller]
     pub fn split_by<F>(self, n: usize, key: F) -> Vec<Queue<T>>
     where
         F: Fn(&T) -> usize + Send + Sync + 'static,
     {
-        let n = n.max(1);
+        if n == 0 {
+            self.refuse_op("split_by(0, _)", "items need at least one queue to go to");
+        }
         self.add_stage(
             "split",
             None,
@@ -348,7 +403,14 @@ impl<T: Send + 'static> Queue<T> {
 
     /// Groups consecutive items into `Vec`s of `size`; the last, partial batch is emitted
     /// too. A marker is never put inside a batch: it ends the batch before it.
+    ///
+    /// # Panics
+    /// If `size` is 0: a batch holds at least one item.
+    #[track_caller]
     pub fn batch(self, size: usize) -> Queue<Vec<T>> {
+        if size == 0 {
+            self.refuse_op("batch(0)", "a batch holds at least one item");
+        }
         let runner = TypedBatch::<T> {
             inner: BatchRunner { size },
             _t: PhantomData,
@@ -371,7 +433,7 @@ impl<T: Send + 'static> Queue<Vec<T>> {
 
 /// Adds a stage consuming `inputs`, with `outputs` output queues of type `U`.
 pub(crate) fn add_stage<U: Send + 'static>(
-    graph: &Rc<RefCell<Graph>>,
+    graph: &GraphRef,
     inputs: &[QueueId],
     kind: &'static str,
     name: Option<String>,

@@ -126,12 +126,22 @@ impl<T: Send + 'static> Queue<T> {
     /// assert_eq!(v, (0..10).collect::<Vec<_>>());
     /// # Ok::<(), skorche_core::PipelineError>(())
     /// ```
+    ///
+    /// # Panics
+    /// If `attempts` is 0: the task runs at least once (`retry(1)` does not retry).
+    #[track_caller]
     pub fn retry(self, attempts: u32) -> Self
     where
         T: Clone,
     {
+        if attempts == 0 {
+            self.refuse_op(
+                "retry(0)",
+                "the task runs at least once (retry(1): no retry)",
+            );
+        }
         self.with_policy(|_, p| {
-            p.policy.attempts = attempts.max(1);
+            p.policy.attempts = attempts;
             Self::keep_copies(p);
         })
     }

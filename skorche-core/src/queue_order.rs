@@ -52,8 +52,15 @@ impl<T: Send + 'static> Queue<T> {
     /// assert_eq!(v, (0..100).collect::<Vec<_>>());
     /// # Ok::<(), skorche_core::PipelineError>(())
     /// ```
+    ///
+    /// # Panics
+    /// If `window` is 0: at least one position must be admitted.
+    #[track_caller]
     pub fn order_save(self, window: usize) -> (Queue<T>, OrderPoint) {
-        let (tx, rx) = bounded(window.max(1));
+        if window == 0 {
+            self.refuse_op("order_save(0)", "the window admits at least one position");
+        }
+        let (tx, rx) = bounded(window);
         let runner = {
             let g = self.graph.borrow();
             (g.queues[self.id].save_runner)(tx)
@@ -118,8 +125,18 @@ impl<T: Send + 'static> Queue<T> {
     }
 
     /// [`Queue::ordered`] with an explicit window.
+    ///
+    /// # Panics
+    /// As [`Queue::ordered`], and if `window` is 0: at least one position must be admitted.
+    #[track_caller]
     pub fn ordered_within(self, window: usize) -> Queue<T> {
-        let (tx, rx) = bounded(window.max(1));
+        if window == 0 {
+            self.refuse(
+                "ordered_within(0)",
+                "the window admits at least one position",
+            );
+        }
+        let (tx, rx) = bounded(window);
         let point_index = {
             let mut g = self.graph.borrow_mut();
             let producer = g.queues[self.id].producer;
@@ -176,7 +193,17 @@ impl<T: Send + 'static> Queue<T> {
     /// identity for [`Queue::on`] and [`crate::Output::until`]. Markers pass every stage
     /// without being given to tasks; inserted before an `order_save`, they keep their
     /// place among the items through the ordered section.
+    ///
+    /// # Panics
+    /// If `n` is 0: a marker comes every one item at most.
+    #[track_caller]
     pub fn insert_periodic(self, n: u64, placement: Placement) -> (Queue<T>, Marker) {
+        if n == 0 {
+            self.refuse_op(
+                "insert_periodic(0, _)",
+                "a marker comes every one item at most",
+            );
+        }
         let kind = {
             let mut g = self.graph.borrow_mut();
             g.marker_kinds += 1;

@@ -118,8 +118,9 @@ impl<T: Send + 'static> Queue<T> {
     /// re-executing the worker program, see [`crate::Pipeline::worker_program`]).
     ///
     /// # Panics
-    /// If that stage runs a closure: only a registered task ([`Queue::map_task`]) can
-    /// cross a process boundary.
+    /// If `n` is 0 (a stage needs at least one worker), or if that stage runs a closure:
+    /// only a registered task ([`Queue::map_task`]) can cross a process boundary.
+    #[track_caller]
     pub fn processes(self, n: usize) -> Self {
         {
             let g = self.graph.borrow();
@@ -173,10 +174,20 @@ impl<T: Send + 'static> Queue<T> {
     /// only while its tasks take under 100 µs per item, so slow items spread over every
     /// worker. A worker holds at most `items × window` items, which
     /// [`Pipeline::max_in_flight`](crate::Pipeline::max_in_flight) counts.
+    ///
+    /// # Panics
+    /// If `items` or `window` is 0: a worker must be able to hold one item.
+    #[track_caller]
     pub fn process_batching(self, items: usize, window: usize) -> Self {
+        if items == 0 || window == 0 {
+            self.refuse(
+                &format!("process_batching({items}, {window})"),
+                "a message holds at least one item and a worker at least one message",
+            );
+        }
         self.process_options(|o| {
-            o.max_batch = items.max(1);
-            o.window = window.max(1);
+            o.max_batch = items;
+            o.window = window;
         })
     }
 
@@ -218,12 +229,22 @@ impl<T: Send + 'static> Queue<T> {
 
     /// With [`restart_workers`](Queue::restart_workers): an item on which `k` workers died
     /// in a row fails the stage (default 3).
+    ///
+    /// # Panics
+    /// If `k` is 0: an item is charged only once a worker died on it.
+    #[track_caller]
     pub fn poison_after(self, k: u32) -> Self {
+        if k == 0 {
+            self.refuse(
+                "poison_after(0)",
+                "an item is charged only once a worker died on it",
+            );
+        }
         self.process_options(|o| {
             let max = o.restart.as_ref().map_or(0, |r| r.max);
             o.restart = Some(crate::process_options::RestartPolicy {
                 max,
-                poison_after: k.max(1),
+                poison_after: k,
             });
         })
     }

@@ -3,10 +3,17 @@
 use std::fmt;
 use std::time::Duration;
 
+use serde::Serialize;
+
 use crate::mode::Mode;
 
 /// Measurements of one stage over a run.
-#[derive(Debug, Clone)]
+///
+/// Built by the run only (`#[non_exhaustive]`: measurements will be added); it compares
+/// with `==` and serializes with `serde` (durations as `{"secs", "nanos"}`, a failure's
+/// source as its message).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct StageReport {
     /// The stage's name.
     pub name: String,
@@ -87,7 +94,24 @@ impl StageReport {
 }
 
 /// What a run measured, stage by stage. `Display` prints a table.
-#[derive(Debug, Clone)]
+///
+/// Built by the run only (`#[non_exhaustive]`); it compares with `==` and serializes with
+/// `serde`, to store it or send it to a dashboard:
+///
+/// ```
+/// use skorche_core::Pipeline;
+///
+/// let p = Pipeline::new();
+/// let out = p.source(0..10u32).map(|n| n + 1).name("inc");
+/// let (_, report) = p.run_iter(out)?.collect_report()?;
+/// let again = report.clone();
+/// assert_eq!(report, again);
+/// let json = serde_json::to_string(&report).unwrap();
+/// assert!(json.contains(r#""name":"inc""#));
+/// # Ok::<(), skorche_core::PipelineError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Report {
     /// Wall time of the whole run.
     pub wall: Duration,

@@ -214,6 +214,7 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                         seq: Some(sent.seq),
                         kind: kind_of(&failure),
                         message: failure.message,
+                        source: None,
                     };
                     if !self.failed(cx, tx, sent, failure) {
                         return Ok(());

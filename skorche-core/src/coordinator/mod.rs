@@ -224,16 +224,19 @@ where
         None => Arc::new(LocalTransport::new(match &opts.program {
             Some(p) => p.clone(),
             None => std::env::current_exe().map_err(|e| {
-                PipelineError::Invalid(format!(
-                    "stage '{name}': cannot find the driver executable to re-run as a worker: {e}"
-                ))
+                spawn_failed(
+                    &name,
+                    format!("cannot find the driver executable to re-run as a worker: {e}"),
+                )
             })?,
         })),
     };
-    let ring_error = |e: skorche_worker::rings::CreateError| {
-        PipelineError::Invalid(format!(
-            "stage '{name}': cannot create a shared-memory ring: {e}"
-        ))
+    let ring_error = |e: skorche_worker::rings::CreateError| match e {
+        // The declared ring_capacity is out of bounds: a mistake of the declaration.
+        skorche_worker::rings::CreateError::InvalidCapacity { .. } => {
+            PipelineError::Invalid(format!("stage '{name}': ring_capacity: {e}"))
+        }
+        _ => spawn_failed(&name, format!("cannot create a shared-memory ring: {e}")),
     };
     let workers = cx.workers();
     let gate = cx.gate.clone();
@@ -298,6 +301,26 @@ where
     Ok(())
 }
 
+/// The error of a process stage whose workers cannot be started at all (a run-time fault of
+/// the machine, not of the declaration).
+fn spawn_failed(stage: &str, why: String) -> PipelineError {
+    PipelineError::Failed(vec![StageFailure::new(
+        stage,
+        None,
+        FailureKind::Spawn,
+        why,
+    )])
+}
+
+/// The kind of a failure to start a worker: a refused handshake is a mismatch between the
+/// driver and the worker program; anything else is a failed spawn.
+fn spawn_kind(e: &SpawnError) -> FailureKind {
+    match e {
+        SpawnError::Handshake(_) => FailureKind::Handshake,
+        _ => FailureKind::Spawn,
+    }
+}
+
 /// Counts a feeder out however it ends.
 struct FeederDone<'a>(&'a AtomicUsize);
 
@@ -327,7 +350,7 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
     gate.arrive();
     let mut link = match started {
         Some(Ok(link)) => link,
-        Some(Err(e)) => return cx.fail(None, FailureKind::Spawn, e.to_string()),
+        Some(Err(e)) => return cx.fail(None, spawn_kind(&e), e.to_string()),
         None => return,
     };
     // No item before every worker of the run has started and the driver has closed its
@@ -449,6 +472,7 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
                         "item #{} crashed the worker {} times in a row (last time: {how})",
                         culprit.seq, culprit.crashes
                     ),
+                    source: None,
                 };
                 let seq = culprit.seq;
                 if !give_up(stage, cx, &own_tx, &mut handover, seq, failure, &rings[0]) {
@@ -510,7 +534,7 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
                         .restarts
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
-                Err(e) => return cx.fail(None, FailureKind::Spawn, e.to_string()),
+                Err(e) => return cx.fail(None, spawn_kind(&e), e.to_string()),
             }
         };
         for ring in &rings[..2] {

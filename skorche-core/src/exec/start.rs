@@ -1,8 +1,5 @@
 //! Starting a declared pipeline: the executor's side of [`Pipeline`].
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use crate::error::PipelineError;
 use crate::exec::run;
 use crate::output::{Output, Running};
@@ -20,9 +17,7 @@ impl Pipeline {
         skorche_worker::refuse_pipeline_in_worker();
         let stop = self.stop_options();
         let (graph, outputs) = self.into_parts();
-        let graph = Rc::try_unwrap(graph)
-            .map(RefCell::into_inner)
-            .unwrap_or_else(|rc| std::mem::take(&mut *rc.borrow_mut()));
+        let graph = graph.take();
         let started = run::start(graph, &outputs)?;
         started.shared.stop.set_grace(stop.grace);
         if stop.on_signals {
@@ -32,7 +27,7 @@ impl Pipeline {
                     // Nothing was read yet: take the run down and say why.
                     started.shared.request_stop(true);
                     let _ = Running::new(started).wait();
-                    return Err(PipelineError::Invalid(format!(
+                    return Err(PipelineError::Runtime(format!(
                         "cannot watch SIGINT and SIGTERM: {e}"
                     )));
                 }

@@ -145,17 +145,18 @@ impl WorkerCx {
 
     /// Records a failure of this stage and stops the run.
     pub(crate) fn fail(&mut self, seq: Option<u64>, kind: FailureKind, message: String) {
+        let failure = StageFailure::new(self.stats.name.clone(), seq, kind, message);
+        self.fail_with(failure);
+    }
+
+    /// Records `failure` (of this stage, with its source if any) and stops the run.
+    pub(crate) fn fail_with(&mut self, failure: StageFailure) {
         if self.failed {
             return;
         }
         self.failed = true;
         self.stats.errors.fetch_add(1, Relaxed);
-        self.shared.fail(StageFailure {
-            stage: self.stats.name.clone(),
-            seq,
-            kind,
-            message,
-        });
+        self.shared.fail(failure);
     }
 
     /// Runs task code, adding its duration to the busy time: measured on every call for
@@ -196,7 +197,8 @@ impl WorkerCx {
         match result {
             Ok(Ok(v)) => Some(v),
             Ok(Err(e)) => {
-                self.fail(Some(seq), FailureKind::Task, e.to_string());
+                let failure = StageFailure::task_error(self.stats.name.clone(), Some(seq), e);
+                self.fail_with(failure);
                 None
             }
             Err(payload) => {

@@ -15,12 +15,31 @@ use crate::launch::Launch;
 use crate::order::Tag;
 use crate::packet::Packet;
 
-/// What an attempt of a task reports when it fails: the kind and the cause.
-pub(crate) type Fault = (FailureKind, String);
+/// What an attempt of a task reports when it fails: the kind, the cause and, when the task
+/// returned an error on this thread, that error.
+pub(crate) struct Fault {
+    kind: FailureKind,
+    message: String,
+    source: Option<BoxError>,
+}
 
-/// A task error as a [`Fault`].
+impl From<(FailureKind, String)> for Fault {
+    fn from((kind, message): (FailureKind, String)) -> Self {
+        Fault {
+            kind,
+            message,
+            source: None,
+        }
+    }
+}
+
+/// A task error as a [`Fault`], kept as the failure's source.
 pub(crate) fn task_fault(e: BoxError) -> Fault {
-    (FailureKind::Task, e.to_string())
+    Fault {
+        kind: FailureKind::Task,
+        message: e.to_string(),
+        source: Some(e),
+    }
 }
 
 /// The longest a backoff sleeps before looking at the run's stop flag again.
@@ -79,12 +98,12 @@ impl<T: Send + 'static> ItemGuard<T> {
     ///
     /// Each attempt is timed and a panic in it is caught like an error. Before an attempt
     /// whose failure could lead to a retry or a dead letter, the input is copied.
-    pub(crate) fn run<R>(
+    pub(crate) fn run<R, F: Into<Fault>>(
         &mut self,
         cx: &mut WorkerCx,
         seq: u64,
         value: T,
-        mut task: impl FnMut(T) -> Result<R, Fault>,
+        mut task: impl FnMut(T) -> Result<R, F>,
     ) -> Attempt<R> {
         self.guard.item_seen();
         let mut value = value;
@@ -96,16 +115,16 @@ impl<T: Send + 'static> ItemGuard<T> {
                 _ => None,
             };
             let result = cx.timed(|| catch_unwind(AssertUnwindSafe(|| task(value))));
-            let (kind, message) = match result {
+            let fault = match result {
                 Ok(Ok(r)) => return Attempt::Done(r),
-                Ok(Err(fault)) => fault,
-                Err(payload) => (FailureKind::Panic, panic_message(&*payload)),
+                Ok(Err(fault)) => fault.into(),
+                Err(payload) => Fault::from((FailureKind::Panic, panic_message(&*payload))),
             };
-            let failure = StageFailure {
-                stage: cx.stats.name.clone(),
-                seq: Some(seq),
-                kind,
-                message,
+            let failure =
+                StageFailure::new(cx.stats.name.clone(), Some(seq), fault.kind, fault.message);
+            let failure = match fault.source {
+                Some(e) => failure.with_source(e),
+                None => failure,
             };
             match self.guard.decide(&failure, attempts) {
                 Decision::Retry { after } => {
@@ -128,7 +147,7 @@ impl<T: Send + 'static> ItemGuard<T> {
                     return Attempt::Dropped;
                 }
                 Decision::Fail(f) => {
-                    cx.fail(f.seq, f.kind, f.message);
+                    cx.fail_with(f);
                     return Attempt::Stop;
                 }
                 Decision::Stop => return Attempt::Stop,
@@ -140,7 +159,7 @@ impl<T: Send + 'static> ItemGuard<T> {
     /// failure-rate budget over every item of the stage.
     pub(crate) fn finish(&self, cx: &mut WorkerCx) {
         if let Some(f) = self.guard.leave() {
-            cx.fail(f.seq, f.kind, f.message);
+            cx.fail_with(f);
         }
     }
 }

@@ -29,7 +29,11 @@ use crate::error::StageFailure;
 /// assert_eq!(dead[0].error.kind, FailureKind::Task);
 /// # Ok::<(), skorche_core::PipelineError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Built by the run only (`#[non_exhaustive]`: what it records may grow). It serializes with
+/// `serde` when `T` does (the error's source as its message), to keep a dead-letter log.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Failed<T> {
     /// The input the task failed on (a copy taken before its last attempt).
     pub item: T,

@@ -168,6 +168,7 @@ impl FailureGuard {
                 rate_reason(rate, failed, seen, &self.stats.name),
                 last.as_ref(),
             ),
+            source: last.and_then(|l| l.source),
         })
     }
 
@@ -204,6 +205,7 @@ fn exceeded(first: bool, failure: &StageFailure, why: String) -> Decision {
         seq: failure.seq,
         kind: FailureKind::BudgetExceeded,
         message: with_cause(why, Some(failure)),
+        source: failure.source.clone(),
     })
 }
 
