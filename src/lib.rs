@@ -364,6 +364,13 @@
 //! }
 //! ```
 //!
+//! # Async applications
+//!
+//! With the default feature `stream`, an [`Output`] is also a `futures_core::Stream` (and
+//! [`Output::into_stream`] gives a value that is only a stream, so `StreamExt` methods need
+//! no disambiguation), and [`Pipeline::source_stream`] feeds a pipeline from a stream.
+//! Neither blocks an async runtime's thread; see `tests/async_stream.rs` for tokio.
+//!
 //! # Crates
 //!
 //! This facade re-exports [`core`] (the graph API and executor: everything at the top level
@@ -376,6 +383,8 @@ pub use skorche_core as core;
 pub use skorche_shm as shm;
 pub use skorche_worker as worker;
 
+#[cfg(feature = "stream")]
+pub use skorche_core::OutputStream;
 pub use skorche_core::{Backoff, Failed};
 pub use skorche_core::{
     BoxError, Chain, Event, FailureKind, IntoTask, Marker, MarkerId, Mode, OrderPoint, Output,

@@ -51,8 +51,12 @@ mod launch;
 mod mode;
 mod order;
 mod output;
+#[cfg(feature = "stream")]
+mod output_stream;
 mod packet;
 mod pipeline;
+#[cfg(feature = "stream")]
+mod pipeline_stream;
 mod process_options;
 mod queue;
 mod queue_failure;
@@ -69,6 +73,8 @@ pub use error::{BoxError, FailureKind, Interrupted, PipelineError, StageFailure,
 pub use failure::{Backoff, Failed};
 pub use graph::Mode;
 pub use output::{Event, Output, Running, Until};
+#[cfg(feature = "stream")]
+pub use output_stream::OutputStream;
 pub use packet::MarkerId;
 pub use pipeline::{OutputPort, Pipeline};
 pub use queue::Queue;

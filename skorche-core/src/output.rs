@@ -108,6 +108,8 @@ impl Running {
             report: None,
             done: false,
             seen: SeenMarkers::default(),
+            #[cfg(feature = "stream")]
+            bridge: None,
         }
     }
 
@@ -260,8 +262,11 @@ pub struct Output<T> {
     rx: Option<Rx<T>>,
     finish: Arc<Finish>,
     report: Option<Report>,
-    done: bool,
+    pub(crate) done: bool,
     seen: SeenMarkers,
+    /// The thread reading for an output polled as a `Stream`.
+    #[cfg(feature = "stream")]
+    pub(crate) bridge: Option<crate::output_stream::Bridge<T>>,
 }
 
 impl<T> std::fmt::Debug for Output<T> {
@@ -327,6 +332,38 @@ impl<T> Output<T> {
     }
 }
 
+#[cfg(feature = "stream")]
+impl<T> Output<T> {
+    /// A reader of this output's queue, for a bridge thread; this output then reads
+    /// through the bridge.
+    pub(crate) fn detach_reader(&mut self) -> Output<T> {
+        Output {
+            rx: self.rx.take(),
+            finish: self.finish.clone(),
+            report: None,
+            done: false,
+            seen: std::mem::take(&mut self.seen),
+            bridge: None,
+        }
+    }
+
+    /// Takes one message of the bridge: an event, or the end and its report.
+    pub(crate) fn take_msg(
+        &mut self,
+        msg: crate::output_stream::Msg<T>,
+    ) -> Option<Result<Event<T>, PipelineError>> {
+        match msg {
+            crate::output_stream::Msg::Event(event) => Some(event),
+            crate::output_stream::Msg::End(report) => {
+                self.done = true;
+                self.report = report;
+                self.bridge = None;
+                None
+            }
+        }
+    }
+}
+
 /// One event of an output stream: an item, or a marker passing.
 #[derive(Debug)]
 pub enum Event<T> {
@@ -341,6 +378,11 @@ impl<T> Output<T> {
     pub fn next_event(&mut self) -> Option<Result<Event<T>, PipelineError>> {
         if self.done {
             return None;
+        }
+        #[cfg(feature = "stream")]
+        if let Some(bridge) = &self.bridge {
+            let msg = bridge.recv();
+            return self.take_msg(msg);
         }
         loop {
             let received = self.rx.as_mut()?.recv();
@@ -431,6 +473,10 @@ impl<T> Drop for Output<T> {
                 .shared
                 .cancel("an output was dropped before its end");
             self.rx = None;
+            #[cfg(feature = "stream")]
+            {
+                self.bridge = None;
+            }
             let _ = self.finish.wait();
         }
     }

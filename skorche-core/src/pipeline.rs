@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 
 use crate::graph::{Mode, NodeDecl};
 use crate::graph_ref::GraphRef;
+use crate::launch::Runner;
 use crate::queue::{add_stage, Queue};
 use crate::render;
 use crate::stage::source::SourceRunner;
@@ -182,6 +183,11 @@ impl Pipeline {
         I::Item: Send + 'static,
     {
         let iter = items.into_iter();
+        self.add_source(Box::new(SourceRunner { iter }))
+    }
+
+    /// Adds a source stage running `runner`, whose one output carries `T`s.
+    pub(crate) fn add_source<T: Send + 'static>(&self, runner: Box<dyn Runner>) -> Queue<T> {
         let mut g = self.graph.borrow_mut();
         let name = g.unique_name("source");
         let node = g.add_node(NodeDecl {
@@ -191,11 +197,11 @@ impl Pipeline {
             scalable: false,
             inputs: Vec::new(),
             outputs: Vec::new(),
-            runner: Some(Box::new(SourceRunner { iter })),
+            runner: Some(runner),
             process: Default::default(),
             process_capable: false,
         });
-        let id = g.add_queue::<I::Item>(node);
+        let id = g.add_queue::<T>(node);
         drop(g);
         Queue::new(self.graph.clone(), id)
     }

@@ -8,6 +8,8 @@ pub(crate) mod map;
 pub(crate) mod marker;
 pub(crate) mod order;
 pub(crate) mod source;
+#[cfg(feature = "stream")]
+pub(crate) mod source_stream;
 pub(crate) mod split;
 pub(crate) mod task;
 pub(crate) mod zip;
