@@ -15,7 +15,9 @@
 //!   worker's greeting;
 //! - [`zero_copy`]: values read in place from a ring ([`rings::ShmBytes`],
 //!   [`rings::ShmSlice`]) and their raw wire form;
-//! - [`builtin`]: tasks used by tests and benches, hosted by the `skorche-worker` binary.
+//! - `builtin` (feature `test-fixtures`, off by default): the tasks of skorche's own tests
+//!   and benches, some failing, panicking or aborting on purpose; never registered in a
+//!   user's binary.
 //!
 //! # Example
 //!
@@ -49,6 +51,7 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "test-fixtures")]
 pub mod builtin;
 pub mod codec;
 pub mod error;
