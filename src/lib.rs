@@ -382,6 +382,7 @@ pub use skorche_core::{
     OutputPort, Pipeline, PipelineError, Placement, Queue, Report, Running, StageFailure,
     StageReport, Until, DEFAULT_ORDER_WINDOW,
 };
+pub use skorche_core::{AnyStage, StageKind, TaskStage};
 pub use skorche_core::{Interrupted, StopHandle, StopOutcome, DEFAULT_GRACE_PERIOD};
 pub use skorche_shm::{HeldRecord, ShmBytes, ShmSlice, SliceError};
 pub use skorche_worker::registry::BytesInput;
@@ -402,7 +403,7 @@ pub use skorche_worker::{enter, task};
 /// }
 ///
 /// let p = Pipeline::new();
-/// let out: Queue<u32> = p.source(1..4u32).map_task(&DOUBLE);
+/// let out: Queue<u32, TaskStage> = p.source(1..4u32).map_task(&DOUBLE);
 /// let mut out: Output<u32> = p.run_iter(out)?;
 /// assert_eq!(out.by_ref().collect::<Result<Vec<_>, PipelineError>>()?, [2, 4, 6]);
 /// let report: &Report = out.report().unwrap();
@@ -412,7 +413,7 @@ pub use skorche_worker::{enter, task};
 pub mod prelude {
     pub use skorche_core::{
         Backoff, BoxError, Chain, Failed, FailureKind, Marker, Output, Pipeline, PipelineError,
-        Placement, Queue, Report, StageFailure,
+        Placement, Queue, Report, StageFailure, TaskStage,
     };
     pub use skorche_worker::{enter, task};
 }

@@ -62,6 +62,8 @@ mod render;
 mod reorder;
 mod report;
 mod stage;
+mod stage_kind;
+mod stage_shape;
 mod stop;
 
 pub use chain::Chain;
@@ -76,4 +78,6 @@ pub use queue_order::{OrderPoint, DEFAULT_ORDER_WINDOW};
 pub use queue_process::IntoTask;
 pub use report::{Report, StageReport};
 pub use stage::marker::{Marker, Placement};
+pub use stage_kind::StageKind;
+pub use stage_shape::{AnyStage, TaskStage};
 pub use stop::{StopHandle, DEFAULT_GRACE_PERIOD};

@@ -10,6 +10,7 @@ use skorche_worker::zero_copy::{self, FromOutput};
 
 use crate::graph::Mode;
 use crate::queue::Queue;
+use crate::stage_shape::TaskStage;
 use crate::stage::task::{OutputView, TaskRunner};
 
 /// A registered task, bound or not: what [`Queue::map_task`] accepts.
@@ -30,14 +31,14 @@ impl<T: 'static, U: 'static> IntoTask<T, U> for &'static TaskDef<T, U> {
     }
 }
 
-impl<T: Send + 'static> Queue<T> {
+impl<T: Send + 'static, K> Queue<T, K> {
     /// Binds a registered task (declared with `skorche::task!`): it runs on threads like
     /// any task, and the same code runs in worker processes after [`Queue::processes`].
     /// A flat-map task's outputs take their input's place, like [`Queue::flat_map`].
     ///
     /// In process mode the worker checks the task name and the input and output type names
     /// at handshake, before any item flows.
-    pub fn map_task<U>(self, task: impl IntoTask<T, U>) -> Queue<U>
+    pub fn map_task<U>(self, task: impl IntoTask<T, U>) -> Queue<U, TaskStage>
     where
         T: Serialize + DeserializeOwned,
         U: DeserializeOwned + Send + 'static,
@@ -78,7 +79,7 @@ impl<T: Send + 'static> Queue<T> {
     /// }
     /// # Ok::<(), skorche_core::PipelineError>(())
     /// ```
-    pub fn map_task_as<U, V>(self, task: impl IntoTask<T, U>) -> Queue<V>
+    pub fn map_task_as<U, V>(self, task: impl IntoTask<T, U>) -> Queue<V, TaskStage>
     where
         T: Serialize + DeserializeOwned,
         U: Send + 'static,
@@ -91,17 +92,18 @@ impl<T: Send + 'static> Queue<T> {
         self.task_stage(task.into_task(), view)
     }
 
-    fn task_stage<U, V>(self, task: BoundTask<T, U>, view: OutputView<U, V>) -> Queue<V>
+    fn task_stage<U, V>(self, task: BoundTask<T, U>, view: OutputView<U, V>) -> Queue<V, TaskStage>
     where
         T: Serialize + DeserializeOwned,
         U: Send + 'static,
         V: Send + 'static,
     {
         let name = task.name().to_string();
-        let q: Queue<V> = self
-            .add_stage("task", None, true, Box::new(TaskRunner { task, view }), 1)
+        let q: Queue<V, TaskStage> = self
+            .add_stage(crate::StageKind::Task, None, true, Box::new(TaskRunner { task, view }), 1)
             .pop()
-            .expect("one output");
+            .expect("one output")
+            .reshape();
         {
             let mut g = q.graph.borrow_mut();
             let producer = g.queues[q.id].producer;
@@ -113,24 +115,22 @@ impl<T: Send + 'static> Queue<T> {
         q.set_default_name(&name);
         q
     }
+}
+
+/// The settings of a stage that runs a registered task: where and how it runs in processes.
+impl<T: Send + 'static> Queue<T, TaskStage> {
 
     /// The stage that produces this queue runs in `n` worker processes (spawned by
     /// re-executing the worker program, see [`crate::Pipeline::worker_program`]).
     ///
+    /// Only a registered task can cross a process boundary, so this setting exists only on
+    /// the queue of a [`Queue::map_task`] stage ([`TaskStage`]): on a closure stage it does
+    /// not compile.
+    ///
     /// # Panics
-    /// If `n` is 0 (a stage needs at least one worker), or if that stage runs a closure:
-    /// only a registered task ([`Queue::map_task`]) can cross a process boundary.
+    /// If `n` is 0: a stage needs at least one worker.
     #[track_caller]
     pub fn processes(self, n: usize) -> Self {
-        {
-            let g = self.graph.borrow();
-            let node = &g.nodes[g.queues[self.id].producer];
-            assert!(
-                node.process_capable,
-                "stage '{}' runs a closure; process mode needs a registered task (map_task)",
-                node.name
-            );
-        }
         self.set_mode(Mode::Processes(n));
         self
     }
