@@ -67,6 +67,12 @@ impl<T: Send + 'static, K> Queue<T, K> {
         Queue::new(self.graph, self.id)
     }
 
+    /// The same queue as a queue of `B`, for a caller that knows `B` is `T` where the
+    /// compiler cannot see it (it checks by `TypeId` first).
+    pub(crate) fn recast<B: Send + 'static>(self) -> Queue<B> {
+        Queue::new(self.graph, self.id)
+    }
+
     /// Adds a stage consuming this queue, with `outputs` output queues of type `U`.
     pub(crate) fn add_stage<U: Send + 'static>(
         self,
@@ -282,21 +288,20 @@ impl<T: Send + 'static, K> Queue<T, K> {
         )
     }
 
-    /// Runs several tasks in sequence inside one stage (no queue between them).
+    /// Runs several tasks in sequence inside one stage (no queue between them), or in one
+    /// stage per group of steps given its own [`Chain::workers`]. The stage is named after
+    /// its steps (`parse+double`).
     ///
     /// ```
     /// # use skorche_core::{Chain, Pipeline};
     /// let p = Pipeline::new();
-    /// let steps = Chain::new("parse", |s: String| s.parse::<u32>()).then("double", |n| Ok::<_, std::convert::Infallible>(n * 2));
+    /// let steps = Chain::new("parse", |s: String| s.parse::<u32>()).then_map("double", |n| n * 2);
     /// let out = p.source(vec!["1".to_string(), "2".into()]).chain(steps);
     /// assert_eq!(p.run_iter(out)?.collect::<Result<Vec<_>, _>>()?, [2, 4]);
     /// # Ok::<(), skorche_core::PipelineError>(())
     /// ```
-    pub fn chain<U: Send + 'static>(self, chain: Chain<T, U>) -> Queue<U> {
-        let name = chain.describe();
-        let q = self.map_factory(crate::StageKind::Chain, chain.into_factory());
-        q.set_default_name(&name);
-        q
+    pub fn chain<U: Send + 'static, M: Send + 'static>(self, chain: Chain<T, U, M>) -> Queue<U> {
+        chain.bind(self.reshape())
     }
 
     pub(crate) fn map_factory<U: Send + 'static>(

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use skorche_worker::registry::{BoundTask, TaskDef};
+use skorche_worker::registry::{BoundTask, DefaultScale, TaskDef};
 use skorche_worker::zero_copy::{self, FromOutput};
 
 use crate::graph::Mode;
@@ -38,6 +38,28 @@ impl<T: Send + 'static, K> Queue<T, K> {
     ///
     /// In process mode the worker checks the task name and the input and output type names
     /// at handshake, before any item flows.
+    ///
+    /// The stage's worker count, unless [`workers`](Queue::workers) or
+    /// [`processes`](Queue::processes) sets it: the task's declared
+    /// [`DefaultScale`](skorche_worker::registry::DefaultScale) (`map("t", f).workers(4)` in
+    /// `task!`), else [`Pipeline::default_processes`](crate::Pipeline::default_processes) or
+    /// [`Pipeline::default_workers`](crate::Pipeline::default_workers), else one thread.
+    ///
+    /// ```
+    /// use skorche_core::{Mode, Pipeline};
+    ///
+    /// fn square(x: u64) -> u64 { x * x }
+    /// skorche_worker::task! {
+    ///     static SQUARE: u64 => u64 = map("doc_square_4", square).workers(4);
+    /// }
+    /// let p = Pipeline::new();
+    /// let _by_default = p.source(0..10u64).map_task(&SQUARE);
+    /// let _overridden = p.source(0..10u64).map_task(&SQUARE).workers(2);
+    /// let report = p.run()?;
+    /// assert_eq!(report.stage("doc_square_4").unwrap().mode, Mode::Threads(4));
+    /// assert_eq!(report.stage("doc_square_4_2").unwrap().mode, Mode::Threads(2));
+    /// # Ok::<(), skorche_core::PipelineError>(())
+    /// ```
     pub fn map_task<U>(self, task: impl IntoTask<T, U>) -> Queue<U, TaskStage>
     where
         T: Serialize + DeserializeOwned,
@@ -99,6 +121,7 @@ impl<T: Send + 'static, K> Queue<T, K> {
         V: Send + 'static,
     {
         let name = task.name().to_string();
+        let scale = task.def().default_scale();
         let q: Queue<V, TaskStage> = self
             .add_stage(crate::StageKind::Task, None, true, Box::new(TaskRunner { task, view }), 1)
             .pop()
@@ -108,8 +131,14 @@ impl<T: Send + 'static, K> Queue<T, K> {
             let mut g = q.graph.borrow_mut();
             let producer = g.queues[q.id].producer;
             g.nodes[producer].process_capable = true;
-            if let Some(n) = g.default_processes {
-                g.nodes[producer].mode = Mode::Processes(n);
+            // The task's own declared scale is more specific than the pipeline's defaults.
+            let mode = match (scale, g.default_processes) {
+                (Some(DefaultScale::Workers(n)), _) => Some(Mode::Threads(n)),
+                (Some(DefaultScale::Processes(n)), _) | (None, Some(n)) => Some(Mode::Processes(n)),
+                (None, None) => None,
+            };
+            if let Some(mode) = mode {
+                g.nodes[producer].mode = mode;
             }
         }
         q.set_default_name(&name);

@@ -34,6 +34,7 @@ use std::sync::Arc;
 
 pub use crate::protocol::TaskKind;
 pub use in_place::BytesInput;
+pub use scale::DefaultScale;
 
 /// The outputs of one call: one value (map kinds) or any number (flat-map).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +159,7 @@ pub struct TaskDef<In, Out> {
     name: &'static str,
     kind: TaskKind,
     make: MakeFn<In, Out>,
+    scale: Option<DefaultScale>,
     _types: PhantomData<fn(In) -> Out>,
 }
 
@@ -168,6 +170,7 @@ impl<In, Out> fmt::Debug for TaskDef<In, Out> {
             .field("kind", &self.kind)
             .field("input_type", &type_name::<In>())
             .field("output_type", &type_name::<Out>())
+            .field("scale", &self.scale)
             .finish()
     }
 }
@@ -179,6 +182,7 @@ impl<In: 'static, Out: 'static> TaskDef<In, Out> {
             name,
             kind,
             make,
+            scale: None,
             _types: PhantomData,
         }
     }
@@ -717,6 +721,10 @@ pub fn duplicate_names() -> Vec<&'static str> {
 /// [pub] static NAME: In => ShmSlice<T> = fill_slice("name", size, fill); // size: fn(&In) -> usize (values), fill: fn(In, &mut [T])
 /// ```
 ///
+/// Any form may end with a default scale, `.workers(n)` or `.processes(n)` (see
+/// [`DefaultScale`]): a stage that runs the task without setting its own worker count gets
+/// it. `static RESIZE: Img => Img = map("resize", resize).processes(4);`
+///
 /// The last three skip copies in a worker process. `map_in_place` hands the task a view of
 /// its input where it lies in the input ring (no copy out of shared memory; in thread mode,
 /// a view of the value). `map_slice` stores a typed array as its raw bytes, and `fill_slice`
@@ -775,55 +783,56 @@ pub fn duplicate_names() -> Vec<&'static str> {
 #[macro_export]
 macro_rules! task {
     () => {};
-    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = map($name:expr, $f:path); $($rest:tt)*) => {
-        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, Map,
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = map($name:expr, $f:path) $(.$set:ident($n:expr))*; $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, Map, [$($set($n))*],
             |_p: &[u8]| $crate::registry::__private::map::<$In, $Out, _>($f));
         $crate::task!($($rest)*);
     };
-    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = try_map($name:expr, $f:path); $($rest:tt)*) => {
-        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, TryMap,
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = try_map($name:expr, $f:path) $(.$set:ident($n:expr))*; $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, TryMap, [$($set($n))*],
             |_p: &[u8]| $crate::registry::__private::try_map::<$In, $Out, _, _>($f));
         $crate::task!($($rest)*);
     };
-    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = flat_map($name:expr, $f:path); $($rest:tt)*) => {
-        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, FlatMap,
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = flat_map($name:expr, $f:path) $(.$set:ident($n:expr))*; $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, FlatMap, [$($set($n))*],
             |_p: &[u8]| $crate::registry::__private::flat_map::<$In, $Out, _, _>($f));
         $crate::task!($($rest)*);
     };
-    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = stateful($name:expr, $init:path, $run:path); $($rest:tt)*) => {
-        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, Stateful,
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = stateful($name:expr, $init:path, $run:path) $(.$set:ident($n:expr))*; $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, Stateful, [$($set($n))*],
             |p: &[u8]| $crate::registry::__private::stateful::<$In, $Out, _, _, _, _>($name, p, $init, $run));
         $crate::task!($($rest)*);
     };
-    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = try_stateful($name:expr, $init:path, $run:path); $($rest:tt)*) => {
-        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, TryStateful,
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = try_stateful($name:expr, $init:path, $run:path) $(.$set:ident($n:expr))*; $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, TryStateful, [$($set($n))*],
             |p: &[u8]| $crate::registry::__private::try_stateful::<$In, $Out, _, _, _, _, _>($name, p, $init, $run));
         $crate::task!($($rest)*);
     };
-    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = fill_bytes($name:expr, $size:path, $fill:path); $($rest:tt)*) => {
-        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, FillBytes,
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = fill_bytes($name:expr, $size:path, $fill:path) $(.$set:ident($n:expr))*; $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, FillBytes, [$($set($n))*],
             |_p: &[u8]| $crate::registry::__private::fill_bytes::<$In, _, _>($size, $fill));
         $crate::task!($($rest)*);
     };
-    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = map_in_place($name:expr, $f:path); $($rest:tt)*) => {
-        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, Map,
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = map_in_place($name:expr, $f:path) $(.$set:ident($n:expr))*; $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, Map, [$($set($n))*],
             |_p: &[u8]| $crate::registry::__private::map_in_place::<$In, $Out, _>($f));
         $crate::task!($($rest)*);
     };
-    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = map_slice($name:expr, $f:path); $($rest:tt)*) => {
-        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, Map,
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = map_slice($name:expr, $f:path) $(.$set:ident($n:expr))*; $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, Map, [$($set($n))*],
             |_p: &[u8]| $crate::registry::__private::map_slice::<$In, _, _>($f));
         $crate::task!($($rest)*);
     };
-    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = fill_slice($name:expr, $size:path, $fill:path); $($rest:tt)*) => {
-        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, FillBytes,
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = fill_slice($name:expr, $size:path, $fill:path) $(.$set:ident($n:expr))*; $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, FillBytes, [$($set($n))*],
             |_p: &[u8]| $crate::registry::__private::fill_slice::<$In, _, _, _>($size, $fill));
         $crate::task!($($rest)*);
     };
-    (@def $(#[$m:meta])* $vis:vis $N:ident, $In:ty, $Out:ty, $name:expr, $kind:ident, $make:expr) => {
+    (@def $(#[$m:meta])* $vis:vis $N:ident, $In:ty, $Out:ty, $name:expr, $kind:ident, [$($set:ident($n:expr))*], $make:expr) => {
         $(#[$m])*
         $vis static $N: $crate::registry::TaskDef<$In, $Out> =
-            $crate::registry::TaskDef::from_parts($name, $crate::registry::TaskKind::$kind, $make);
+            $crate::registry::TaskDef::from_parts($name, $crate::registry::TaskKind::$kind, $make)
+                $(.$set($n))*;
         $crate::inventory::submit! {
             $crate::registry::Registration::new(&$N)
         }
@@ -831,6 +840,7 @@ macro_rules! task {
 }
 
 mod in_place;
+mod scale;
 
 #[cfg(test)]
 mod tests;
