@@ -75,7 +75,7 @@ pub use packet::MarkerId;
 pub use pipeline::{OutputPort, Pipeline};
 pub use queue::Queue;
 pub use queue_order::{OrderPoint, DEFAULT_ORDER_WINDOW};
-pub use queue_process::IntoTask;
+pub use skorche_worker::registry::IntoTask;
 pub use report::{Report, StageReport};
 pub use stage::marker::{Marker, Placement};
 pub use stage_kind::StageKind;

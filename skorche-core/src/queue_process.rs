@@ -5,31 +5,13 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use skorche_worker::registry::{BoundTask, DefaultScale, TaskDef};
+use skorche_worker::registry::{BoundTask, DefaultScale, IntoTask};
 use skorche_worker::zero_copy::{self, FromOutput};
 
 use crate::graph::Mode;
 use crate::queue::Queue;
 use crate::stage_shape::TaskStage;
 use crate::stage::task::{OutputView, TaskRunner};
-
-/// A registered task, bound or not: what [`Queue::map_task`] accepts.
-pub trait IntoTask<T: 'static, U: 'static> {
-    /// The task with its params.
-    fn into_task(self) -> BoundTask<T, U>;
-}
-
-impl<T: 'static, U: 'static> IntoTask<T, U> for BoundTask<T, U> {
-    fn into_task(self) -> BoundTask<T, U> {
-        self
-    }
-}
-
-impl<T: 'static, U: 'static> IntoTask<T, U> for &'static TaskDef<T, U> {
-    fn into_task(self) -> BoundTask<T, U> {
-        self.bind()
-    }
-}
 
 impl<T: Send + 'static, K> Queue<T, K> {
     /// Binds a registered task (declared with `skorche::task!`): it runs on threads like
@@ -38,6 +20,11 @@ impl<T: Send + 'static, K> Queue<T, K> {
     ///
     /// In process mode the worker checks the task name and the input and output type names
     /// at handshake, before any item flows.
+    ///
+    /// A chain of registered tasks (`A.then(&B)`, see
+    /// [`BoundTask::then`](skorche_worker::registry::BoundTask::then)) is one stage: on
+    /// threads each worker runs A then B on each item; in processes each item goes to a
+    /// worker once, which runs both (one hop instead of one per task).
     ///
     /// The stage's worker count, unless [`workers`](Queue::workers) or
     /// [`processes`](Queue::processes) sets it: the task's declared
@@ -120,8 +107,9 @@ impl<T: Send + 'static, K> Queue<T, K> {
         U: Send + 'static,
         V: Send + 'static,
     {
-        let name = task.name().to_string();
-        let scale = task.def().default_scale();
+        // A chain of tasks is named like a chain of closures: `resize+sharpen`.
+        let name = task.steps().join("+");
+        let scale = task.default_scale();
         let q: Queue<V, TaskStage> = self
             .add_stage(crate::StageKind::Task, None, true, Box::new(TaskRunner { task, view }), 1)
             .pop()
