@@ -242,6 +242,8 @@ crate::task! {
     /// `(u64, pid) -> u64`: the input, or an error if [`WITH_PID`] ran in another process
     /// (so a chain of both proves its steps ran in one worker).
     pub static SAME_PID: (u64, u32) => u64 = try_map("same_pid", same_pid);
+    /// `u64 -> u64`: twice the input, declared to run in 2 worker processes by default.
+    pub static DOUBLE_IN_2_PROCESSES: u64 => u64 = map("double_in_2_processes", double).processes(2);
 }
 
 // ======================================================================================
