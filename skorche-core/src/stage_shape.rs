@@ -54,14 +54,15 @@ impl<T: Send + 'static> Queue<T, TaskStage> {
     /// those already made stay.
     ///
     /// ```
-    /// use skorche_core::{Pipeline, Queue};
+    /// use skorche_core::Pipeline;
     /// use skorche_worker::builtin::DOUBLE_U64;
     ///
     /// let p = Pipeline::new();
     /// let (a, b) = p.source(1..=4u64).split(|x| x % 2 == 0);
-    /// let doubled = a.map_task(&DOUBLE_U64).processes(1).into_any();
+    /// let doubled = a.map_task(&DOUBLE_U64).workers(2).into_any();
     /// let tenfold = b.map(|x| x * 10);
-    /// let mut all: Vec<u64> = p.run_iter(p.merge([doubled, tenfold]))?.map(Result::unwrap).collect();
+    /// let both = p.merge([doubled, tenfold]);
+    /// let mut all: Vec<u64> = p.run_iter(both)?.collect::<Result<_, _>>()?;
     /// all.sort();
     /// assert_eq!(all, [4, 8, 10, 30]);
     /// # Ok::<(), skorche_core::PipelineError>(())
