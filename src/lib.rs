@@ -427,13 +427,13 @@ pub use skorche_core as core;
 pub use skorche_shm as shm;
 pub use skorche_worker as worker;
 
+pub use skorche_core::{AnyStage, StageKind, TaskStage};
 pub use skorche_core::{Backoff, Failed};
 pub use skorche_core::{
     BoxError, Chain, Event, FailureKind, IntoTask, Marker, MarkerId, Mode, OrderPoint, Output,
     OutputPort, Pipeline, PipelineError, Placement, Queue, Report, Running, StageFailure,
     StageReport, Until, DEFAULT_ORDER_WINDOW,
 };
-pub use skorche_core::{AnyStage, StageKind, TaskStage};
 pub use skorche_core::{Interrupted, StopHandle, StopOutcome, DEFAULT_GRACE_PERIOD};
 pub use skorche_shm::{HeldRecord, ShmBytes, ShmSlice, SliceError};
 pub use skorche_worker::registry::BytesInput;

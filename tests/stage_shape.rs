@@ -39,7 +39,10 @@ fn run_sorted<T: Ord + Send + 'static, K>(
     let mut output = p.run_iter(out)?;
     let mut items = output.by_ref().collect::<Result<Vec<T>, _>>()?;
     items.sort();
-    let report = output.report().expect("a finished run has a report").clone();
+    let report = output
+        .report()
+        .expect("a finished run has a report")
+        .clone();
     Ok((items, report))
 }
 
@@ -56,7 +59,9 @@ fn every_stage_reports_its_kind_as_an_enum_shown_and_serialized_in_lowercase() {
     let p = Pipeline::new();
     let (evens, odds) = p.source(0..100u64).split(|x| x % 2 == 0);
     let evens = evens.map(|x| x + 1).filter(|x| x % 3 != 0);
-    let odds = odds.flat_map(|x| [x, x]).chain(Chain::map("half", |x: u64| x / 2));
+    let odds = odds
+        .flat_map(|x| [x, x])
+        .chain(Chain::map("half", |x: u64| x / 2));
     let merged = p.merge([evens, odds]);
     let tasks = merged.map_task(&DOUBLE_U64).batch(8).unbatch();
     let (items, report) = run_sorted(p, tasks).unwrap();
@@ -90,7 +95,10 @@ fn every_stage_reports_its_kind_as_an_enum_shown_and_serialized_in_lowercase() {
         .iter()
         .map(|s| s["kind"].as_str().unwrap())
         .collect();
-    assert!(shown.contains(&"flat_map") && shown.contains(&"unbatch"), "{shown:?}");
+    assert!(
+        shown.contains(&"flat_map") && shown.contains(&"unbatch"),
+        "{shown:?}"
+    );
     // The table prints the same names.
     assert!(report.to_string().contains("flat_map"), "{report}");
 }
@@ -196,11 +204,18 @@ fn a_chain_is_a_reusable_closure_task_whose_worker_count_a_stage_overrides() {
     let p = Pipeline::new();
     let resize = Chain::map("resize", |x: u64| x / 2).workers(4);
     let a = p.source(0..100u64).chain(resize.clone());
-    let b = p.source(0..100u64).chain(resize).workers(1).name("resize_once");
+    let b = p
+        .source(0..100u64)
+        .chain(resize)
+        .workers(1)
+        .name("resize_once");
     let both = p.merge([a, b]);
     let (items, report) = run_sorted(p, both).unwrap();
     assert_eq!(items.len(), 200);
-    assert_eq!(items.iter().sum::<u64>(), 2 * (0..100u64).map(|x| x / 2).sum::<u64>());
+    assert_eq!(
+        items.iter().sum::<u64>(),
+        2 * (0..100u64).map(|x| x / 2).sum::<u64>()
+    );
     assert_eq!(stage(&report, "resize").mode, Mode::Threads(4));
     assert_eq!(stage(&report, "resize_once").mode, Mode::Threads(1));
 }
@@ -210,7 +225,13 @@ fn a_failing_step_after_a_split_fails_the_run_naming_its_stage_and_step() {
     let p = Pipeline::new();
     let steps = Chain::map("inc", |x: u64| x + 1)
         .workers(2)
-        .then("refuse_7", |x: u64| if x == 7 { Err(format!("no {x}")) } else { Ok(x) })
+        .then("refuse_7", |x: u64| {
+            if x == 7 {
+                Err(format!("no {x}"))
+            } else {
+                Ok(x)
+            }
+        })
         .then_map("double", |x| x * 2);
     let out = p.source(0..20u64).chain(steps);
     let err = run_sorted(p, out).unwrap_err();
@@ -256,7 +277,11 @@ fn a_chain_of_registered_tasks_is_one_stage_with_the_same_results_on_threads_and
         let s = stage(&report, "double_u64+to_decimal+digits");
         assert_eq!(s.kind, StageKind::Task);
         assert_eq!((s.items_in, s.items_out), (2000, 2000));
-        let want = if processes { Mode::Processes(2) } else { Mode::Threads(2) };
+        let want = if processes {
+            Mode::Processes(2)
+        } else {
+            Mode::Threads(2)
+        };
         assert_eq!(s.mode, want);
         // One stage for the three tasks: the source and the chain, nothing between them.
         assert_eq!(report.stages.len(), 2, "{report}");
@@ -322,7 +347,9 @@ fn a_failing_step_of_a_task_chain_is_named_in_both_modes() {
         assert_eq!(failure.stage, "chained", "{err}");
         assert_eq!(failure.seq, Some(5), "{err}");
         assert!(
-            failure.message.contains("step 'fail_on': fail_on: refusing item 10"),
+            failure
+                .message
+                .contains("step 'fail_on': fail_on: refusing item 10"),
             "processes {processes}: {err}"
         );
     }
@@ -335,16 +362,24 @@ fn a_worker_refuses_a_chain_whose_types_do_not_line_up_naming_both_tasks() {
     // a chain by name checks again.
     let err = registry::resolve("to_decimal => double_u64").unwrap_err();
     assert!(
-        err.reason.contains("the output of 'to_decimal' (alloc::string::String)")
+        err.reason
+            .contains("the output of 'to_decimal' (alloc::string::String)")
             && err.reason.contains("the input of 'double_u64' (u64)"),
         "{}",
         err.reason
     );
     let err = registry::resolve("double_u64 => no_such_task").unwrap_err();
-    assert!(err.reason.contains("\"no_such_task\" is not registered"), "{}", err.reason);
+    assert!(
+        err.reason.contains("\"no_such_task\" is not registered"),
+        "{}",
+        err.reason
+    );
     assert!(err.known.iter().any(|k| k == "double_u64"));
     let ok = registry::resolve("double_u64 => to_decimal => digits").unwrap();
-    assert_eq!(ok.identity(), DOUBLE_U64.then(&TO_DECIMAL).then(&DIGITS).identity());
+    assert_eq!(
+        ok.identity(),
+        DOUBLE_U64.then(&TO_DECIMAL).then(&DIGITS).identity()
+    );
 }
 
 // ------------------------------------------------------------------ task defaults
@@ -369,7 +404,11 @@ fn a_task_declared_with_workers_gets_them_unless_the_stage_sets_its_own() {
         .workers(1)
         .name("overridden");
     let plain = p.source(0..50u64).map_task(&DOUBLE_U64).name("plain");
-    let all = p.merge([by_default.into_any(), overridden.into_any(), plain.into_any()]);
+    let all = p.merge([
+        by_default.into_any(),
+        overridden.into_any(),
+        plain.into_any(),
+    ]);
     let (items, report) = run_sorted(p, all).unwrap();
     assert_eq!(items.len(), 150);
     assert_eq!(stage(&report, "by_default").mode, Mode::Threads(3));

@@ -100,9 +100,15 @@ impl<T: Send + 'static, K> Queue<T, K> {
             high_water: point.high_water,
             _t: PhantomData,
         };
-        self.add_stage(crate::StageKind::OrderLoad, None, false, Box::new(runner), 1)
-            .pop()
-            .expect("one output")
+        self.add_stage(
+            crate::StageKind::OrderLoad,
+            None,
+            false,
+            Box::new(runner),
+            1,
+        )
+        .pop()
+        .expect("one output")
     }
 
     /// Restores, after the stage that produces this queue, the order its input had: the

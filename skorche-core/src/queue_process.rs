@@ -10,8 +10,8 @@ use skorche_worker::zero_copy::{self, FromOutput};
 
 use crate::graph::Mode;
 use crate::queue::Queue;
-use crate::stage_shape::TaskStage;
 use crate::stage::task::{OutputView, TaskRunner};
+use crate::stage_shape::TaskStage;
 
 impl<T: Send + 'static, K> Queue<T, K> {
     /// Binds a registered task (declared with `skorche::task!`): it runs on threads like
@@ -111,7 +111,13 @@ impl<T: Send + 'static, K> Queue<T, K> {
         let name = task.steps().join("+");
         let scale = task.default_scale();
         let q: Queue<V, TaskStage> = self
-            .add_stage(crate::StageKind::Task, None, true, Box::new(TaskRunner { task, view }), 1)
+            .add_stage(
+                crate::StageKind::Task,
+                None,
+                true,
+                Box::new(TaskRunner { task, view }),
+                1,
+            )
             .pop()
             .expect("one output")
             .reshape();
@@ -136,7 +142,6 @@ impl<T: Send + 'static, K> Queue<T, K> {
 
 /// The settings of a stage that runs a registered task: where and how it runs in processes.
 impl<T: Send + 'static> Queue<T, TaskStage> {
-
     /// The stage that produces this queue runs in `n` worker processes (spawned by
     /// re-executing the worker program, see [`crate::Pipeline::worker_program`]).
     ///

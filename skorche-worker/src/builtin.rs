@@ -225,7 +225,9 @@ fn same_pid((x, pid): (u64, u32)) -> Result<u64, String> {
     if pid == here {
         Ok(x)
     } else {
-        Err(format!("item {x} was tagged in process {pid}, checked in {here}"))
+        Err(format!(
+            "item {x} was tagged in process {pid}, checked in {here}"
+        ))
     }
 }
 

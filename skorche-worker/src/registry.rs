@@ -33,8 +33,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 pub use crate::protocol::TaskKind;
-pub use in_place::BytesInput;
 pub use chain::{IntoTask, CHAIN_SEPARATOR};
+pub use in_place::BytesInput;
 pub use resolve::{resolve, Resolved, StepInstance, StepValue, Unresolved};
 pub use scale::DefaultScale;
 
@@ -740,7 +740,10 @@ where
     fn call(&mut self, input: StepValue) -> Result<Vec<StepValue>, TaskFailure> {
         let input = step_input::<In>(input)?;
         let outputs = self.0.call(input)?.into_vec();
-        Ok(outputs.into_iter().map(|o| Box::new(o) as StepValue).collect())
+        Ok(outputs
+            .into_iter()
+            .map(|o| Box::new(o) as StepValue)
+            .collect())
     }
 
     fn call_into(
@@ -759,7 +762,10 @@ fn step_input<In: 'static>(input: StepValue) -> Result<In, TaskFailure> {
     input.downcast::<In>().map(|b| *b).map_err(|_| {
         TaskFailure::new(
             FailureKind::Codec,
-            format!("a chain step was handed another type than its input {}", type_name::<In>()),
+            format!(
+                "a chain step was handed another type than its input {}",
+                type_name::<In>()
+            ),
         )
     })
 }

@@ -227,10 +227,10 @@ pub(crate) fn handshake_and_serve(
                 format!("{reason} (known: {known:?})")
             };
             fatal(stage, &reason);
-        let _ = outbox.send(FromWorker::Refuse {
-            version: PROTOCOL_VERSION,
-            pid,
-            reason,
+            let _ = outbox.send(FromWorker::Refuse {
+                version: PROTOCOL_VERSION,
+                pid,
+                reason,
                 known,
             });
             return exit_code::UNKNOWN_TASK;

@@ -111,8 +111,8 @@ impl<In: 'static, Out: 'static> BoundTask<In, Out> {
             .into_iter()
             .chain(next.step_params())
             .collect();
-        let params = crate::codec::encode(&step_params)
-            .expect("a list of byte strings always encodes");
+        let params =
+            crate::codec::encode(&step_params).expect("a list of byte strings always encodes");
         let kind = chain_kind([self.kind(), next.kind()]);
         let scale = self.default_scale().or(next.default_scale());
         // A step that is a chain itself names its own steps in its failures.

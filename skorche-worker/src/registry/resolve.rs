@@ -98,11 +98,7 @@ pub fn resolve(name: &str) -> Result<Resolved, Unresolved> {
     Ok(Resolved { steps })
 }
 
-fn check_link(
-    chain: &str,
-    prev: &dyn ErasedTask,
-    next: &dyn ErasedTask,
-) -> Result<(), String> {
+fn check_link(chain: &str, prev: &dyn ErasedTask, next: &dyn ErasedTask) -> Result<(), String> {
     if prev.output_type() == next.input_type() {
         return Ok(());
     }
@@ -142,9 +138,8 @@ impl Resolved {
             // One task keeps its own paths (reading its input in place, filling its output).
             return one.instantiate_erased(params);
         }
-        let lists: Vec<Vec<u8>> = codec::decode(params).map_err(|e| {
-            TaskFailure::new(FailureKind::Codec, format!("bad chain params: {e}"))
-        })?;
+        let lists: Vec<Vec<u8>> = codec::decode(params)
+            .map_err(|e| TaskFailure::new(FailureKind::Codec, format!("bad chain params: {e}")))?;
         if lists.len() != self.steps.len() {
             return Err(TaskFailure::new(
                 FailureKind::Codec,
@@ -160,7 +155,9 @@ impl Resolved {
             .iter()
             .zip(&lists)
             .map(|(s, p)| {
-                let step = s.instantiate_step(p).map_err(|f| in_step(Some(s.name()), f))?;
+                let step = s
+                    .instantiate_step(p)
+                    .map_err(|f| in_step(Some(s.name()), f))?;
                 Ok((s.name(), step))
             })
             .collect::<Result<_, TaskFailure>>()?;
