@@ -461,7 +461,7 @@ pub(crate) fn add_stage<U: Send + 'static>(
     let mut g = graph.borrow_mut();
     // A failure policy declared on the input goes to this stage's runner.
     let (runner, dead_letter) =
-        crate::queue_failure::attach_policy(&mut g, inputs, kind.as_str(), runner, outputs);
+        crate::queue_failure::attach_policy(&mut g, inputs, kind, runner, outputs);
     let name = name.unwrap_or_else(|| g.unique_name(kind.as_str()));
     let mode = if scalable {
         match g.default_mode {

@@ -349,7 +349,7 @@ impl Pipeline {
 pub(crate) fn attach_policy(
     g: &mut Graph,
     inputs: &[QueueId],
-    kind: &str,
+    kind: crate::StageKind,
     runner: Box<dyn Runner>,
     outputs: usize,
 ) -> (Box<dyn Runner>, Option<(QueueId, NodeId)>) {

@@ -318,7 +318,7 @@ impl<In: 'static, Out: 'static> fmt::Debug for BoundTask<In, Out> {
 
 impl<In: 'static, Out: 'static> BoundTask<In, Out> {
     /// The registered name; for a chain, its steps' names joined by
-    /// [`CHAIN_SEPARATOR`](chain::CHAIN_SEPARATOR) (what a worker resolves).
+    /// [`CHAIN_SEPARATOR`] (what a worker resolves).
     pub fn name(&self) -> &str {
         match &self.bound {
             Bound::One { def, .. } => def.name,
