@@ -27,14 +27,11 @@ const PAYLOAD_LEN: u64 = 8 << 20;
 fn identity(processes: Option<usize>, closure: bool) -> u64 {
     let p = Pipeline::new();
     let src = p.source(0..ITEMS);
-    let q = if closure {
-        src.map(|x: u64| x)
-    } else {
-        src.map_task(&builtin::IDENTITY_U64)
-    };
-    let q = match processes {
-        Some(n) => q.processes(n),
-        None => q,
+    // Only the registered task can be given processes: a closure stage has no such setting.
+    let q = match (closure, processes) {
+        (true, _) => src.map(|x: u64| x),
+        (false, Some(n)) => src.map_task(&builtin::IDENTITY_U64).processes(n).into_any(),
+        (false, None) => src.map_task(&builtin::IDENTITY_U64).into_any(),
     };
     p.run_iter(q)
         .expect("start")

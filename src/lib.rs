@@ -35,7 +35,8 @@
 //! | operation | from | to |
 //! |---|---|---|
 //! | [`map`](Queue::map), [`try_map`](Queue::try_map), [`map_with`](Queue::map_with) | `Queue<T>` | `Queue<U>` |
-//! | [`chain`](Queue::chain) (several tasks in one stage) | `Queue<T>` | `Queue<U>` |
+//! | [`chain`](Queue::chain) (several tasks in one stage, or one per group) | `Queue<T>` | `Queue<U>` |
+//! | [`map_task`](Queue::map_task) (a registered task) | `Queue<T>` | `Queue<U, TaskStage>` |
 //! | [`filter`](Queue::filter) | `Queue<T>` | `Queue<T>` |
 //! | [`flat_map`](Queue::flat_map) | `Queue<T>` | `Queue<U>` |
 //! | [`split`](Queue::split), [`split_by`](Queue::split_by) | `Queue<T>` | 2 or n `Queue<T>` |
@@ -371,6 +372,56 @@
 //! no disambiguation), and [`Pipeline::source_stream`] feeds a pipeline from a stream.
 //! Neither blocks an async runtime's thread; see `tests/async_stream.rs` for tokio.
 //!
+//! # Settings the compiler checks
+//!
+//! The process settings ([`processes`](Queue::processes),
+//! [`shm_threshold`](Queue::shm_threshold), [`item_timeout`](Queue::item_timeout),
+//! [`process_batching`](Queue::process_batching), [`worker_program`](Queue::worker_program),
+//! ...) exist only on the queue of a registered-task stage, a `Queue<U, TaskStage>`; a
+//! closure stage's `Queue<U>` has the settings every stage has. Asking a closure stage to run
+//! in processes does not compile:
+//!
+//! ```compile_fail
+//! use skorche::prelude::*;
+//! let p = Pipeline::new();
+//! let q = p.source(0..10u64).map(|x| x + 1).processes(2); // no method `processes`
+//! ```
+//!
+//! Everything that takes a queue accepts both; [`into_any`](Queue::into_any) turns a task
+//! stage's queue into a `Queue<U>` for an array or a `Vec` of queues of both kinds.
+//!
+//! # Chains and default scales
+//!
+//! A [`Chain`] fuses named closures into one stage; [`Chain::workers`] gives the steps
+//! declared so far a stage and a worker count of their own. A registered task chained with
+//! [`then`](worker::registry::BoundTask::then) is one task: one stage, and in processes one
+//! trip to a worker per item for all its steps. A task declared with `.workers(n)` or
+//! `.processes(n)` in [`task!`] gets that scale in any stage that sets none:
+//!
+//! ```
+//! use skorche::prelude::*;
+//! use skorche::Mode;
+//!
+//! fn double(x: u64) -> u64 { x * 2 }
+//! fn show(x: u64) -> String { x.to_string() }
+//! task! {
+//!     static DOUBLE: u64 => u64 = map("doc_facade_double_on_2", double).workers(2);
+//!     static SHOW: u64 => String = map("doc_facade_show", show);
+//! }
+//!
+//! let p = Pipeline::new();
+//! let labels = p
+//!     .source(0..4u64)
+//!     .map_task(DOUBLE.then(&SHOW)) // one stage for both tasks, on DOUBLE's 2 threads
+//!     .chain(Chain::map("tag", |s: String| format!("#{s}")).then_map("len", |s| s.len()).workers(3));
+//! let mut out = p.run_iter(labels.ordered())?;
+//! assert_eq!(out.by_ref().collect::<Result<Vec<_>, _>>()?, [2, 2, 2, 2]);
+//! let report = out.report().unwrap();
+//! assert_eq!(report.stage("doc_facade_double_on_2+doc_facade_show").unwrap().mode, Mode::Threads(2));
+//! assert_eq!(report.stage("tag+len").unwrap().mode, Mode::Threads(3));
+//! # Ok::<(), PipelineError>(())
+//! ```
+//!
 //! # Crates
 //!
 //! This facade re-exports [`core`] (the graph API and executor: everything at the top level
@@ -385,6 +436,7 @@ pub use skorche_worker as worker;
 
 #[cfg(feature = "stream")]
 pub use skorche_core::OutputStream;
+pub use skorche_core::{AnyStage, StageKind, TaskStage};
 pub use skorche_core::{Backoff, Failed};
 pub use skorche_core::{
     BoxError, Chain, Event, FailureKind, IntoTask, Marker, MarkerId, Mode, OrderPoint, Output,
@@ -411,7 +463,7 @@ pub use skorche_worker::{enter, task};
 /// }
 ///
 /// let p = Pipeline::new();
-/// let out: Queue<u32> = p.source(1..4u32).map_task(&DOUBLE);
+/// let out: Queue<u32, TaskStage> = p.source(1..4u32).map_task(&DOUBLE);
 /// let mut out: Output<u32> = p.run_iter(out)?;
 /// assert_eq!(out.by_ref().collect::<Result<Vec<_>, PipelineError>>()?, [2, 4, 6]);
 /// let report: &Report = out.report().unwrap();
@@ -421,7 +473,7 @@ pub use skorche_worker::{enter, task};
 pub mod prelude {
     pub use skorche_core::{
         Backoff, BoxError, Chain, Failed, FailureKind, Marker, Output, Pipeline, PipelineError,
-        Placement, Queue, Report, StageFailure,
+        Placement, Queue, Report, StageFailure, TaskStage,
     };
     pub use skorche_worker::{enter, task};
 }

@@ -50,7 +50,7 @@ fn only_failure(err: &PipelineError) -> &StageFailure {
 }
 
 /// Runs `out` of `p` to its error.
-fn run_to_error<T: Send + 'static + fmt::Debug>(p: Pipeline, out: Queue<T>) -> PipelineError {
+fn run_to_error<T: Send + 'static + fmt::Debug, K>(p: Pipeline, out: Queue<T, K>) -> PipelineError {
     p.run_iter(out)
         .expect("the run starts")
         .collect::<Result<Vec<T>, _>>()

@@ -81,7 +81,8 @@ fn processes_an_untaken_output_and_a_dropped_running_lose_nothing_silently() {
     let evens = evens
         .map_task(&builtin::IDENTITY_U64)
         .processes(2)
-        .name("evens");
+        .name("evens")
+        .into_any();
     let (items, error) = read_taken_after_dropping_running(p, evens, odds);
     assert_all_or_error("processes", items, error);
 }

@@ -69,9 +69,9 @@ impl Drop for HostileProgram {
 
 /// Runs the pipeline `build` declares with hostile workers in `mode` and returns what the
 /// run gave (the items, or the error) and how long it took.
-fn run_with<T: Send + 'static>(
+fn run_with<T: Send + 'static, K>(
     mode: &str,
-    build: impl FnOnce(&Pipeline, &Path) -> Queue<T>,
+    build: impl FnOnce(&Pipeline, &Path) -> Queue<T, K>,
 ) -> (Result<Vec<T>, PipelineError>, Duration) {
     let program = HostileProgram::new(mode);
     let p = Pipeline::new();

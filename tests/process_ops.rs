@@ -7,7 +7,7 @@ mod support;
 use std::sync::{Mutex, MutexGuard};
 
 use skorche::worker::builtin;
-use skorche::{Chain, Pipeline, Placement, Queue};
+use skorche::{Chain, Pipeline, Placement, Queue, TaskStage};
 use support::*;
 
 /// Each test checks that no child is left: they run one at a time.
@@ -25,10 +25,10 @@ enum Mode {
 }
 
 /// Runs the stage producing `q` on `n` threads or in `n` worker processes.
-fn par<T: Send + 'static>(q: Queue<T>, mode: Mode, n: usize) -> Queue<T> {
+fn par<T: Send + 'static>(q: Queue<T, TaskStage>, mode: Mode, n: usize) -> Queue<T> {
     match mode {
-        Mode::Threads => q.workers(n),
-        Mode::Processes => q.processes(n),
+        Mode::Threads => q.workers(n).into_any(),
+        Mode::Processes => q.processes(n).into_any(),
     }
 }
 

@@ -65,7 +65,10 @@ fn pipeline() -> Pipeline {
 }
 
 /// Runs `q` to its end, which must be an error; prints it and returns it.
-fn run_to_error<T: Send + 'static>(p: Pipeline, q: skorche::Queue<T>) -> skorche::PipelineError {
+fn run_to_error<T: Send + 'static, K>(
+    p: Pipeline,
+    q: skorche::Queue<T, K>,
+) -> skorche::PipelineError {
     let err = p
         .run_iter(q)
         .unwrap()

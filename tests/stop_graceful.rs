@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use load::process::*;
 use load::{ms, skorche_threads};
 use skorche::worker::builtin;
-use skorche::{Interrupted, Output, Pipeline, PipelineError, Queue, StopOutcome};
+use skorche::{Interrupted, Output, Pipeline, PipelineError, Queue, StopOutcome, TaskStage};
 
 /// Each test checks that no thread, child or segment is left: they run one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -27,10 +27,10 @@ enum Mode {
     Processes,
 }
 
-fn par<T: Send + 'static>(q: Queue<T>, mode: Mode, n: usize) -> Queue<T> {
+fn par<T: Send + 'static>(q: Queue<T, TaskStage>, mode: Mode, n: usize) -> Queue<T> {
     match mode {
-        Mode::Threads => q.workers(n),
-        Mode::Processes => q.processes(n),
+        Mode::Threads => q.workers(n).into_any(),
+        Mode::Processes => q.processes(n).into_any(),
     }
 }
 

@@ -132,7 +132,11 @@ fn chain_runs_its_steps_in_sequence_in_one_stage() {
     .unwrap();
     assert_eq!(out, ["<2>", "<4>", "<60>"]);
     // One stage for three steps.
-    let chains: Vec<_> = report.stages.iter().filter(|s| s.kind == "chain").collect();
+    let chains: Vec<_> = report
+        .stages
+        .iter()
+        .filter(|s| s.kind == skorche::StageKind::Chain)
+        .collect();
     assert_eq!(chains.len(), 1);
     assert_eq!(chains[0].items_in, 3);
     assert_eq!(chains[0].items_out, 3);

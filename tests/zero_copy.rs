@@ -218,7 +218,7 @@ fn in_place_inputs_get_the_right_bytes() {
             let bytes = if through_thread {
                 bytes.filter(|b: &ShmBytes| !b.is_empty()).name("keep")
             } else {
-                bytes
+                bytes.into_any()
             };
             let sums = bytes.map_task(&CHECKSUM_IN_PLACE).processes(2).name("sum");
             let (got, report) = p.run_iter(sums).unwrap().collect_report().unwrap();

@@ -15,7 +15,7 @@ pub(crate) type QueueId = usize;
 
 pub(crate) struct NodeDecl {
     pub(crate) name: String,
-    pub(crate) kind: &'static str,
+    pub(crate) kind: crate::StageKind,
     pub(crate) mode: Mode,
     /// Whether `workers`/`processes` may change the worker count (false for inherently
     /// sequential stages such as a source, batch or zip).

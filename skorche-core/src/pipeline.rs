@@ -192,7 +192,7 @@ impl Pipeline {
         let name = g.unique_name("source");
         let node = g.add_node(NodeDecl {
             name,
-            kind: "source",
+            kind: crate::StageKind::Source,
             mode: Mode::Threads(1),
             scalable: false,
             inputs: Vec::new(),
@@ -211,8 +211,11 @@ impl Pipeline {
     ///
     /// # Panics
     /// If `queues` is empty or a queue belongs to another pipeline.
-    pub fn merge<T: Send + 'static>(&self, queues: impl IntoIterator<Item = Queue<T>>) -> Queue<T> {
-        let queues: Vec<Queue<T>> = queues.into_iter().collect();
+    pub fn merge<T: Send + 'static, K>(
+        &self,
+        queues: impl IntoIterator<Item = Queue<T, K>>,
+    ) -> Queue<T> {
+        let queues: Vec<Queue<T, K>> = queues.into_iter().collect();
         assert!(!queues.is_empty(), "merge needs at least one queue");
         for q in &queues {
             assert!(
@@ -224,7 +227,7 @@ impl Pipeline {
         let name = g.unique_name("merge");
         let node = g.add_node(NodeDecl {
             name,
-            kind: "merge",
+            kind: crate::StageKind::Merge,
             mode: Mode::Threads(1),
             scalable: false,
             inputs: queues.iter().map(|q| q.id).collect(),
@@ -244,7 +247,7 @@ impl Pipeline {
 
     /// Pairs the items of `left` and `right` one to one, for a stage with two inputs. If
     /// one side ends before the other, the run fails naming the zip stage.
-    pub fn zip<A, B>(&self, left: Queue<A>, right: Queue<B>) -> Queue<(A, B)>
+    pub fn zip<A, B, KA, KB>(&self, left: Queue<A, KA>, right: Queue<B, KB>) -> Queue<(A, B)>
     where
         A: Send + 'static,
         B: Send + 'static,
@@ -256,7 +259,7 @@ impl Pipeline {
         add_stage(
             &self.graph,
             &[left.id, right.id],
-            "zip",
+            crate::StageKind::Zip,
             None,
             false,
             Box::new(ZipRunner::<A, B>(PhantomData)),
@@ -269,7 +272,7 @@ impl Pipeline {
     /// Declares `queue` as an output, to be read from
     /// [`Running::take`](crate::Running::take) after [`Pipeline::start`]. A pipeline may have
     /// several outputs.
-    pub fn output<T: Send + 'static>(&self, queue: Queue<T>) -> OutputPort<T> {
+    pub fn output<T: Send + 'static, K>(&self, queue: Queue<T, K>) -> OutputPort<T> {
         assert!(
             GraphRef::ptr_eq(&queue.graph, &self.graph),
             "output of a queue of another pipeline"

@@ -13,6 +13,9 @@ use crate::stage::filter::FilterRunner;
 use crate::stage::flat_map::FlatMapRunner;
 use crate::stage::map::{MapFactory, MapRunner};
 use crate::stage::split::SplitRunner;
+use crate::stage_shape::AnyStage;
+#[cfg(doc)]
+use crate::stage_shape::TaskStage;
 
 /// A typed, bounded queue: the output of one stage and the input of at most one other.
 ///
@@ -28,14 +31,18 @@ use crate::stage::split::SplitRunner;
 ///
 /// Declaring runs nothing; calls such as [`Queue::workers`] configure the stage that
 /// produces this queue.
+///
+/// `S` says which settings that stage has: [`AnyStage`] (the default: `Queue<T>`) the
+/// settings of every stage, [`TaskStage`] (returned by [`Queue::map_task`]) those plus the
+/// process-mode settings such as [`Queue::processes`]. See [`TaskStage`] for why.
 #[must_use = "a queue that is never consumed is drained and its items dropped"]
-pub struct Queue<T> {
+pub struct Queue<T, S = AnyStage> {
     pub(crate) graph: GraphRef,
     pub(crate) id: QueueId,
-    _t: PhantomData<fn() -> T>,
+    _t: PhantomData<fn() -> (T, S)>,
 }
 
-impl<T> std::fmt::Debug for Queue<T> {
+impl<T, S> std::fmt::Debug for Queue<T, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let g = self.graph.borrow();
         let q = &g.queues[self.id];
@@ -46,7 +53,7 @@ impl<T> std::fmt::Debug for Queue<T> {
     }
 }
 
-impl<T: Send + 'static> Queue<T> {
+impl<T: Send + 'static, K> Queue<T, K> {
     pub(crate) fn new(graph: GraphRef, id: QueueId) -> Self {
         Queue {
             graph,
@@ -55,10 +62,21 @@ impl<T: Send + 'static> Queue<T> {
         }
     }
 
+    /// The same queue with another set of settings offered.
+    pub(crate) fn reshape<K2>(self) -> Queue<T, K2> {
+        Queue::new(self.graph, self.id)
+    }
+
+    /// The same queue as a queue of `B`, for a caller that knows `B` is `T` where the
+    /// compiler cannot see it (it checks by `TypeId` first).
+    pub(crate) fn recast<B: Send + 'static>(self) -> Queue<B> {
+        Queue::new(self.graph, self.id)
+    }
+
     /// Adds a stage consuming this queue, with `outputs` output queues of type `U`.
     pub(crate) fn add_stage<U: Send + 'static>(
         self,
-        kind: &'static str,
+        kind: crate::StageKind,
         name: Option<String>,
         scalable: bool,
         runner: Box<dyn Runner>,
@@ -77,7 +95,7 @@ impl<T: Send + 'static> Queue<T> {
 
     fn stage1<U: Send + 'static>(
         self,
-        kind: &'static str,
+        kind: crate::StageKind,
         scalable: bool,
         runner: Box<dyn Runner>,
     ) -> Queue<U> {
@@ -203,7 +221,7 @@ impl<T: Send + 'static> Queue<T> {
     {
         let f = Arc::new(f);
         self.map_factory(
-            "map",
+            crate::StageKind::Map,
             Arc::new(move || {
                 let f = f.clone();
                 Ok(Box::new(move |x| Ok(f(x))))
@@ -221,7 +239,7 @@ impl<T: Send + 'static> Queue<T> {
     {
         let f = Arc::new(f);
         self.map_factory(
-            "map",
+            crate::StageKind::Map,
             Arc::new(move || {
                 let f = f.clone();
                 Ok(Box::new(move |x| f(x).map_err(Into::into)))
@@ -261,7 +279,7 @@ impl<T: Send + 'static> Queue<T> {
     {
         let f = Arc::new(f);
         self.map_factory(
-            "map",
+            crate::StageKind::Map,
             Arc::new(move || {
                 let f = f.clone();
                 let mut state = init();
@@ -270,26 +288,25 @@ impl<T: Send + 'static> Queue<T> {
         )
     }
 
-    /// Runs several tasks in sequence inside one stage (no queue between them).
+    /// Runs several tasks in sequence inside one stage (no queue between them), or in one
+    /// stage per group of steps given its own [`Chain::workers`]. The stage is named after
+    /// its steps (`parse+double`).
     ///
     /// ```
     /// # use skorche_core::{Chain, Pipeline};
     /// let p = Pipeline::new();
-    /// let steps = Chain::new("parse", |s: String| s.parse::<u32>()).then("double", |n| Ok::<_, std::convert::Infallible>(n * 2));
+    /// let steps = Chain::new("parse", |s: String| s.parse::<u32>()).then_map("double", |n| n * 2);
     /// let out = p.source(vec!["1".to_string(), "2".into()]).chain(steps);
     /// assert_eq!(p.run_iter(out)?.collect::<Result<Vec<_>, _>>()?, [2, 4]);
     /// # Ok::<(), skorche_core::PipelineError>(())
     /// ```
-    pub fn chain<U: Send + 'static>(self, chain: Chain<T, U>) -> Queue<U> {
-        let name = chain.describe();
-        let q = self.map_factory("chain", chain.into_factory());
-        q.set_default_name(&name);
-        q
+    pub fn chain<U: Send + 'static, M: Send + 'static>(self, chain: Chain<T, U, M>) -> Queue<U> {
+        chain.bind(self.reshape())
     }
 
     pub(crate) fn map_factory<U: Send + 'static>(
         self,
-        kind: &'static str,
+        kind: crate::StageKind,
         factory: MapFactory<T, U>,
     ) -> Queue<U> {
         self.stage1(
@@ -315,7 +332,7 @@ impl<T: Send + 'static> Queue<T> {
         F: Fn(&T) -> bool + Send + Sync + 'static,
     {
         self.stage1(
-            "filter",
+            crate::StageKind::Filter,
             true,
             Box::new(FilterRunner {
                 pred: Arc::new(pred),
@@ -336,7 +353,7 @@ impl<T: Send + 'static> Queue<T> {
     {
         let f = Arc::new(move |x| Ok(f(x)));
         self.stage1(
-            "flat_map",
+            crate::StageKind::FlatMap,
             true,
             Box::new(FlatMapRunner { f, failure: None }),
         )
@@ -352,7 +369,7 @@ impl<T: Send + 'static> Queue<T> {
     {
         let f = Arc::new(move |x| f(x).map_err(Into::into));
         self.stage1(
-            "flat_map",
+            crate::StageKind::FlatMap,
             true,
             Box::new(FlatMapRunner { f, failure: None }),
         )
@@ -365,7 +382,7 @@ impl<T: Send + 'static> Queue<T> {
     {
         let key = Arc::new(move |x: &T| usize::from(!pred(x)));
         let mut qs = self.add_stage::<T>(
-            "split",
+            crate::StageKind::Split,
             None,
             true,
             Box::new(SplitRunner { key, ways: 2 }),
@@ -390,7 +407,7 @@ impl<T: Send + 'static> Queue<T> {
             self.refuse_op("split_by(0, _)", "items need at least one queue to go to");
         }
         self.add_stage(
-            "split",
+            crate::StageKind::Split,
             None,
             true,
             Box::new(SplitRunner {
@@ -415,16 +432,16 @@ impl<T: Send + 'static> Queue<T> {
             inner: BatchRunner { size },
             _t: PhantomData,
         };
-        self.stage1("batch", false, Box::new(runner))
+        self.stage1(crate::StageKind::Batch, false, Box::new(runner))
     }
 }
 
-impl<T: Send + 'static> Queue<Vec<T>> {
+impl<T: Send + 'static, K> Queue<Vec<T>, K> {
     /// Turns each batch back into its items, in order.
     pub fn unbatch(self) -> Queue<T> {
         let f = Arc::new(|v: Vec<T>| Ok(v));
         self.stage1(
-            "unbatch",
+            crate::StageKind::Unbatch,
             true,
             Box::new(FlatMapRunner { f, failure: None }),
         )
@@ -435,7 +452,7 @@ impl<T: Send + 'static> Queue<Vec<T>> {
 pub(crate) fn add_stage<U: Send + 'static>(
     graph: &GraphRef,
     inputs: &[QueueId],
-    kind: &'static str,
+    kind: crate::StageKind,
     name: Option<String>,
     scalable: bool,
     runner: Box<dyn Runner>,
@@ -445,7 +462,7 @@ pub(crate) fn add_stage<U: Send + 'static>(
     // A failure policy declared on the input goes to this stage's runner.
     let (runner, dead_letter) =
         crate::queue_failure::attach_policy(&mut g, inputs, kind, runner, outputs);
-    let name = name.unwrap_or_else(|| g.unique_name(kind));
+    let name = name.unwrap_or_else(|| g.unique_name(kind.as_str()));
     let mode = if scalable {
         match g.default_mode {
             Some(Mode::Threads(n)) => Mode::Threads(n),

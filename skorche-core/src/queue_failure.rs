@@ -80,7 +80,7 @@ use crate::queue::Queue;
 /// assert!(check.causes[0].message.contains("is bad"));
 /// # Ok::<(), skorche_core::PipelineError>(())
 /// ```
-impl<T: Send + 'static> Queue<T> {
+impl<T: Send + 'static, K> Queue<T, K> {
     fn with_policy(self, f: impl FnOnce(&mut Graph, &mut PendingFailure)) -> Self {
         {
             let mut g = self.graph.borrow_mut();
@@ -213,7 +213,7 @@ impl<T: Send + 'static> Queue<T> {
     ///
     /// # Panics
     /// If a dead-letter queue was declared on this queue already.
-    pub fn dead_letter(self) -> (Queue<T>, Queue<Failed<T>>)
+    pub fn dead_letter(self) -> (Self, Queue<Failed<T>>)
     where
         T: Clone,
     {
@@ -226,7 +226,7 @@ impl<T: Send + 'static> Queue<T> {
             let name = g.unique_name("dead_letter");
             let placeholder = g.add_node(NodeDecl {
                 name,
-                kind: "dead_letter",
+                kind: crate::StageKind::DeadLetter,
                 mode: Mode::Threads(1),
                 scalable: false,
                 inputs: Vec::new(),
@@ -349,7 +349,7 @@ impl Pipeline {
 pub(crate) fn attach_policy(
     g: &mut Graph,
     inputs: &[QueueId],
-    kind: &str,
+    kind: crate::StageKind,
     runner: Box<dyn Runner>,
     outputs: usize,
 ) -> (Box<dyn Runner>, Option<(QueueId, NodeId)>) {

@@ -33,7 +33,7 @@ impl OrderPoint {
     }
 }
 
-impl<T: Send + 'static> Queue<T> {
+impl<T: Send + 'static, K> Queue<T, K> {
     /// Marks the start of an ordered section: every item (and marker) gets a position.
     /// At most `window` positions are admitted ahead of the matching
     /// [`Queue::order_load`], so the reorder buffer stays bounded even if one item is slow.
@@ -66,7 +66,7 @@ impl<T: Send + 'static> Queue<T> {
             (g.queues[self.id].save_runner)(tx)
         };
         let q: Queue<T> = self
-            .add_stage("order_save", None, false, runner, 1)
+            .add_stage(crate::StageKind::OrderSave, None, false, runner, 1)
             .pop()
             .expect("one output");
         let mut g = q.graph.borrow_mut();
@@ -100,9 +100,15 @@ impl<T: Send + 'static> Queue<T> {
             high_water: point.high_water,
             _t: PhantomData,
         };
-        self.add_stage("order_load", None, false, Box::new(runner), 1)
-            .pop()
-            .expect("one output")
+        self.add_stage(
+            crate::StageKind::OrderLoad,
+            None,
+            false,
+            Box::new(runner),
+            1,
+        )
+        .pop()
+        .expect("one output")
     }
 
     /// Restores, after the stage that produces this queue, the order its input had: the
@@ -150,7 +156,7 @@ impl<T: Send + 'static> Queue<T> {
             let runner = (g.queues[input].save_runner)(tx);
             let save = g.add_node(NodeDecl {
                 name: save_name,
-                kind: "order_save",
+                kind: crate::StageKind::OrderSave,
                 mode: crate::graph::Mode::Threads(1),
                 scalable: false,
                 inputs: vec![input],
@@ -216,7 +222,7 @@ impl<T: Send + 'static> Queue<T> {
             _t: PhantomData,
         };
         let q = self
-            .add_stage("marker", None, false, Box::new(runner), 1)
+            .add_stage(crate::StageKind::Marker, None, false, Box::new(runner), 1)
             .pop()
             .expect("one output");
         (q, Marker { kind })
@@ -233,7 +239,7 @@ impl<T: Send + 'static> Queue<T> {
             callback: Arc::new(callback),
             _t: PhantomData,
         };
-        self.add_stage("on_marker", None, false, Box::new(runner), 1)
+        self.add_stage(crate::StageKind::OnMarker, None, false, Box::new(runner), 1)
             .pop()
             .expect("one output")
     }
@@ -250,14 +256,15 @@ fn reaching_share(
     if g.queues[q].producer == save {
         return Share::WHOLE;
     }
+    use crate::StageKind;
     match node.kind {
-        "source" => Share::ZERO,
-        "merge" => node
+        StageKind::Source => Share::ZERO,
+        StageKind::Merge => node
             .inputs
             .iter()
             .map(|&i| reaching_share(g, i, save))
             .fold(Share::ZERO, Share::add),
-        "split" => reaching_share(g, node.inputs[0], save).split(node.outputs.len()),
+        StageKind::Split => reaching_share(g, node.inputs[0], save).split(node.outputs.len()),
         _ => reaching_share(g, node.inputs[0], save),
     }
 }

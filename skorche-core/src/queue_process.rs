@@ -5,39 +5,49 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use skorche_worker::registry::{BoundTask, TaskDef};
+use skorche_worker::registry::{BoundTask, DefaultScale, IntoTask};
 use skorche_worker::zero_copy::{self, FromOutput};
 
 use crate::graph::Mode;
 use crate::queue::Queue;
 use crate::stage::task::{OutputView, TaskRunner};
+use crate::stage_shape::TaskStage;
 
-/// A registered task, bound or not: what [`Queue::map_task`] accepts.
-pub trait IntoTask<T: 'static, U: 'static> {
-    /// The task with its params.
-    fn into_task(self) -> BoundTask<T, U>;
-}
-
-impl<T: 'static, U: 'static> IntoTask<T, U> for BoundTask<T, U> {
-    fn into_task(self) -> BoundTask<T, U> {
-        self
-    }
-}
-
-impl<T: 'static, U: 'static> IntoTask<T, U> for &'static TaskDef<T, U> {
-    fn into_task(self) -> BoundTask<T, U> {
-        self.bind()
-    }
-}
-
-impl<T: Send + 'static> Queue<T> {
+impl<T: Send + 'static, K> Queue<T, K> {
     /// Binds a registered task (declared with `skorche::task!`): it runs on threads like
     /// any task, and the same code runs in worker processes after [`Queue::processes`].
     /// A flat-map task's outputs take their input's place, like [`Queue::flat_map`].
     ///
     /// In process mode the worker checks the task name and the input and output type names
     /// at handshake, before any item flows.
-    pub fn map_task<U>(self, task: impl IntoTask<T, U>) -> Queue<U>
+    ///
+    /// A chain of registered tasks (`A.then(&B)`, see
+    /// [`BoundTask::then`](skorche_worker::registry::BoundTask::then)) is one stage: on
+    /// threads each worker runs A then B on each item; in processes each item goes to a
+    /// worker once, which runs both (one hop instead of one per task).
+    ///
+    /// The stage's worker count, unless [`workers`](Queue::workers) or
+    /// [`processes`](Queue::processes) sets it: the task's declared
+    /// [`DefaultScale`](skorche_worker::registry::DefaultScale) (`map("t", f).workers(4)` in
+    /// `task!`), else [`Pipeline::default_processes`](crate::Pipeline::default_processes) or
+    /// [`Pipeline::default_workers`](crate::Pipeline::default_workers), else one thread.
+    ///
+    /// ```
+    /// use skorche_core::{Mode, Pipeline};
+    ///
+    /// fn square(x: u64) -> u64 { x * x }
+    /// skorche_worker::task! {
+    ///     static SQUARE: u64 => u64 = map("doc_square_4", square).workers(4);
+    /// }
+    /// let p = Pipeline::new();
+    /// let _by_default = p.source(0..10u64).map_task(&SQUARE);
+    /// let _overridden = p.source(0..10u64).map_task(&SQUARE).workers(2);
+    /// let report = p.run()?;
+    /// assert_eq!(report.stage("doc_square_4").unwrap().mode, Mode::Threads(4));
+    /// assert_eq!(report.stage("doc_square_4_2").unwrap().mode, Mode::Threads(2));
+    /// # Ok::<(), skorche_core::PipelineError>(())
+    /// ```
+    pub fn map_task<U>(self, task: impl IntoTask<T, U>) -> Queue<U, TaskStage>
     where
         T: Serialize + DeserializeOwned,
         U: DeserializeOwned + Send + 'static,
@@ -78,7 +88,7 @@ impl<T: Send + 'static> Queue<T> {
     /// }
     /// # Ok::<(), skorche_core::PipelineError>(())
     /// ```
-    pub fn map_task_as<U, V>(self, task: impl IntoTask<T, U>) -> Queue<V>
+    pub fn map_task_as<U, V>(self, task: impl IntoTask<T, U>) -> Queue<V, TaskStage>
     where
         T: Serialize + DeserializeOwned,
         U: Send + 'static,
@@ -91,46 +101,58 @@ impl<T: Send + 'static> Queue<T> {
         self.task_stage(task.into_task(), view)
     }
 
-    fn task_stage<U, V>(self, task: BoundTask<T, U>, view: OutputView<U, V>) -> Queue<V>
+    fn task_stage<U, V>(self, task: BoundTask<T, U>, view: OutputView<U, V>) -> Queue<V, TaskStage>
     where
         T: Serialize + DeserializeOwned,
         U: Send + 'static,
         V: Send + 'static,
     {
-        let name = task.name().to_string();
-        let q: Queue<V> = self
-            .add_stage("task", None, true, Box::new(TaskRunner { task, view }), 1)
+        // A chain of tasks is named like a chain of closures: `resize+sharpen`.
+        let name = task.steps().join("+");
+        let scale = task.default_scale();
+        let q: Queue<V, TaskStage> = self
+            .add_stage(
+                crate::StageKind::Task,
+                None,
+                true,
+                Box::new(TaskRunner { task, view }),
+                1,
+            )
             .pop()
-            .expect("one output");
+            .expect("one output")
+            .reshape();
         {
             let mut g = q.graph.borrow_mut();
             let producer = g.queues[q.id].producer;
             g.nodes[producer].process_capable = true;
-            if let Some(n) = g.default_processes {
-                g.nodes[producer].mode = Mode::Processes(n);
+            // The task's own declared scale is more specific than the pipeline's defaults.
+            let mode = match (scale, g.default_processes) {
+                (Some(DefaultScale::Workers(n)), _) => Some(Mode::Threads(n)),
+                (Some(DefaultScale::Processes(n)), _) | (None, Some(n)) => Some(Mode::Processes(n)),
+                (None, None) => None,
+            };
+            if let Some(mode) = mode {
+                g.nodes[producer].mode = mode;
             }
         }
         q.set_default_name(&name);
         q
     }
+}
 
+/// The settings of a stage that runs a registered task: where and how it runs in processes.
+impl<T: Send + 'static> Queue<T, TaskStage> {
     /// The stage that produces this queue runs in `n` worker processes (spawned by
     /// re-executing the worker program, see [`crate::Pipeline::worker_program`]).
     ///
+    /// Only a registered task can cross a process boundary, so this setting exists only on
+    /// the queue of a [`Queue::map_task`] stage ([`TaskStage`]): on a closure stage it does
+    /// not compile.
+    ///
     /// # Panics
-    /// If `n` is 0 (a stage needs at least one worker), or if that stage runs a closure:
-    /// only a registered task ([`Queue::map_task`]) can cross a process boundary.
+    /// If `n` is 0: a stage needs at least one worker.
     #[track_caller]
     pub fn processes(self, n: usize) -> Self {
-        {
-            let g = self.graph.borrow();
-            let node = &g.nodes[g.queues[self.id].producer];
-            assert!(
-                node.process_capable,
-                "stage '{}' runs a closure; process mode needs a registered task (map_task)",
-                node.name
-            );
-        }
         self.set_mode(Mode::Processes(n));
         self
     }

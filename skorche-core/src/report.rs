@@ -17,8 +17,8 @@ use crate::mode::Mode;
 pub struct StageReport {
     /// The stage's name.
     pub name: String,
-    /// The operation (`map`, `filter`, `batch`, ...).
-    pub kind: &'static str,
+    /// The operation (`map`, `filter`, `batch`, ... when serialized or displayed).
+    pub kind: crate::StageKind,
     /// Where it ran.
     pub mode: Mode,
     /// Items the stage took from its input queue(s).

@@ -204,6 +204,50 @@ crate::task! {
     pub static REPEAT_N: u64 => u64 = flat_map("repeat_n", repeat_n);
 }
 
+fn double(x: u64) -> u64 {
+    x * 2
+}
+
+fn to_decimal(x: u64) -> String {
+    x.to_string()
+}
+
+fn digits(s: String) -> u64 {
+    s.len() as u64
+}
+
+fn with_pid(x: u64) -> (u64, u32) {
+    (x, std::process::id())
+}
+
+fn same_pid((x, pid): (u64, u32)) -> Result<u64, String> {
+    let here = std::process::id();
+    if pid == here {
+        Ok(x)
+    } else {
+        Err(format!(
+            "item {x} was tagged in process {pid}, checked in {here}"
+        ))
+    }
+}
+
+crate::task! {
+    /// `u64 -> u64`: twice the input.
+    pub static DOUBLE_U64: u64 => u64 = map("double_u64", double);
+    /// `u64 -> String`: the input in decimal.
+    pub static TO_DECIMAL: u64 => String = map("to_decimal", to_decimal);
+    /// `String -> u64`: the length of the input in bytes (its digit count, after
+    /// [`TO_DECIMAL`]).
+    pub static DIGITS: String => u64 = map("digits", digits);
+    /// `u64 -> (u64, pid)`: the input, tagged with the id of the process that ran the task.
+    pub static WITH_PID: u64 => (u64, u32) = map("with_pid", with_pid);
+    /// `(u64, pid) -> u64`: the input, or an error if [`WITH_PID`] ran in another process
+    /// (so a chain of both proves its steps ran in one worker).
+    pub static SAME_PID: (u64, u32) => u64 = try_map("same_pid", same_pid);
+    /// `u64 -> u64`: twice the input, declared to run in 2 worker processes by default.
+    pub static DOUBLE_IN_2_PROCESSES: u64 => u64 = map("double_in_2_processes", double).processes(2);
+}
+
 // ======================================================================================
 // Fixtures for the process-mode regression tests (issue #8, "process mode that holds under
 // real load": tests/process_*.rs, tests/outputs_untaken.rs). Nothing below is product code.

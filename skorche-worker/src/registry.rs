@@ -33,7 +33,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 pub use crate::protocol::TaskKind;
+pub use chain::{IntoTask, CHAIN_SEPARATOR};
 pub use in_place::BytesInput;
+pub use resolve::{resolve, Resolved, StepInstance, StepValue, Unresolved};
+pub use scale::DefaultScale;
 
 /// The outputs of one call: one value (map kinds) or any number (flat-map).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +161,7 @@ pub struct TaskDef<In, Out> {
     name: &'static str,
     kind: TaskKind,
     make: MakeFn<In, Out>,
+    scale: Option<DefaultScale>,
     _types: PhantomData<fn(In) -> Out>,
 }
 
@@ -168,17 +172,27 @@ impl<In, Out> fmt::Debug for TaskDef<In, Out> {
             .field("kind", &self.kind)
             .field("input_type", &type_name::<In>())
             .field("output_type", &type_name::<Out>())
+            .field("scale", &self.scale)
             .finish()
     }
 }
 
 impl<In: 'static, Out: 'static> TaskDef<In, Out> {
     /// Builds a definition from parts; [`task!`](crate::task) is the usual way.
+    ///
+    /// # Panics
+    /// If `name` contains [`CHAIN_SEPARATOR`] (at compile time in a `static`): that is how a
+    /// chain of tasks is named to a worker.
     pub const fn from_parts(name: &'static str, kind: TaskKind, make: MakeFn<In, Out>) -> Self {
+        assert!(
+            !chain::contains_separator(name),
+            "a task name cannot contain the chain separator \" => \""
+        );
         TaskDef {
             name,
             kind,
             make,
+            scale: None,
             _types: PhantomData,
         }
     }
@@ -206,8 +220,10 @@ impl<In: 'static, Out: 'static> TaskDef<In, Out> {
     /// Binds the task with no params (stateless tasks, or a state whose params are `()`).
     pub fn bind(&'static self) -> BoundTask<In, Out> {
         BoundTask {
-            def: self,
-            params: Arc::from(Vec::new()),
+            bound: Bound::One {
+                def: self,
+                params: Arc::from(Vec::new()),
+            },
         }
     }
 
@@ -230,8 +246,10 @@ impl<In: 'static, Out: 'static> TaskDef<In, Out> {
         params: &P,
     ) -> Result<BoundTask<In, Out>, crate::error::EncodeError> {
         Ok(BoundTask {
-            def: self,
-            params: Arc::from(codec::encode(params)?),
+            bound: Bound::One {
+                def: self,
+                params: Arc::from(codec::encode(params)?),
+            },
         })
     }
 
@@ -251,38 +269,78 @@ impl<In: 'static, Out: 'static> TaskDef<In, Out> {
 }
 
 /// A task with its params: what a stage runs. Cheap to clone; shared across threads.
+///
+/// Either one registered task ([`TaskDef::bind`], [`TaskDef::bind_with`]) or a chain of
+/// them ([`BoundTask::then`]), which runs every step on each item in one instance: in a
+/// worker process, one hop for the whole chain.
 pub struct BoundTask<In: 'static, Out: 'static> {
-    def: &'static TaskDef<In, Out>,
-    params: Arc<[u8]>,
+    bound: Bound<In, Out>,
+}
+
+enum Bound<In: 'static, Out: 'static> {
+    One {
+        def: &'static TaskDef<In, Out>,
+        params: Arc<[u8]>,
+    },
+    Chain(Arc<chain::TaskChain<In, Out>>),
 }
 
 impl<In: 'static, Out: 'static> Clone for BoundTask<In, Out> {
     fn clone(&self) -> Self {
-        BoundTask {
-            def: self.def,
-            params: Arc::clone(&self.params),
-        }
+        let bound = match &self.bound {
+            Bound::One { def, params } => Bound::One {
+                def,
+                params: Arc::clone(params),
+            },
+            Bound::Chain(c) => Bound::Chain(Arc::clone(c)),
+        };
+        BoundTask { bound }
     }
 }
 
 impl<In: 'static, Out: 'static> fmt::Debug for BoundTask<In, Out> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BoundTask")
-            .field("def", self.def)
-            .field("params_len", &self.params.len())
-            .finish()
+        match &self.bound {
+            Bound::One { def, params } => f
+                .debug_struct("BoundTask")
+                .field("def", def)
+                .field("params_len", &params.len())
+                .finish(),
+            Bound::Chain(c) => f
+                .debug_struct("BoundTask")
+                .field("steps", &c.steps)
+                .field("input_type", &type_name::<In>())
+                .field("output_type", &type_name::<Out>())
+                .finish(),
+        }
     }
 }
 
 impl<In: 'static, Out: 'static> BoundTask<In, Out> {
-    /// The stable registered name.
-    pub fn name(&self) -> &'static str {
-        self.def.name
+    /// The registered name; for a chain, its steps' names joined by
+    /// [`CHAIN_SEPARATOR`] (what a worker resolves).
+    pub fn name(&self) -> &str {
+        match &self.bound {
+            Bound::One { def, .. } => def.name,
+            Bound::Chain(c) => &c.name,
+        }
     }
 
-    /// The encoded params (sent to workers in `Welcome`).
+    /// The registered names of the tasks run, in order (one, unless this is a chain).
+    pub fn steps(&self) -> Vec<&'static str> {
+        match &self.bound {
+            Bound::One { def, .. } => vec![def.name],
+            Bound::Chain(c) => c.steps.clone(),
+        }
+    }
+
+    /// The encoded params (sent to workers in `Welcome`); for a chain, the list of its
+    /// steps' params.
     pub fn params(&self) -> &[u8] {
-        &self.params
+        match &self.bound {
+            Bound::One { params, .. } => params,
+            Bound::Chain(c) => &c.params,
+        }
     }
 
     /// `std::any::type_name` of the input.
@@ -295,9 +353,13 @@ impl<In: 'static, Out: 'static> BoundTask<In, Out> {
         type_name::<Out>()
     }
 
-    /// The task's kind.
+    /// The task's kind; a chain is a [`TaskKind::FlatMap`] if any step is, else a
+    /// [`TaskKind::Map`].
     pub fn kind(&self) -> TaskKind {
-        self.def.kind
+        match &self.bound {
+            Bound::One { def, .. } => def.kind,
+            Bound::Chain(c) => c.kind,
+        }
     }
 
     /// Name, kind and types: what a worker must announce at handshake.
@@ -312,20 +374,35 @@ impl<In: 'static, Out: 'static> BoundTask<In, Out> {
 
     /// Whether a call may give other than exactly one output.
     pub fn is_flat_map(&self) -> bool {
-        self.def.kind == TaskKind::FlatMap
+        self.kind() == TaskKind::FlatMap
     }
 
-    /// The definition this was bound from.
-    pub fn def(&self) -> &'static TaskDef<In, Out> {
-        self.def
+    /// The definition this was bound from; `None` for a chain.
+    pub fn def(&self) -> Option<&'static TaskDef<In, Out>> {
+        match &self.bound {
+            Bound::One { def, .. } => Some(def),
+            Bound::Chain(_) => None,
+        }
+    }
+
+    /// The scale declared with the task ([`TaskDef::workers`], [`TaskDef::processes`]); for
+    /// a chain, that of its first step that declares one.
+    pub fn default_scale(&self) -> Option<DefaultScale> {
+        match &self.bound {
+            Bound::One { def, .. } => def.scale,
+            Bound::Chain(c) => c.scale,
+        }
     }
 
     /// Builds an instance (state from params) to run in this process, as thread mode does.
     ///
     /// # Errors
-    /// As [`TaskDef::instantiate`].
+    /// As [`TaskDef::instantiate`]; for a chain, the first step that cannot be built.
     pub fn instantiate(&self) -> Result<Box<dyn TaskInstance<In, Out>>, TaskFailure> {
-        self.def.instantiate(&self.params)
+        match &self.bound {
+            Bound::One { def, params } => def.instantiate(params),
+            Bound::Chain(c) => (c.make)(),
+        }
     }
 }
 
@@ -584,6 +661,11 @@ pub trait ErasedTask: Sync {
     /// # Errors
     /// As [`TaskDef::instantiate`].
     fn instantiate_erased(&self, params: &[u8]) -> Result<Box<dyn ErasedInstance>, TaskFailure>;
+    /// Builds an instance to run as one step of a chain ([`resolve`]).
+    ///
+    /// # Errors
+    /// As [`TaskDef::instantiate`].
+    fn instantiate_step(&self, params: &[u8]) -> Result<Box<dyn StepInstance>, TaskFailure>;
 }
 
 /// A task instance over encoded payloads (worker side).
@@ -640,6 +722,52 @@ where
     fn instantiate_erased(&self, params: &[u8]) -> Result<Box<dyn ErasedInstance>, TaskFailure> {
         Ok(Box::new(Erased(self.instantiate(params)?)))
     }
+    fn instantiate_step(&self, params: &[u8]) -> Result<Box<dyn StepInstance>, TaskFailure> {
+        Ok(Box::new(Erased(self.instantiate(params)?)))
+    }
+}
+
+impl<In, Out> StepInstance for Erased<In, Out>
+where
+    In: DeserializeOwned + 'static,
+    Out: Serialize + 'static,
+{
+    fn decode(&self, input: ValueRef<'_>, io: &PayloadIo) -> Result<StepValue, TaskFailure> {
+        let value: In = crate::zero_copy::decode_input(input, io).map_err(decode_failure)?;
+        Ok(Box::new(value))
+    }
+
+    fn call(&mut self, input: StepValue) -> Result<Vec<StepValue>, TaskFailure> {
+        let input = step_input::<In>(input)?;
+        let outputs = self.0.call(input)?.into_vec();
+        Ok(outputs
+            .into_iter()
+            .map(|o| Box::new(o) as StepValue)
+            .collect())
+    }
+
+    fn call_into(
+        &mut self,
+        input: StepValue,
+        io: &PayloadIo,
+        out: &mut Values,
+    ) -> Result<u32, TaskFailure> {
+        let input = step_input::<In>(input)?;
+        self.0.call_into(input, io, out)
+    }
+}
+
+/// The value a step was handed, as its input type (which [`resolve`] checked by name).
+fn step_input<In: 'static>(input: StepValue) -> Result<In, TaskFailure> {
+    input.downcast::<In>().map(|b| *b).map_err(|_| {
+        TaskFailure::new(
+            FailureKind::Codec,
+            format!(
+                "a chain step was handed another type than its input {}",
+                type_name::<In>()
+            ),
+        )
+    })
 }
 
 /// An entry in the distributed registry, submitted by [`task!`](crate::task).
@@ -717,6 +845,10 @@ pub fn duplicate_names() -> Vec<&'static str> {
 /// [pub] static NAME: In => ShmSlice<T> = fill_slice("name", size, fill); // size: fn(&In) -> usize (values), fill: fn(In, &mut [T])
 /// ```
 ///
+/// Any form may end with a default scale, `.workers(n)` or `.processes(n)` (see
+/// [`DefaultScale`]): a stage that runs the task without setting its own worker count gets
+/// it. `static RESIZE: Img => Img = map("resize", resize).processes(4);`
+///
 /// The last three skip copies in a worker process. `map_in_place` hands the task a view of
 /// its input where it lies in the input ring (no copy out of shared memory; in thread mode,
 /// a view of the value). `map_slice` stores a typed array as its raw bytes, and `fill_slice`
@@ -775,62 +907,66 @@ pub fn duplicate_names() -> Vec<&'static str> {
 #[macro_export]
 macro_rules! task {
     () => {};
-    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = map($name:expr, $f:path); $($rest:tt)*) => {
-        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, Map,
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = map($name:expr, $f:path) $(.$set:ident($n:expr))*; $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, Map, [$($set($n))*],
             |_p: &[u8]| $crate::registry::__private::map::<$In, $Out, _>($f));
         $crate::task!($($rest)*);
     };
-    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = try_map($name:expr, $f:path); $($rest:tt)*) => {
-        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, TryMap,
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = try_map($name:expr, $f:path) $(.$set:ident($n:expr))*; $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, TryMap, [$($set($n))*],
             |_p: &[u8]| $crate::registry::__private::try_map::<$In, $Out, _, _>($f));
         $crate::task!($($rest)*);
     };
-    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = flat_map($name:expr, $f:path); $($rest:tt)*) => {
-        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, FlatMap,
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = flat_map($name:expr, $f:path) $(.$set:ident($n:expr))*; $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, FlatMap, [$($set($n))*],
             |_p: &[u8]| $crate::registry::__private::flat_map::<$In, $Out, _, _>($f));
         $crate::task!($($rest)*);
     };
-    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = stateful($name:expr, $init:path, $run:path); $($rest:tt)*) => {
-        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, Stateful,
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = stateful($name:expr, $init:path, $run:path) $(.$set:ident($n:expr))*; $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, Stateful, [$($set($n))*],
             |p: &[u8]| $crate::registry::__private::stateful::<$In, $Out, _, _, _, _>($name, p, $init, $run));
         $crate::task!($($rest)*);
     };
-    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = try_stateful($name:expr, $init:path, $run:path); $($rest:tt)*) => {
-        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, TryStateful,
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = try_stateful($name:expr, $init:path, $run:path) $(.$set:ident($n:expr))*; $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, TryStateful, [$($set($n))*],
             |p: &[u8]| $crate::registry::__private::try_stateful::<$In, $Out, _, _, _, _, _>($name, p, $init, $run));
         $crate::task!($($rest)*);
     };
-    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = fill_bytes($name:expr, $size:path, $fill:path); $($rest:tt)*) => {
-        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, FillBytes,
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = fill_bytes($name:expr, $size:path, $fill:path) $(.$set:ident($n:expr))*; $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, FillBytes, [$($set($n))*],
             |_p: &[u8]| $crate::registry::__private::fill_bytes::<$In, _, _>($size, $fill));
         $crate::task!($($rest)*);
     };
-    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = map_in_place($name:expr, $f:path); $($rest:tt)*) => {
-        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, Map,
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = map_in_place($name:expr, $f:path) $(.$set:ident($n:expr))*; $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, Map, [$($set($n))*],
             |_p: &[u8]| $crate::registry::__private::map_in_place::<$In, $Out, _>($f));
         $crate::task!($($rest)*);
     };
-    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = map_slice($name:expr, $f:path); $($rest:tt)*) => {
-        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, Map,
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = map_slice($name:expr, $f:path) $(.$set:ident($n:expr))*; $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, Map, [$($set($n))*],
             |_p: &[u8]| $crate::registry::__private::map_slice::<$In, _, _>($f));
         $crate::task!($($rest)*);
     };
-    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = fill_slice($name:expr, $size:path, $fill:path); $($rest:tt)*) => {
-        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, FillBytes,
+    ($(#[$m:meta])* $vis:vis static $N:ident : $In:ty => $Out:ty = fill_slice($name:expr, $size:path, $fill:path) $(.$set:ident($n:expr))*; $($rest:tt)*) => {
+        $crate::task!(@def $(#[$m])* $vis $N, $In, $Out, $name, FillBytes, [$($set($n))*],
             |_p: &[u8]| $crate::registry::__private::fill_slice::<$In, _, _, _>($size, $fill));
         $crate::task!($($rest)*);
     };
-    (@def $(#[$m:meta])* $vis:vis $N:ident, $In:ty, $Out:ty, $name:expr, $kind:ident, $make:expr) => {
+    (@def $(#[$m:meta])* $vis:vis $N:ident, $In:ty, $Out:ty, $name:expr, $kind:ident, [$($set:ident($n:expr))*], $make:expr) => {
         $(#[$m])*
         $vis static $N: $crate::registry::TaskDef<$In, $Out> =
-            $crate::registry::TaskDef::from_parts($name, $crate::registry::TaskKind::$kind, $make);
+            $crate::registry::TaskDef::from_parts($name, $crate::registry::TaskKind::$kind, $make)
+                $(.$set($n))*;
         $crate::inventory::submit! {
             $crate::registry::Registration::new(&$N)
         }
     };
 }
 
+mod chain;
 mod in_place;
+mod resolve;
+mod scale;
 
 #[cfg(test)]
 mod tests;

@@ -6,8 +6,8 @@ use std::os::unix::net::UnixStream;
 use std::sync::OnceLock;
 
 use crate::codec::PayloadIo;
-use crate::protocol::{FromWorker, Hello, TaskIdentity, ToWorker, Welcome, PROTOCOL_VERSION};
-use crate::registry::{self, ErasedInstance, ErasedTask};
+use crate::protocol::{FromWorker, Hello, ToWorker, Welcome, PROTOCOL_VERSION};
+use crate::registry::{self, ErasedInstance, Resolved};
 use crate::serve::{serve, Inbox, Outbox};
 use crate::shm::Ring;
 use crate::transport::local::frame;
@@ -217,26 +217,29 @@ pub(crate) fn handshake_and_serve(
     stage: &str,
 ) -> i32 {
     let pid = std::process::id();
-    let Some(task) = registry::lookup(task_name) else {
-        let known: Vec<String> = registry::task_names()
-            .into_iter()
-            .map(String::from)
-            .collect();
-        let reason =
-            format!("task {task_name:?} is not registered in this binary (known: {known:?})");
-        fatal(stage, &reason);
-        let _ = outbox.send(FromWorker::Refuse {
-            version: PROTOCOL_VERSION,
-            pid,
-            reason,
-            known,
-        });
-        return exit_code::UNKNOWN_TASK;
+    // A chain of tasks is named by its steps' names: the worker runs them all on each item.
+    let task = match registry::resolve(task_name) {
+        Ok(task) => task,
+        Err(registry::Unresolved { reason, known }) => {
+            let reason = if known.is_empty() {
+                reason
+            } else {
+                format!("{reason} (known: {known:?})")
+            };
+            fatal(stage, &reason);
+            let _ = outbox.send(FromWorker::Refuse {
+                version: PROTOCOL_VERSION,
+                pid,
+                reason,
+                known,
+            });
+            return exit_code::UNKNOWN_TASK;
+        }
     };
     let hello = Hello {
         version: PROTOCOL_VERSION,
         pid,
-        task: identity_of(task),
+        task: task.identity(),
     };
     if outbox.send(FromWorker::Hello(hello)).is_err() {
         return exit_code::ORPHANED;
@@ -256,7 +259,7 @@ pub(crate) fn handshake_and_serve(
             return code;
         }
     };
-    let (io, mut instance) = match setup(task, &welcome) {
+    let (io, mut instance) = match setup(task_name, &task, &welcome) {
         Ok(x) => x,
         Err(reason) => {
             fatal(&welcome.stage, &reason);
@@ -276,18 +279,9 @@ pub(crate) fn handshake_and_serve(
     serve(&welcome.stage, instance.as_mut(), &io, inbox, outbox)
 }
 
-/// What a registered task announces at handshake.
-pub(crate) fn identity_of(task: &dyn ErasedTask) -> TaskIdentity {
-    TaskIdentity {
-        name: task.name().to_string(),
-        kind: task.kind(),
-        input_type: task.input_type().to_string(),
-        output_type: task.output_type().to_string(),
-    }
-}
-
 fn setup(
-    task: &dyn ErasedTask,
+    task_name: &str,
+    task: &Resolved,
     welcome: &Welcome,
 ) -> Result<(PayloadIo, Box<dyn ErasedInstance>), String> {
     let mut rings = Vec::with_capacity(welcome.rings.len());
@@ -314,7 +308,7 @@ fn setup(
     );
     io.keep_inputs = welcome.keep_inputs;
     let instance = task
-        .instantiate_erased(&welcome.params)
-        .map_err(|f| format!("task {:?}: cannot build state: {f}", task.name()))?;
+        .instantiate(&welcome.params)
+        .map_err(|f| format!("task {task_name:?}: cannot build state: {f}"))?;
     Ok((io, instance))
 }

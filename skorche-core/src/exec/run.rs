@@ -253,7 +253,7 @@ fn supervise(
     wake: Receiver<()>,
     mut channels: Vec<ErasedChannel>,
     threads: Vec<JoinHandle<()>>,
-    stats: Vec<(Arc<StageStats>, Mode, &'static str)>,
+    stats: Vec<(Arc<StageStats>, Mode, crate::StageKind)>,
     depth_of: Vec<Vec<usize>>,
 ) -> Result<Report, PipelineError> {
     let mut remaining = threads.len();
@@ -307,7 +307,7 @@ fn supervise(
             use std::sync::atomic::Ordering::Relaxed;
             StageReport {
                 name: st.name.clone(),
-                kind,
+                kind: *kind,
                 mode: *mode,
                 items_in: st.items_in.load(Relaxed),
                 items_out: st.items_out.load(Relaxed),

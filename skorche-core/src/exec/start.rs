@@ -43,7 +43,10 @@ impl Pipeline {
     }
 
     /// Starts the pipeline and yields the items of `queue` as they come.
-    pub fn run_iter<T: Send + 'static>(self, queue: Queue<T>) -> Result<Output<T>, PipelineError> {
+    pub fn run_iter<T: Send + 'static, K>(
+        self,
+        queue: Queue<T, K>,
+    ) -> Result<Output<T>, PipelineError> {
         let port = self.output(queue);
         let mut running = self.start()?;
         Ok(running.take(port))
