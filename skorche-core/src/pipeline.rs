@@ -94,7 +94,8 @@ impl Pipeline {
     }
 
     /// Registered-task stages declared from now on run in `n` worker processes
-    /// ([`Queue::processes`] per stage overrides it).
+    /// ([`Queue::processes`] or [`Queue::workers`] per stage overrides it, and so does a
+    /// scale declared with the task in `task!`).
     ///
     /// # Panics
     /// If `n` is 0: a stage needs at least one worker.
