@@ -375,10 +375,11 @@ fn a_pipeline_declared_on_one_thread_runs_on_another() {
             seen.fetch_add(1, Ordering::Relaxed);
             n * 2
         })
-        .workers(2);
-    // The declaration goes on on a second thread, and the run happens on a third.
+        .workers(2)
+        .ordered(); // the two workers' outputs back in input order
+                    // The declaration goes on on a second thread, and the run happens on a third.
     let (p, out) = std::thread::spawn(move || {
-        let out = doubled.filter(|n| n % 4 == 0).ordered();
+        let out = doubled.filter(|n| n % 4 == 0);
         (p, out)
     })
     .join()
