@@ -372,6 +372,11 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "cache")]
+pub use skorche_core::cache;
+#[cfg(feature = "cli")]
+pub mod cli;
+
 pub use skorche_core as core;
 pub use skorche_shm as shm;
 pub use skorche_worker as worker;
