@@ -1,15 +1,15 @@
 //! The result cache on threads: what a second run, a new version or a changed source item
 //! recomputes (task calls counted), and what passes through cached stages unchanged.
 
-mod support;
 #[path = "support/cache.rs"]
 mod cache_support;
+mod support;
 
 use std::path::Path;
 use std::time::Duration;
 
-use skorche::{Event, Pipeline, PipelineError, Placement, Report};
 use cache_support::{Calls, StoreDir};
+use skorche::{Event, Pipeline, PipelineError, Placement, Report};
 
 /// `parse -> square -> label`, every stage cached; `middle` is the version of `square`
 /// and `offset` what its code adds (a new version that computes something else).

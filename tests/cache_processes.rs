@@ -2,9 +2,9 @@
 //! run killed with SIGKILL while it writes. The children are this test binary run again on
 //! the ignored test `child_run` (with `--ignored --exact`), told what to do by environment.
 
-mod support;
 #[path = "support/cache.rs"]
 mod cache_support;
+mod support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -76,7 +76,13 @@ fn child_run() {
 
 fn spawn_child(dir: &Path, items: u64, pause_ms: u64) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["child_run", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "child_run",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(DIR, dir)
         .env(ITEMS, items.to_string())
         .env(PAUSE_MS, pause_ms.to_string())
@@ -137,7 +143,10 @@ fn a_run_killed_while_writing_leaves_a_store_the_next_run_reads() {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             assert!(Instant::now() < deadline, "the child stored nothing");
-            assert!(child.try_wait().unwrap().is_none(), "the child ended before the kill");
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the child ended before the kill"
+            );
             if index.exists() {
                 let stored = Store::open(dir.path()).unwrap().stats().unwrap().entries;
                 if stored >= 20 {
@@ -157,7 +166,10 @@ fn a_run_killed_while_writing_leaves_a_store_the_next_run_reads() {
         let (sum, report) = pipeline(dir.path(), items, Duration::ZERO);
         assert_eq!(sum, expected_sum(items));
         let render = report.stage("render").unwrap();
-        assert!(render.cache.hits >= 10, "what the killed run committed is read");
+        assert!(
+            render.cache.hits >= 10,
+            "what the killed run committed is read"
+        );
         assert_eq!(render.cache.hits + render.cache.misses, items);
         let mut store = Store::open(dir.path()).unwrap();
         assert_eq!(store.gc().unwrap().damaged, 0);

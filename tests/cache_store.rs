@@ -1,9 +1,9 @@
 //! The cache store: damaged entries are misses that get replaced, never returned; least
 //! recently used entries go first past the size limit; `gc` and `clear`; file digests.
 
-mod support;
 #[path = "support/cache.rs"]
 mod cache_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 
@@ -69,7 +69,11 @@ fn damaged_results_are_recomputed_and_replaced_never_returned() {
         std::fs::remove_file(&files[2]).unwrap();
 
         assert_eq!(run(dir.path(), &calls), good);
-        assert_eq!(calls.take(), [3, 0, 0], "exactly the damaged ones run again");
+        assert_eq!(
+            calls.take(),
+            [3, 0, 0],
+            "exactly the damaged ones run again"
+        );
         assert_eq!(run(dir.path(), &calls), good);
         assert_eq!(calls.take(), [0, 0, 0], "and were replaced");
     });
@@ -132,5 +136,8 @@ fn a_file_digest_follows_the_content() {
     assert_eq!(store.file_digest(&file).unwrap(), first);
     assert_eq!(first, store.key_of(b"first"));
     std::fs::write(&file, b"second, longer").unwrap();
-    assert_eq!(store.file_digest(&file).unwrap(), store.key_of(b"second, longer"));
+    assert_eq!(
+        store.file_digest(&file).unwrap(),
+        store.key_of(b"second, longer")
+    );
 }

@@ -39,6 +39,54 @@ impl<T: Serialize + Send + 'static> Queue<T> {
     }
 }
 
+impl Queue<std::path::PathBuf> {
+    /// Each path with the digest of its file's content, so that a cached stage after this
+    /// one keys on what the files hold: an edited file misses, a touched but unchanged one
+    /// hits. Digests are kept in the pipeline's store by path, size and modification time,
+    /// so an unchanged file is read only once across runs.
+    ///
+    /// ```
+    /// # use skorche_core::Pipeline;
+    /// # let dir = std::env::temp_dir().join(format!("skorche-track-doc-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// let file = dir.join("words.txt");
+    /// std::fs::write(&file, "a few words")?;
+    /// let p = Pipeline::new();
+    /// p.cache_dir(dir.join("cache"));
+    /// let counts = p
+    ///     .source([file])
+    ///     .track_files()
+    ///     .cached()
+    ///     .try_map(|f| std::fs::read_to_string(f.path()).map(|s| s.split_whitespace().count()));
+    /// assert_eq!(p.run_iter(counts)?.collect::<Result<Vec<_>, _>>()?, [3]);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// A file that cannot be read fails the stage like a task error.
+    pub fn track_files(self) -> Queue<crate::cache::TrackedFile> {
+        let settings = self.graph.borrow().cache.clone();
+        let q = self.try_map_with(
+            move || {
+                let s = settings.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                // Without a store (cache off, or not writable) files are hashed each time.
+                s.enabled
+                    .then(|| crate::cache::Store::open_with_limit(&s.dir, s.limit).ok())
+                    .flatten()
+            },
+            |store, path: std::path::PathBuf| -> Result<_, BoxError> {
+                let digest = match store {
+                    Some(store) => store.file_digest(&path)?,
+                    None => crate::cache::Key::digest(&std::fs::read(&path)?),
+                };
+                Ok(crate::cache::TrackedFile::new(path, digest))
+            },
+        );
+        q.set_default_name("track_files");
+        q
+    }
+}
+
 /// A queue whose next stage is cached: declare the version and parameters, then the stage.
 ///
 /// Created by [`Queue::cached`].
@@ -72,7 +120,9 @@ impl<T: Serialize + Send + 'static> Cached<T> {
     /// # Panics
     /// If `value` cannot be encoded (a map with non-string keys, for instance).
     pub fn param<P: Serialize + ?Sized>(mut self, name: impl Into<String>, value: &P) -> Self {
-        self.identity.params.push((name.into(), encode_param(value)));
+        self.identity
+            .params
+            .push((name.into(), encode_param(value)));
         self
     }
 

@@ -41,6 +41,11 @@
 //! `flat_map`'s outputs for one input are kept together under the input's key. Markers,
 //! skips and ordered sections pass through a cached stage as through any other.
 //!
+//! # Files
+//! A path says nothing of what the file holds: [`Queue::track_files`](crate::Queue::track_files)
+//! turns paths into [`TrackedFile`]s, keyed by their content (hashed once, then known by
+//! path, size and modification time).
+//!
 //! # The store
 //! One directory ([`DEFAULT_DIR`] by default, [`Pipeline::cache_dir`](crate::Pipeline::cache_dir)
 //! to change it), shared by any number of processes at once: see [`Store`] for its layout,
@@ -56,6 +61,8 @@
 #[cfg(feature = "cache")]
 mod error;
 #[cfg(feature = "cache")]
+mod file;
+#[cfg(feature = "cache")]
 mod key;
 mod settings;
 #[cfg(feature = "cache")]
@@ -66,11 +73,13 @@ pub use crate::queue_cache::Cached;
 #[cfg(feature = "cache")]
 pub use error::CacheError;
 #[cfg(feature = "cache")]
+pub use file::TrackedFile;
+#[cfg(feature = "cache")]
 pub use key::Key;
 #[cfg(feature = "cache")]
 pub(crate) use key::{encode_param, item_key, Identity};
-pub use settings::CacheCounts;
 pub(crate) use settings::CacheCounters;
+pub use settings::CacheCounts;
 #[cfg(feature = "cache")]
 pub(crate) use settings::{Settings, SharedSettings};
 pub use settings::{DEFAULT_DIR, DEFAULT_LIMIT};

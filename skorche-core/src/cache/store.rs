@@ -22,7 +22,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::cache::error::CacheError;
 use crate::cache::key::Key;
-use crate::cache::{DEFAULT_LIMIT};
+use crate::cache::DEFAULT_LIMIT;
 
 /// Values up to this size live in their index row: one SQLite read instead of a file open,
 /// and no file per small value (MerkL draws the line at 100 kB; CACHING.md measured 64 KiB).
@@ -39,7 +39,6 @@ const EVICT_CHECK_EVERY: u64 = 64;
 /// Temporary files older than this are left over by a killed writer; younger ones may
 /// belong to a run in progress.
 const STALE_TMP: Duration = Duration::from_secs(3600);
-
 
 /// An object no entry refers to is removed by `gc` only past this age: a writer renames
 /// its object in before it commits the row that refers to it.
@@ -129,8 +128,10 @@ impl Store {
         // WAL: readers never block the writer nor each other, across processes.
         // synchronous=NORMAL: a commit survives a killed process (not a power loss, after
         // which the index may lose its last commits, never its consistency).
-        db.pragma_update(None, "journal_mode", "WAL").map_err(index)?;
-        db.pragma_update(None, "synchronous", "NORMAL").map_err(index)?;
+        db.pragma_update(None, "journal_mode", "WAL")
+            .map_err(index)?;
+        db.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(index)?;
         db.execute_batch(
             "CREATE TABLE IF NOT EXISTS entries (
                  key BLOB PRIMARY KEY,
@@ -310,7 +311,11 @@ impl Store {
                 };
                 let size: i64 = r.get(2).map_err(err)?;
                 excess -= size;
-                victims.push((r.get(0).map_err(err)?, r.get(1).map_err(err)?, r.get(3).map_err(err)?));
+                victims.push((
+                    r.get(0).map_err(err)?,
+                    r.get(1).map_err(err)?,
+                    r.get(3).map_err(err)?,
+                ));
             }
         }
         let mut orphans = Vec::new();

@@ -21,8 +21,7 @@ pub(crate) type Fault = (FailureKind, String);
 pub(crate) type CachedFn<T, U> = Box<dyn FnMut(T) -> Result<Vec<U>, Fault>>;
 
 /// Builds a task instance, on the worker's thread, the first time an input misses.
-pub(crate) type CachedFactory<T, U> =
-    Arc<dyn Fn() -> Result<CachedFn<T, U>, String> + Send + Sync>;
+pub(crate) type CachedFactory<T, U> = Arc<dyn Fn() -> Result<CachedFn<T, U>, String> + Send + Sync>;
 
 pub(crate) struct CachedRunner<T, U> {
     pub(crate) factory: CachedFactory<T, U>,
@@ -50,7 +49,9 @@ where
             let mut identity = self.identity.clone();
             let name = match &self.task {
                 Some((task, params)) => {
-                    identity.params.insert(0, ("task params".into(), params.clone()));
+                    identity
+                        .params
+                        .insert(0, ("task params".into(), params.clone()));
                     (*task).to_string()
                 }
                 None => cx.stats.name.clone(),
