@@ -364,6 +364,32 @@
 //! }
 //! ```
 //!
+//! # Caching results between runs
+//!
+//! A stage declared after [`Queue::cached`] keeps its results in a store on disk
+//! (`.skorche/cache` by default): a later run reads them instead of running the task. The
+//! [`cache`] module explains keys, versions (the contract: Rust cannot hash a closure) and
+//! the store; [`cli`] gives a driver binary a command line to run, draw and report its
+//! pipelines and to manage the store.
+//!
+//! ```
+//! use skorche::Pipeline;
+//! # let dir = std::env::temp_dir().join(format!("skorche-facade-cache-{}", std::process::id()));
+//!
+//! let run = |dir: &std::path::Path| {
+//!     let p = Pipeline::new();
+//!     p.cache_dir(dir);
+//!     let out = p.source(0..4u32).cached().version("1").map(|n| n * 3).name("triple");
+//!     p.run_iter(out)?.collect_report()
+//! };
+//! let (first, _) = run(&dir)?;
+//! let (second, report) = run(&dir)?;
+//! assert_eq!(first, second);
+//! assert_eq!(report.stage("triple").unwrap().cache.hits, 4);
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok::<(), skorche::PipelineError>(())
+//! ```
+//!
 //! # Crates
 //!
 //! This facade re-exports [`core`] (the graph API and executor: everything at the top level

@@ -1,7 +1,9 @@
 //! Where a pipeline's cache lives, and what a cached stage counted.
 
+#[cfg(feature = "cache")]
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+#[cfg(feature = "cache")]
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -14,6 +16,7 @@ pub const DEFAULT_LIMIT: u64 = 10 << 30;
 
 /// A pipeline's cache settings, read by its cached stages when the run starts (so they may
 /// be set after the stages are declared).
+#[cfg(feature = "cache")]
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) dir: PathBuf,
@@ -22,6 +25,7 @@ pub(crate) struct Settings {
     pub(crate) enabled: bool,
 }
 
+#[cfg(feature = "cache")]
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -32,7 +36,7 @@ impl Default for Settings {
     }
 }
 
-#[cfg_attr(not(feature = "cache"), allow(dead_code))]
+#[cfg(feature = "cache")]
 pub(crate) type SharedSettings = Arc<Mutex<Settings>>;
 
 /// What one stage's cache did over a run (all zero for a stage that is not cached).
@@ -60,6 +64,7 @@ pub(crate) struct CacheCounters {
 
 impl CacheCounters {
     /// Adds one worker's counts.
+    #[cfg(feature = "cache")]
     pub(crate) fn add(&self, c: &CacheCounts) {
         self.hits.fetch_add(c.hits, Relaxed);
         self.misses.fetch_add(c.misses, Relaxed);
