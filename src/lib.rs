@@ -94,7 +94,7 @@
 //! let reader = std::thread::spawn(move || large.map(|r| r.unwrap()).sum::<u32>());
 //! let small: Vec<u32> = small.collect::<Result<_, _>>()?;
 //! assert_eq!(small, (0..10).collect::<Vec<_>>());
-//! assert_eq!(reader.join().unwrap(), (10..100).map(|n| n * 2).sum());
+//! assert_eq!(reader.join().unwrap(), (10..100).map(|n| n * 2).sum::<u32>());
 //! # Ok::<(), skorche::PipelineError>(())
 //! ```
 //!
