@@ -6,6 +6,7 @@ mod cache_support;
 mod support;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cache_support::{Calls, StoreDir};
@@ -229,5 +230,86 @@ fn order_batches_flat_map_and_markers_pass_through_cached_stages() {
             })
             .collect();
         assert_eq!(first, expected);
+    });
+}
+
+static DOUBLED: AtomicUsize = AtomicUsize::new(0);
+
+fn double(n: u64) -> u64 {
+    DOUBLED.fetch_add(1, Ordering::Relaxed);
+    n * 2
+}
+
+skorche::task! {
+    static DOUBLE: u64 => u64 = map("cache_test_double", double);
+}
+
+#[test]
+fn a_registered_task_is_cached_under_its_name() {
+    support::watchdog(|| {
+        let dir = StoreDir::new("cache-task");
+        let run = || {
+            let p = Pipeline::new();
+            p.cache_dir(dir.path());
+            let out = p.source(0..5u64).cached().version("1").map_task(&DOUBLE);
+            let (mut out, report) = p.run_iter(out).unwrap().collect_report().unwrap();
+            out.sort();
+            (out, report.stage("cache_test_double").unwrap().cache)
+        };
+        let (first, counts) = run();
+        assert_eq!(first, [0, 2, 4, 6, 8]);
+        assert_eq!((counts.hits, counts.misses), (0, 5));
+        assert_eq!(DOUBLED.swap(0, Ordering::Relaxed), 5);
+        let (second, counts) = run();
+        assert_eq!(second, first);
+        assert_eq!((counts.hits, counts.misses), (5, 0));
+        assert_eq!(DOUBLED.load(Ordering::Relaxed), 0);
+    });
+}
+
+#[test]
+fn strict_mode_and_parameters_are_part_of_the_identity() {
+    support::watchdog(|| {
+        let dir = StoreDir::new("cache-strict");
+        let calls = Calls::default();
+        let run = |strict: bool, factor: u32| {
+            let p = Pipeline::new();
+            p.cache_dir(dir.path());
+            let c = calls.clone();
+            let mut cached = p
+                .source(1..=4u32)
+                .cached()
+                .version("1")
+                .param("factor", &factor);
+            if strict {
+                cached = cached.strict();
+            }
+            let out = cached
+                .map(move |n| {
+                    c.hit(0);
+                    n * factor
+                })
+                .name("scale");
+            let mut out: Vec<u32> = p.run_iter(out).unwrap().map(Result::unwrap).collect();
+            out.sort();
+            out
+        };
+        assert_eq!(run(false, 2), [2, 4, 6, 8]);
+        assert_eq!(calls.take()[0], 4);
+        assert_eq!(
+            run(false, 3),
+            [3, 6, 9, 12],
+            "another parameter value misses"
+        );
+        assert_eq!(calls.take()[0], 4);
+        assert_eq!(
+            run(true, 2),
+            [2, 4, 6, 8],
+            "strict mode is another identity"
+        );
+        assert_eq!(calls.take()[0], 4);
+        // The same build: strict results are read back.
+        assert_eq!(run(true, 2), [2, 4, 6, 8]);
+        assert_eq!(calls.take()[0], 0);
     });
 }

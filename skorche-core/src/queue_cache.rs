@@ -18,7 +18,9 @@ impl<T: Serialize + Send + 'static> Queue<T> {
     ///
     /// The items of this queue must be `Serialize` (they are hashed in their encoded
     /// form); the next stage's outputs must be `Serialize + DeserializeOwned` (they are
-    /// stored). Declare a version, and bump it whenever the task's code changes:
+    /// stored). A closure stage's identity is its name (with its input and output types),
+    /// so name cached stages ([`Queue::name`]): a default name depends on the order of
+    /// declaration. Declare a version, and bump it whenever the task's code changes:
     ///
     /// ```
     /// # use skorche_core::Pipeline;
@@ -31,6 +33,10 @@ impl<T: Serialize + Send + 'static> Queue<T> {
     /// # std::fs::remove_dir_all(&dir).ok();
     /// # Ok::<(), skorche_core::PipelineError>(())
     /// ```
+    ///
+    /// A cached stage runs on threads ([`Queue::workers`]), also for a registered task, and
+    /// takes no failure policy (`retry`, `skip_failures`, `dead_letter`): a failed item
+    /// fails the run and stores nothing.
     pub fn cached(self) -> Cached<T> {
         Cached {
             queue: self,
@@ -158,7 +164,7 @@ impl<T: Serialize + Send + 'static> Cached<T> {
                 Err(e) => Err((FailureKind::Task, e.into().to_string())),
             }))
         });
-        self.stage("map", false, None, factory)
+        self.stage("cached_map", false, None, factory)
     }
 
     /// A cached [`Queue::flat_map`]: all outputs of one input are stored together.
@@ -173,7 +179,7 @@ impl<T: Serialize + Send + 'static> Cached<T> {
             let f = f.clone();
             Ok(Box::new(move |x| Ok(f(x).into_iter().collect())))
         });
-        self.stage("flat_map", true, None, factory)
+        self.stage("cached_flat_map", true, None, factory)
     }
 
     /// A cached [`Queue::map_task`]: the registered task's name and parameters are part of
@@ -196,7 +202,7 @@ impl<T: Serialize + Send + 'static> Cached<T> {
                     .map_err(|f| (crate::exec::emit::kind_of(&f), f.message))
             }))
         });
-        let q = self.stage("task", flat, Some((name, params)), factory);
+        let q = self.stage("cached_task", flat, Some((name, params)), factory);
         q.set_default_name(name);
         q
     }

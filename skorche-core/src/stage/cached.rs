@@ -56,6 +56,12 @@ where
                 }
                 None => cx.stats.name.clone(),
             };
+            // The types too: two stages that swapped default names between two builds
+            // then differ at least when their types do.
+            let types = [std::any::type_name::<T>(), std::any::type_name::<U>()].join(" -> ");
+            identity
+                .params
+                .insert(0, ("types".into(), types.into_bytes()));
             identity.key(self.kind, &name)
         };
         // Opened here, so that a store that cannot be opened fails the run before any
