@@ -9,7 +9,7 @@ use crate::cache::{encode_param, Identity};
 use crate::error::{BoxError, FailureKind};
 use crate::queue::Queue;
 use crate::queue_process::IntoTask;
-use crate::stage::cached::{CachedFactory, CachedRunner};
+use crate::stage::cached::{CachedFactory, CachedRunner, ProcessLaunch};
 
 impl<T: Serialize + Send + 'static> Queue<T> {
     /// Keeps the results of the stage declared next on this queue in the pipeline's cache
@@ -34,9 +34,10 @@ impl<T: Serialize + Send + 'static> Queue<T> {
     /// # Ok::<(), skorche_core::PipelineError>(())
     /// ```
     ///
-    /// A cached stage runs on threads ([`Queue::workers`]), also for a registered task, and
-    /// takes no failure policy (`retry`, `skip_failures`, `dead_letter`): a failed item
-    /// fails the run and stores nothing.
+    /// A cached closure runs on threads ([`Queue::workers`]); a cached registered task
+    /// ([`Cached::map_task`]) also in worker processes. A cached stage takes no failure
+    /// policy (`retry`, `skip_failures`, `dead_letter`): a failed item fails the run and
+    /// stores nothing.
     pub fn cached(self) -> Cached<T> {
         Cached {
             queue: self,
@@ -164,7 +165,7 @@ impl<T: Serialize + Send + 'static> Cached<T> {
                 Err(e) => Err((FailureKind::Task, e.into().to_string())),
             }))
         });
-        self.stage("cached_map", false, None, factory)
+        self.stage("cached_map", false, None, factory, None)
     }
 
     /// A cached [`Queue::flat_map`]: all outputs of one input are stored together.
@@ -179,20 +180,26 @@ impl<T: Serialize + Send + 'static> Cached<T> {
             let f = f.clone();
             Ok(Box::new(move |x| Ok(f(x).into_iter().collect())))
         });
-        self.stage("cached_flat_map", true, None, factory)
+        self.stage("cached_flat_map", true, None, factory, None)
     }
 
     /// A cached [`Queue::map_task`]: the registered task's name and parameters are part of
-    /// the stage's identity. The stage runs on threads ([`Queue::workers`]); a cached stage
-    /// is not a process stage.
+    /// the stage's identity. On threads or in worker processes ([`Queue::processes`]); in
+    /// processes, a hit is answered by the driver and its item never goes to a worker.
     pub fn map_task<U>(self, task: impl IntoTask<T, U>) -> Queue<U>
     where
+        T: DeserializeOwned,
         U: Serialize + DeserializeOwned + Send + 'static,
     {
         let task = task.into_task();
         let flat = task.is_flat_map();
         let name = task.name();
         let params = task.params().to_vec();
+        let in_processes = task.clone();
+        let process: ProcessLaunch<T> = Box::new(move |cx, cache| {
+            let decode = skorche_worker::zero_copy::decode_output::<U>;
+            crate::coordinator::launch_cached(in_processes, decode, None, cache, cx)
+        });
         let factory: CachedFactory<T, U> = Arc::new(move || {
             let mut instance = task.instantiate().map_err(|f| f.message)?;
             Ok(Box::new(move |x| {
@@ -202,7 +209,21 @@ impl<T: Serialize + Send + 'static> Cached<T> {
                     .map_err(|f| (crate::exec::emit::kind_of(&f), f.message))
             }))
         });
-        let q = self.stage("cached_task", flat, Some((name, params)), factory);
+        let q = self.stage(
+            "cached_task",
+            flat,
+            Some((name, params)),
+            factory,
+            Some(process),
+        );
+        {
+            let mut g = q.graph.borrow_mut();
+            let producer = g.queues[q.id].producer;
+            g.nodes[producer].process_capable = true;
+            if let Some(n) = g.default_processes {
+                g.nodes[producer].mode = crate::mode::Mode::Processes(n);
+            }
+        }
         q.set_default_name(name);
         q
     }
@@ -213,6 +234,7 @@ impl<T: Serialize + Send + 'static> Cached<T> {
         flat: bool,
         task: Option<(&'static str, Vec<u8>)>,
         factory: CachedFactory<T, U>,
+        process: Option<ProcessLaunch<T>>,
     ) -> Queue<U> {
         let settings = self.queue.graph.borrow().cache.clone();
         let runner = CachedRunner {
@@ -222,6 +244,7 @@ impl<T: Serialize + Send + 'static> Cached<T> {
             task,
             identity: self.identity,
             settings,
+            process,
         };
         self.queue
             .add_stage(kind, None, true, Box::new(runner), 1)

@@ -55,8 +55,13 @@
 //! fails is a miss and a write that fails is logged.
 //!
 //! # Process mode
-//! A cached registered task ([`Cached::map_task`]) runs on threads: its stage is not a
-//! process stage. (Keeping hits away from worker processes is not built yet.)
+//! A cached registered task ([`Cached::map_task`]) may run in worker processes
+//! ([`Queue::processes`](crate::Queue::processes)): the driver looks each item up before
+//! sending it, and a hit never reaches a worker (its outputs leave behind what was sent
+//! before it, like a marker). Outputs are stored as the workers encoded them, under keys
+//! of their own: results computed on threads are not read in processes, and the reverse.
+//! A cached process stage fed straight by another process stage (its inputs still encoded
+//! in that stage's rings) is not cached: a warning says so; put a thread stage between.
 
 #[cfg(feature = "cache")]
 mod error;
@@ -64,6 +69,8 @@ mod error;
 mod file;
 #[cfg(feature = "cache")]
 mod key;
+#[cfg(feature = "cache")]
+pub(crate) mod process;
 mod settings;
 #[cfg(feature = "cache")]
 mod store;

@@ -7,11 +7,14 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::cache::process::ProcessCache;
 use crate::cache::{item_key, CacheCounts, Identity, Key, SharedSettings, Store};
+use crate::coordinator::cached::StageCache;
 use crate::error::{FailureKind, PipelineError};
 use crate::exec::emit::emit;
 use crate::exec::worker_cx::WorkerCx;
 use crate::launch::{Launch, Runner};
+use crate::mode::Mode;
 use crate::stage::send;
 
 /// What a cached task's call failed with: the kind and message of a stage failure.
@@ -23,6 +26,11 @@ pub(crate) type CachedFn<T, U> = Box<dyn FnMut(T) -> Result<Vec<U>, Fault>>;
 /// Builds a task instance, on the worker's thread, the first time an input misses.
 pub(crate) type CachedFactory<T, U> = Arc<dyn Fn() -> Result<CachedFn<T, U>, String> + Send + Sync>;
 
+/// Starts the stage in worker processes (a registered task), with its result cache.
+pub(crate) type ProcessLaunch<T> = Box<
+    dyn FnOnce(&mut Launch<'_>, Option<Box<dyn StageCache<T>>>) -> Result<(), PipelineError> + Send,
+>;
+
 pub(crate) struct CachedRunner<T, U> {
     pub(crate) factory: CachedFactory<T, U>,
     /// Whether outputs take child positions in an ordered section (flat_map kinds).
@@ -32,6 +40,8 @@ pub(crate) struct CachedRunner<T, U> {
     pub(crate) task: Option<(&'static str, Vec<u8>)>,
     pub(crate) identity: Identity,
     pub(crate) settings: SharedSettings,
+    /// A registered task's process mode; `None` for closures.
+    pub(crate) process: Option<ProcessLaunch<T>>,
 }
 
 impl<T, U> Runner for CachedRunner<T, U>
@@ -64,6 +74,33 @@ where
                 .insert(0, ("types".into(), types.into_bytes()));
             identity.key(self.kind, &name)
         };
+        if let (Mode::Processes(_), Some(process)) = (cx.mode, self.process) {
+            // Stored as the workers encode outputs: not the threads' format, so a key of its
+            // own.
+            let mut identity = self.identity.clone();
+            identity
+                .params
+                .push(("stored as".into(), b"worker outputs".to_vec()));
+            let (task, params) = self
+                .task
+                .as_ref()
+                .expect("process stages run registered tasks");
+            identity
+                .params
+                .insert(0, ("task params".into(), params.clone()));
+            let types = [std::any::type_name::<T>(), std::any::type_name::<U>()].join(" -> ");
+            identity
+                .params
+                .insert(0, ("types".into(), types.into_bytes()));
+            let cache = settings.enabled.then(|| {
+                let cache = ProcessCache {
+                    stage: identity.key(self.kind, task),
+                    settings: settings.clone(),
+                };
+                Box::new(cache) as Box<dyn StageCache<T>>
+            });
+            return process(cx, cache);
+        }
         // Opened here, so that a store that cannot be opened fails the run before any
         // item flows, naming the stage; each worker then opens its own connection.
         if settings.enabled {
