@@ -12,7 +12,6 @@ use crate::cache::{item_key, CacheCounts, Identity, Key, SharedSettings, Store};
 use crate::coordinator::cached::StageCache;
 use crate::error::{FailureKind, PipelineError};
 use crate::exec::emit::emit;
-use crate::exec::worker_cx::WorkerCx;
 use crate::launch::{Launch, Runner};
 use crate::mode::Mode;
 use crate::stage::send;
@@ -55,57 +54,23 @@ where
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let stage = {
-            let mut identity = self.identity.clone();
-            let name = match &self.task {
-                Some((task, params)) => {
-                    identity
-                        .params
-                        .insert(0, ("task params".into(), params.clone()));
-                    (*task).to_string()
-                }
-                None => cx.stats.name.clone(),
-            };
-            // The types too: two stages that swapped default names between two builds
-            // then differ at least when their types do.
-            let types = [std::any::type_name::<T>(), std::any::type_name::<U>()].join(" -> ");
-            identity
-                .params
-                .insert(0, ("types".into(), types.into_bytes()));
-            identity.key(self.kind, &name)
-        };
-        if let (Mode::Processes(_), Some(process)) = (cx.mode, self.process) {
-            // Stored as the workers encode outputs: not the threads' format, so a key of its
-            // own.
-            let mut identity = self.identity.clone();
-            identity
-                .params
-                .push(("stored as".into(), b"worker outputs".to_vec()));
-            let (task, params) = self
-                .task
-                .as_ref()
-                .expect("process stages run registered tasks");
-            identity
-                .params
-                .insert(0, ("task params".into(), params.clone()));
-            let types = [std::any::type_name::<T>(), std::any::type_name::<U>()].join(" -> ");
-            identity
-                .params
-                .insert(0, ("types".into(), types.into_bytes()));
+        let in_processes = matches!(cx.mode, Mode::Processes(_)) && self.process.is_some();
+        let stage = self.stage_key(&cx.stats.name, in_processes);
+        // Opened here, so that a store that cannot be opened fails the run before any
+        // item flows, naming the stage; each worker thread then opens its own connection.
+        if settings.enabled {
+            Store::open_with_limit(&settings.dir, settings.limit)
+                .map_err(|e| PipelineError::Invalid(format!("stage '{}': {e}", cx.stats.name)))?;
+        }
+        if let (true, Some(process)) = (in_processes, self.process) {
             let cache = settings.enabled.then(|| {
                 let cache = ProcessCache {
-                    stage: identity.key(self.kind, task),
+                    stage,
                     settings: settings.clone(),
                 };
                 Box::new(cache) as Box<dyn StageCache<T>>
             });
             return process(cx, cache);
-        }
-        // Opened here, so that a store that cannot be opened fails the run before any
-        // item flows, naming the stage; each worker then opens its own connection.
-        if settings.enabled {
-            Store::open_with_limit(&settings.dir, settings.limit)
-                .map_err(|e| PipelineError::Invalid(format!("stage '{}': {e}", cx.stats.name)))?;
         }
         let flat = self.flat;
         cx.spawn_each(|cx| {
@@ -189,15 +154,40 @@ where
                         break;
                     }
                 }
-                finish(cx, &counts);
+                cx.stats.cache.add(&counts);
             }
         });
         Ok(())
     }
 }
 
-fn finish(cx: &mut WorkerCx, counts: &CacheCounts) {
-    cx.stats.cache.add(counts);
+impl<T, U> CachedRunner<T, U> {
+    /// The digest of this stage's identity: a registered task's name and parameters or the
+    /// stage's name, its types, the declared version and parameters (and build, if strict).
+    fn stage_key(&self, stage_name: &str, in_processes: bool) -> Key {
+        let mut identity = self.identity.clone();
+        let name = match &self.task {
+            Some((task, params)) => {
+                let params = ("task params".to_string(), params.clone());
+                identity.params.insert(0, params);
+                *task
+            }
+            None => stage_name,
+        };
+        // The types too: two stages that swapped default names between two builds then
+        // differ at least when their types do.
+        let types = [std::any::type_name::<T>(), std::any::type_name::<U>()].join(" -> ");
+        identity
+            .params
+            .insert(0, ("types".into(), types.into_bytes()));
+        if in_processes {
+            // Stored as the workers encode outputs, not in the threads' form: keys of their
+            // own, so that neither reads the other's.
+            let form = ("stored as".to_string(), b"worker outputs".to_vec());
+            identity.params.push(form);
+        }
+        identity.key(self.kind, name)
+    }
 }
 
 /// The key of one input; `None` (run uncached) if the input does not encode.
