@@ -95,7 +95,7 @@
 //! let reader = std::thread::spawn(move || large.map(|r| r.unwrap()).sum::<u32>());
 //! let small: Vec<u32> = small.collect::<Result<_, _>>()?;
 //! assert_eq!(small, (0..10).collect::<Vec<_>>());
-//! assert_eq!(reader.join().unwrap(), (10..100).map(|n| n * 2).sum());
+//! assert_eq!(reader.join().unwrap(), (10..100).map(|n| n * 2).sum::<u32>());
 //! # Ok::<(), skorche::PipelineError>(())
 //! ```
 //!
@@ -420,6 +420,31 @@
 //! assert_eq!(report.stage("doc_facade_double_on_2+doc_facade_show").unwrap().mode, Mode::Threads(2));
 //! assert_eq!(report.stage("tag+len").unwrap().mode, Mode::Threads(3));
 //! # Ok::<(), PipelineError>(())
+//!
+//! # Caching results between runs
+//!
+//! A stage declared after [`Queue::cached`] keeps its results in a store on disk
+//! (`.skorche/cache` by default): a later run reads them instead of running the task. The
+//! [`cache`] module explains keys, versions (the contract: Rust cannot hash a closure) and
+//! the store; [`cli`] gives a driver binary a command line to run, draw and report its
+//! pipelines and to manage the store.
+//!
+//! ```
+//! use skorche::Pipeline;
+//! # let dir = std::env::temp_dir().join(format!("skorche-facade-cache-{}", std::process::id()));
+//!
+//! let run = |dir: &std::path::Path| {
+//!     let p = Pipeline::new();
+//!     p.cache_dir(dir);
+//!     let out = p.source(0..4u32).cached().version("1").map(|n| n * 3).name("triple");
+//!     p.run_iter(out)?.collect_report()
+//! };
+//! let (first, _) = run(&dir)?;
+//! let (second, report) = run(&dir)?;
+//! assert_eq!(first, second);
+//! assert_eq!(report.stage("triple").unwrap().cache.hits, 4);
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok::<(), skorche::PipelineError>(())
 //! ```
 //!
 //! # Crates
@@ -429,6 +454,11 @@
 //! [`task!`] and [`enter`] come from [`worker`].
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+
+#[cfg(feature = "cache")]
+pub use skorche_core::cache;
+#[cfg(feature = "cli")]
+pub mod cli;
 
 pub use skorche_core as core;
 pub use skorche_shm as shm;

@@ -75,6 +75,9 @@ pub(crate) struct Graph {
     pub(crate) handshake_timeout: Option<std::time::Duration>,
     /// The run's failure budget, shared by every stage with a failure policy.
     pub(crate) run_budget: Arc<RunBudget>,
+    /// Where cached stages keep their results; shared with them, read when the run starts.
+    #[cfg(feature = "cache")]
+    pub(crate) cache: crate::cache::SharedSettings,
 }
 
 pub(crate) struct SavePoint {

@@ -38,6 +38,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod cache;
 mod chain;
 mod channel;
 mod coordinator;
@@ -57,8 +58,12 @@ mod packet;
 mod pipeline;
 #[cfg(feature = "stream")]
 mod pipeline_stream;
+#[cfg(feature = "cache")]
+mod pipeline_cache;
 mod process_options;
 mod queue;
+#[cfg(feature = "cache")]
+mod queue_cache;
 mod queue_failure;
 mod queue_order;
 mod queue_process;

@@ -69,6 +69,9 @@ pub struct StageReport {
     /// its workers ended normally (a leak; always 0 unless a worker or a handle misbehaved).
     /// Records forwarded to a process stage downstream are not counted.
     pub ring_bytes_left: u64,
+    /// Cached stages ([`Queue::cached`](crate::Queue::cached)): hits, misses, and bytes
+    /// read from and written to the store. All zero for other stages.
+    pub cache: crate::cache::CacheCounts,
 }
 
 impl StageReport {
@@ -130,13 +133,17 @@ impl Report {
 type Column = (&'static str, fn(&StageReport) -> f64);
 
 /// The counts shown in the table only when some stage has one.
-const OPTIONAL: [Column; 6] = [
+const OPTIONAL: [Column; 10] = [
     ("failed", |s| s.failed as f64),
     ("retried", |s| s.retried as f64),
     ("skipped", |s| s.skipped as f64),
     ("dead", |s| s.dead_lettered as f64),
     ("restarts", |s| s.restarts as f64),
     ("recov ms", |s| s.recovering.as_secs_f64() * 1e3),
+    ("hits", |s| s.cache.hits as f64),
+    ("misses", |s| s.cache.misses as f64),
+    ("read B", |s| s.cache.bytes_read as f64),
+    ("wrote B", |s| s.cache.bytes_written as f64),
 ];
 
 /// Causes listed under the table, per stage (the report holds more).

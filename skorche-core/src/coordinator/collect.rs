@@ -183,6 +183,7 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                     crashes: s.crashes,
                     attempts: s.attempts,
                     done: s.done,
+                    key: s.key,
                 })
                 .collect();
             batch.answered = end;
@@ -204,7 +205,11 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
                 Outcome::Done(count) => {
                     self.release_input(&mut sent);
                     let mine = (&mut outputs).take(count as usize);
-                    if !self.emit(cx, tx, sent, mine) {
+                    let mine: Vec<ValueRef<'_>> = mine.collect();
+                    if let (Some(key), Some(cache)) = (&sent.key, self.stage.cache.as_deref()) {
+                        self.keep(cx, cache, key, &mine);
+                    }
+                    if !self.emit(cx, tx, sent, mine.into_iter()) {
                         return Ok(());
                     }
                 }
@@ -246,6 +251,36 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
             f.sizer.observe(items, batch.busy, batch.out_bytes);
         }
         Ok(())
+    }
+
+    /// Stores a missed item's outputs as the worker encoded them (read from the output ring
+    /// before they are emitted, since emitting may hand the records on). An output that
+    /// cannot be read is not stored: decoding it reports the fault.
+    fn keep(
+        &self,
+        cx: &WorkerCx,
+        cache: &dyn crate::coordinator::cached::StageCache<V>,
+        key: &crate::coordinator::cached::ItemKey,
+        outputs: &[ValueRef<'_>],
+    ) {
+        let mut guards = Vec::new();
+        let mut bytes: Vec<&[u8]> = Vec::with_capacity(outputs.len());
+        for v in outputs {
+            if let ValueRef::Shm(h) = v {
+                match self.output_ring.read(h) {
+                    Ok(g) => guards.push(g),
+                    Err(_) => return,
+                }
+            }
+        }
+        let mut shm = guards.iter();
+        for v in outputs {
+            match v {
+                ValueRef::Inline(b) => bytes.push(b),
+                ValueRef::Shm(_) => bytes.push(shm.next().expect("read above")),
+            }
+        }
+        cache.keep(key, &bytes, &cx.stats);
     }
 
     /// An input kept for another attempt is done with: its ring record goes back.

@@ -33,6 +33,8 @@ pub(crate) struct Sent {
     pub(crate) attempts: u32,
     /// Handled without a worker (skipped or dead-lettered after crashes).
     pub(crate) done: bool,
+    /// Its key in the stage's result cache: its outputs are stored when they come.
+    pub(crate) key: Option<crate::coordinator::cached::ItemKey>,
 }
 
 /// A batch sent and not yet fully answered and emitted.

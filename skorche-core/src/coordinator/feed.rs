@@ -25,6 +25,8 @@ pub(crate) struct Feeder<'a, V, W> {
     pub(crate) slot: &'a Slot<W>,
     pub(crate) sender: Box<dyn WorkSender>,
     pub(crate) input_ring: &'a skorche_worker::rings::Ring,
+    /// The worker's output ring: cached outputs are decoded as if the worker answered them.
+    pub(crate) output_ring: &'a std::sync::Arc<skorche_worker::rings::Ring>,
     /// Borrowed: the chunk it holds stays for the feeder of a restarted worker.
     pub(crate) rx: &'a mut Rx<V>,
     pub(crate) tx: &'a Tx<W>,
@@ -93,6 +95,23 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                         if let Some(g) = &self.stage.guard {
                             g.item_seen();
                         }
+                        let cache = self.stage.cache.as_deref();
+                        let key = cache.and_then(|c| c.key(&value));
+                        let hit = key.and_then(|k| cache?.lookup(&k, &cx.stats));
+                        if let Some(outputs) = hit {
+                            // Answered here, without a worker; it leaves after what was sent
+                            // before it, like a control packet.
+                            let packets = self.answer(cx, seq, tag, outputs)?;
+                            if !self.flush(cx, &mut items, &mut sent) {
+                                return None;
+                            }
+                            for packet in packets {
+                                if !self.after_last(cx, packet) {
+                                    return None;
+                                }
+                            }
+                            break;
+                        }
                         if self.encode(cx, seq, value, holding, &mut items)? {
                             cx.local.via_shm += 1;
                             holding = true;
@@ -111,6 +130,7 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                             crashes: 0,
                             attempts: 1,
                             done: false,
+                            key,
                         });
                     }
                 }
@@ -315,6 +335,53 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
     }
 
     /// Puts a control packet behind the last batch in flight, or sends it on if none is.
+    /// The packets of a cached answer: its outputs decoded as a worker's would be, in the
+    /// positions a worker's answer would take. `None`: one did not decode (the stage failed).
+    fn answer(
+        &self,
+        cx: &mut WorkerCx,
+        seq: u64,
+        tag: crate::order::Tag,
+        outputs: Vec<Vec<u8>>,
+    ) -> Option<Vec<Packet<W>>> {
+        let mut values = Vec::with_capacity(outputs.len());
+        for bytes in &outputs {
+            let value = skorche_worker::values::ValueRef::Inline(bytes);
+            match catch(|| (self.stage.decode)(value, self.output_ring)) {
+                Ok(Ok(v)) => values.push(v),
+                Ok(Err(e)) | Err(e) => {
+                    cx.fail(
+                        Some(seq),
+                        FailureKind::Protocol,
+                        format!("a cached output does not decode: {e}"),
+                    );
+                    return None;
+                }
+            }
+        }
+        if !self.stage.flat || !tag.is_ordered() {
+            let packets = values.into_iter().map(|value| Packet::Item {
+                seq,
+                tag: tag.clone(),
+                value,
+            });
+            return Some(packets.collect());
+        }
+        let n = values.len() as u64;
+        if n == 0 {
+            return Some(vec![Packet::Skip(tag)]);
+        }
+        let packets = values
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| Packet::Item {
+                seq,
+                tag: tag.child(i as u64, i as u64 + 1 == n),
+                value,
+            });
+        Some(packets.collect())
+    }
+
     fn after_last(&self, cx: &mut WorkerCx, control: Packet<W>) -> bool {
         let mut f = self.slot.lock();
         match f.batches.back_mut() {

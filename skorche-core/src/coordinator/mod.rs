@@ -10,6 +10,7 @@
 //! expired item timeout fails the stage; every worker is stopped and reaped in every case.
 
 pub(crate) mod batch_size;
+pub(crate) mod cached;
 pub(crate) mod collect;
 pub(crate) mod dispatch;
 pub(crate) mod feed;
@@ -93,6 +94,8 @@ pub(crate) struct Stage<V, W> {
     /// Whether a later stage attached this stage's output rings to take `ShmBytes` records
     /// over by handle (it releases them, so they are not this stage's leaks).
     handed_on: Arc<AtomicBool>,
+    /// The stage's result cache, if it is cached.
+    pub(crate) cache: Option<Box<dyn cached::StageCache<V>>>,
 }
 
 /// Sends item `seq` (its payload kept in `ring` or inline) to the dead-letter queue.
@@ -109,6 +112,22 @@ pub(crate) fn launch<T, U, V>(
     task: BoundTask<T, U>,
     decode: fn(ValueRef<'_>, &Arc<Ring>) -> Result<V, DecodeError>,
     failure: Option<&StagePolicy>,
+    cx: &mut Launch<'_>,
+) -> Result<(), PipelineError>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+    U: 'static,
+    V: Send + 'static,
+{
+    launch_cached(task, decode, failure, None, cx)
+}
+
+/// [`launch`] with a result cache: a hit is answered by the coordinator, without a worker.
+pub(crate) fn launch_cached<T, U, V>(
+    task: BoundTask<T, U>,
+    decode: fn(ValueRef<'_>, &Arc<Ring>) -> Result<V, DecodeError>,
+    failure: Option<&StagePolicy>,
+    cache: Option<Box<dyn cached::StageCache<T>>>,
     cx: &mut Launch<'_>,
 ) -> Result<(), PipelineError>
 where
@@ -171,11 +190,20 @@ where
         Ok(v.to_payload())
     });
     let failure = (failure.0, failure.1, failure.2, attach);
+    if cache.is_some() && cx.forward_in[0] {
+        // Its inputs stay encoded in the upstream workers' rings: nothing to key them by
+        // without reading them back.
+        tracing::warn!(
+            stage = %cx.stats.name,
+            "a cached process stage fed by another process stage is not cached: put a \
+             thread stage between them"
+        );
+    }
     match (cx.forward_in[0], cx.forward_out[0]) {
-        (false, false) => launch_with(task, cx, plain_in, plain_out, failure),
-        (true, false) => launch_with(task, cx, fwd_in, plain_out, failure),
-        (false, true) => launch_with(task, cx, plain_in, fwd_out, failure),
-        (true, true) => launch_with(task, cx, fwd_in, fwd_out, failure),
+        (false, false) => launch_with(task, cx, plain_in, plain_out, failure, cache),
+        (true, false) => launch_with(task, cx, fwd_in, plain_out, failure, None),
+        (false, true) => launch_with(task, cx, plain_in, fwd_out, failure, cache),
+        (true, true) => launch_with(task, cx, fwd_in, fwd_out, failure, None),
     }
 }
 
@@ -210,6 +238,7 @@ fn launch_with<T, U, V, W>(
     encode: Encoder<V>,
     decode: Decoder<W>,
     (guard, letter, keep, attach): (Option<Arc<FailureGuard>>, Option<Letter>, bool, Attach),
+    cache: Option<Box<dyn cached::StageCache<V>>>,
 ) -> Result<(), PipelineError>
 where
     T: 'static,
@@ -280,6 +309,7 @@ where
         letter,
         keep,
         handed_on,
+        cache,
     });
     for index in 0..workers {
         let input = new_ring()?;
@@ -664,6 +694,7 @@ fn serve_link<V: Send + 'static, W: Send + 'static>(
         slot,
         sender: link.sender,
         input_ring: &rings[0],
+        output_ring,
         rx,
         tx: own_tx,
     };

@@ -330,6 +330,7 @@ fn supervise(
                 restarts: st.restarts.load(Relaxed),
                 recovering: Duration::from_nanos(st.recovering_ns.load(Relaxed)),
                 ring_bytes_left: st.ring_bytes_left.load(Relaxed),
+                cache: st.cache.snapshot(),
             }
         })
         .collect();

@@ -45,6 +45,8 @@ pub(crate) struct StageStats {
     pub(crate) causes: std::sync::Mutex<Vec<crate::error::StageFailure>>,
     /// Failure policies: the cause of the latest item that failed for good.
     pub(crate) last_cause: std::sync::Mutex<Option<crate::error::StageFailure>>,
+    /// Cached stages: hits, misses and bytes read and written.
+    pub(crate) cache: crate::cache::CacheCounters,
 }
 
 impl StageStats {
@@ -69,6 +71,7 @@ impl StageStats {
             seen: AtomicU64::new(0),
             causes: std::sync::Mutex::new(Vec::new()),
             last_cause: std::sync::Mutex::new(None),
+            cache: Default::default(),
         }
     }
 }

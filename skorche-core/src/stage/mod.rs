@@ -2,6 +2,8 @@
 //! loop; all of them pass control packets (skips, markers) through untouched.
 
 pub(crate) mod batch;
+#[cfg(feature = "cache")]
+pub(crate) mod cached;
 pub(crate) mod filter;
 pub(crate) mod flat_map;
 pub(crate) mod map;
