@@ -2,14 +2,19 @@
 //! loop; all of them pass control packets (skips, markers) through untouched.
 
 pub(crate) mod batch;
+pub(crate) mod batch_timeout;
 pub(crate) mod filter;
 pub(crate) mod flat_map;
+pub(crate) mod inspect;
 pub(crate) mod map;
 pub(crate) mod marker;
 pub(crate) mod order;
 pub(crate) mod source;
 pub(crate) mod split;
+pub(crate) mod stateful;
 pub(crate) mod task;
+pub(crate) mod tee;
+pub(crate) mod window;
 pub(crate) mod zip;
 
 pub(crate) use crate::exec::send::send;
