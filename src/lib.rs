@@ -41,8 +41,19 @@
 //! | [`flat_map`](Queue::flat_map) | `Queue<T>` | `Queue<U>` |
 //! | [`split`](Queue::split), [`split_by`](Queue::split_by) | `Queue<T>` | 2 or n `Queue<T>` |
 //! | [`batch`](Queue::batch) / [`unbatch`](Queue::unbatch) | `Queue<T>` / `Queue<Vec<T>>` | `Queue<Vec<T>>` / `Queue<T>` |
+//! | [`batch_timeout`](Queue::batch_timeout) (full, or oldest waited long enough) | `Queue<T>` | `Queue<Vec<T>>` |
+//! | [`window`](Queue::window) (sliding or tumbling, by count) | `Queue<T>` | `Queue<Vec<T>>` |
+//! | [`tee`](Queue::tee), [`tee2`](Queue::tee2) (every item to each) | `Queue<T>` | n or 2 `Queue<T>` |
+//! | [`inspect`](Queue::inspect) (look, pass on) | `Queue<T>` | `Queue<T>` |
+//! | [`fold`](Queue::fold) (one result at the end) | `Queue<T>` | `Queue<S>` |
+//! | [`scan`](Queue::scan) (a running state) | `Queue<T>` | `Queue<U>` |
+//! | [`stateful`](Queue::stateful) (0..n outputs per item, more at the end, through an [`Emitter`]) | `Queue<T>` | `Queue<U>` |
 //! | [`Pipeline::merge`] | n `Queue<T>` | `Queue<T>` |
 //! | [`Pipeline::zip`] | `Queue<A>`, `Queue<B>` | `Queue<(A, B)>` |
+//!
+//! [`Pipeline::source`] starts from any iterator, [`Pipeline::try_source`] from one of
+//! `Result`s (an `Err` fails the run at that element). `fold`, `scan`, `stateful`,
+//! `batch_timeout` and `window` are sequential: they run on one worker.
 //!
 //! [`workers`](Queue::workers), [`capacity`](Queue::capacity) and [`name`](Queue::name)
 //! configure the stage that produced a queue. Types are checked by the compiler: a task
@@ -469,8 +480,8 @@ pub use skorche_core::OutputStream;
 pub use skorche_core::{AnyStage, StageKind, TaskStage};
 pub use skorche_core::{Backoff, Failed};
 pub use skorche_core::{
-    BoxError, Chain, Event, FailureKind, IntoTask, Marker, MarkerId, Mode, OrderPoint, Output,
-    OutputPort, Pipeline, PipelineError, Placement, Queue, Report, Running, StageFailure,
+    BoxError, Chain, Emitter, Event, FailureKind, IntoTask, Marker, MarkerId, Mode, OrderPoint,
+    Output, OutputPort, Pipeline, PipelineError, Placement, Queue, Report, Running, StageFailure,
     StageReport, Until, DEFAULT_ORDER_WINDOW,
 };
 pub use skorche_core::{Interrupted, StopHandle, StopOutcome, DEFAULT_GRACE_PERIOD};
@@ -502,8 +513,8 @@ pub use skorche_worker::{enter, task};
 /// ```
 pub mod prelude {
     pub use skorche_core::{
-        Backoff, BoxError, Chain, Failed, FailureKind, Marker, Output, Pipeline, PipelineError,
-        Placement, Queue, Report, StageFailure, TaskStage,
+        Backoff, BoxError, Chain, Emitter, Failed, FailureKind, Marker, Output, Pipeline,
+        PipelineError, Placement, Queue, Report, StageFailure, TaskStage,
     };
     pub use skorche_worker::{enter, task};
 }

@@ -1,4 +1,5 @@
-//! Property: any pipeline of map / filter / flat_map / batch+unbatch / split+merge, with
+//! Property: any pipeline of map / filter / flat_map / batch+unbatch / split+merge /
+//! tee+merge (each branch a map or a flat_map), with
 //! random worker counts and random per-item delays, wrapped in `order save`/`order load`,
 //! yields exactly what a plain sequential evaluation yields.
 
@@ -10,11 +11,32 @@ use skorche::core::{Pipeline, Queue};
 
 #[derive(Debug, Clone)]
 enum Op {
-    Map { add: u64, workers: usize },
-    Filter { modulo: u64, workers: usize },
-    FlatMap { max: u64, workers: usize },
-    BatchUnbatch { size: usize, workers: usize },
-    SplitMerge { ways: usize, workers: usize },
+    Map {
+        add: u64,
+        workers: usize,
+    },
+    Filter {
+        modulo: u64,
+        workers: usize,
+    },
+    FlatMap {
+        max: u64,
+        workers: usize,
+    },
+    BatchUnbatch {
+        size: usize,
+        workers: usize,
+    },
+    SplitMerge {
+        ways: usize,
+        workers: usize,
+    },
+    /// Every item down each of `ways` branches; odd branches flat_map, even ones map.
+    TeeMerge {
+        ways: usize,
+        max: u64,
+        workers: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -24,7 +46,12 @@ fn op() -> impl Strategy<Value = Op> {
         (2u64..5, w.clone()).prop_map(|(modulo, workers)| Op::Filter { modulo, workers }),
         (0u64..4, w.clone()).prop_map(|(max, workers)| Op::FlatMap { max, workers }),
         (1usize..9, w.clone()).prop_map(|(size, workers)| Op::BatchUnbatch { size, workers }),
-        (2usize..4, w).prop_map(|(ways, workers)| Op::SplitMerge { ways, workers }),
+        (2usize..4, w.clone()).prop_map(|(ways, workers)| Op::SplitMerge { ways, workers }),
+        (1usize..4, 0u64..3, w).prop_map(|(ways, max, workers)| Op::TeeMerge {
+            ways,
+            max,
+            workers
+        }),
     ]
 }
 
@@ -34,6 +61,16 @@ fn delay(x: u64, salt: u64) -> Duration {
 
 fn expand(x: u64, max: u64) -> impl Iterator<Item = u64> {
     (0..(x % (max + 1))).map(move |i| x * 8 + i)
+}
+
+/// What branch `i` of a tee makes of `x`.
+fn tee_branch(x: u64, i: usize, max: u64) -> Vec<u64> {
+    let x = x + i as u64 * 1_000_000;
+    if i % 2 == 1 {
+        expand(x, max).collect()
+    } else {
+        vec![x]
+    }
 }
 
 /// The reference: the same operations, one item at a time.
@@ -48,6 +85,10 @@ fn sequential(input: &[u64], ops: &[Op]) -> Vec<u64> {
             Op::SplitMerge { ways, .. } => items
                 .into_iter()
                 .map(|x| x + (x % ways as u64) * 1_000_000)
+                .collect(),
+            Op::TeeMerge { ways, max, .. } => items
+                .into_iter()
+                .flat_map(|x| (0..ways).flat_map(move |i| tee_branch(x, i, max)))
                 .collect(),
         };
     }
@@ -95,6 +136,31 @@ fn build(p: &Pipeline, mut q: Queue<u64>, ops: &[Op], salt: u64) -> Queue<u64> {
                     .collect();
                 p.merge(branches)
             }
+            Op::TeeMerge { ways, max, workers } => {
+                let branches: Vec<_> = q
+                    .tee(ways)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, b)| {
+                        let salt = salt + i as u64;
+                        if i % 2 == 0 {
+                            // A copy kept as it is: it stays at the item's own position.
+                            b.map(move |x| {
+                                sleep(delay(x, salt));
+                                x + i as u64 * 1_000_000
+                            })
+                            .workers(workers)
+                        } else {
+                            b.flat_map(move |x| {
+                                sleep(delay(x, salt));
+                                tee_branch(x, i, max)
+                            })
+                            .workers(workers)
+                        }
+                    })
+                    .collect();
+                p.merge(branches)
+            }
         };
     }
     q
@@ -135,7 +201,11 @@ proptest! {
         // flat_map fan-outs (each input expands to at most `max` outputs).
         let fan_out: usize = ops
             .iter()
-            .map(|op| match op { Op::FlatMap { max, .. } => (*max as usize).max(1), _ => 1 })
+            .map(|op| match op {
+                Op::FlatMap { max, .. } => (*max as usize).max(1),
+                Op::TeeMerge { ways, max, .. } => ways * (*max as usize).max(1),
+                _ => 1,
+            })
             .product();
         let held = high_water.load(std::sync::atomic::Ordering::Relaxed);
         prop_assert!(held <= window * fan_out, "held {} > window {} x fan-out {}", held, window, fan_out);

@@ -6,7 +6,9 @@
 //! sends the item to one branch and a `Skip` to the others, each carrying a *share* of the
 //! position (1/N), so that `order load` after a `merge` knows a position is complete when
 //! the shares it received add up to one. `batch` gives its output a *group* tag listing the
-//! members' positions; `unbatch` hands them back.
+//! members' positions; `unbatch` hands them back. `tee` sends a copy of the item down every
+//! branch, each with a share and a *lane* of its own: a load after a `merge` of the branches
+//! keeps every copy (and whatever each branch made of it), in branch order.
 
 /// An exact fraction of a position (shares of split branches add up to one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,13 +64,39 @@ fn lcm(a: u64, b: u64) -> u64 {
     a / gcd(a, b).max(1) * b
 }
 
-/// One level of a position: index among siblings, whether it is the last sibling, and the
-/// share of that sibling's position the packet (or the item it came from) carries.
+/// One level of a position: index among siblings, whether it is the last sibling, the
+/// share of that sibling's position the packet (or the item it came from) carries, and the
+/// lane: which branches of `tee`s the copy went down (0: no tee).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Step {
     pub(crate) index: u64,
     pub(crate) last: bool,
     pub(crate) share: Share,
+    pub(crate) lane: u64,
+}
+
+/// Bits of a lane per `tee` passed: 4 nested tees in one ordered section fit in a `u64`.
+const LANE_DIGIT_BITS: u32 = 16;
+
+/// The lane of a copy that went down branch `branch` of a tee, from lane `lane`.
+///
+/// A lane is the path of branch numbers (each stored plus one, so never 0), the first one in
+/// the highest bits: lanes compare like their paths, so the copies of one position leave a
+/// load in branch order. Past 4 nested tees the path is folded into the last digit (copies
+/// still differ, unless two paths happen to fold alike).
+fn next_lane(lane: u64, branch: usize) -> u64 {
+    let digit = (branch as u64 % ((1 << LANE_DIGIT_BITS) - 1)) + 1;
+    let used = if lane == 0 {
+        0
+    } else {
+        (64 - lane.trailing_zeros()).div_ceil(LANE_DIGIT_BITS)
+    };
+    if used < 64 / LANE_DIGIT_BITS {
+        lane | digit << (64 - LANE_DIGIT_BITS * (used + 1))
+    } else {
+        let mixed = (lane ^ digit).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - LANE_DIGIT_BITS);
+        (lane & !((1 << LANE_DIGIT_BITS) - 1)) | mixed.max(1)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +119,7 @@ impl Tag {
             index,
             last: true,
             share: Share::WHOLE,
+            lane: 0,
         }])))))
     }
 
@@ -141,6 +170,24 @@ impl Tag {
         }
     }
 
+    /// This tag carried into branch `branch` of a `tee` of `ways` branches: the share of a
+    /// split branch, and a lane of its own, so that the copies of one item that meet again
+    /// at an `order load` (after a `merge`) are told apart.
+    pub(crate) fn lane(&self, ways: usize, branch: usize) -> Tag {
+        match self.0.as_deref() {
+            None => Tag::NONE,
+            Some(Repr::Pos(steps)) => {
+                let mut v = steps.to_vec();
+                if let Some(last) = v.last_mut() {
+                    last.share = last.share.divided(ways);
+                    last.lane = next_lane(last.lane, branch);
+                }
+                Tag(Some(Box::new(Repr::Pos(v.into_boxed_slice()))))
+            }
+            Some(Repr::Group(m)) => Tag::group(m.iter().map(|t| t.lane(ways, branch)).collect()),
+        }
+    }
+
     /// The position of the `index`-th output of this packet; `last` marks the final one.
     ///
     /// For a group tag (a batch) the `index`-th output takes the `index`-th member's
@@ -156,6 +203,7 @@ impl Tag {
                     index,
                     last,
                     share: Share::WHOLE,
+                    lane: 0,
                 });
                 Tag(Some(Box::new(Repr::Pos(v.into_boxed_slice()))))
             }

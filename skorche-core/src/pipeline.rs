@@ -3,12 +3,13 @@
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 
+use crate::error::BoxError;
 use crate::graph::{Mode, NodeDecl};
 use crate::graph_ref::GraphRef;
 use crate::launch::Runner;
 use crate::queue::{add_stage, Queue};
 use crate::render;
-use crate::stage::source::SourceRunner;
+use crate::stage::source::{SourceRunner, TrySourceRunner};
 use crate::stage::zip::ZipRunner;
 use crate::stop::StopOptions;
 
@@ -185,6 +186,46 @@ impl Pipeline {
     {
         let iter = items.into_iter();
         self.add_source(Box::new(SourceRunner { iter }))
+    }
+
+    /// A queue fed from fallible `items` (lines of a file, rows of a query), pulled lazily
+    /// like [`Pipeline::source`]: each `Ok` value goes downstream, and the first `Err` fails
+    /// the run there, as a task's error would. The failure names the source stage and the
+    /// index of the element that was an `Err` (its `seq`), and its
+    /// [`source()`](std::error::Error::source) is the error itself.
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// use std::io::BufRead;
+    /// use skorche_core::{FailureKind, Pipeline};
+    ///
+    /// let p = Pipeline::new();
+    /// let numbers = p
+    ///     .try_source(["1", "2", "x", "4"].map(|s| s.parse::<u32>()))
+    ///     .name("numbers");
+    /// let err = p.run_iter(numbers)?.collect::<Result<Vec<u32>, _>>().unwrap_err();
+    /// let failure = &err.failures()[0];
+    /// assert_eq!((failure.stage.as_str(), failure.seq), ("numbers", Some(2)));
+    /// assert_eq!(failure.kind, FailureKind::Task);
+    /// let cause = failure.source().and_then(|e| e.downcast_ref::<std::num::ParseIntError>());
+    /// assert!(cause.is_some());
+    ///
+    /// // Reading lines: an I/O error ends the run instead of being unwrapped.
+    /// let p = Pipeline::new();
+    /// let text = std::io::Cursor::new("a\nbb\nccc\n");
+    /// let lens = p.try_source(text.lines()).map(|line| line.len());
+    /// assert_eq!(p.run_iter(lens)?.collect::<Result<Vec<_>, _>>()?, [1, 2, 3]);
+    /// # Ok::<(), skorche_core::PipelineError>(())
+    /// ```
+    pub fn try_source<I, T, E>(&self, items: I) -> Queue<T>
+    where
+        I: IntoIterator<Item = Result<T, E>>,
+        I::IntoIter: Send + 'static,
+        T: Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        let iter = items.into_iter();
+        self.add_source(Box::new(TrySourceRunner { iter }))
     }
 
     /// Adds a source stage running `runner`, whose one output carries `T`s.

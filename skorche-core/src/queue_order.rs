@@ -2,27 +2,39 @@
 
 use std::marker::PhantomData;
 use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{bounded, Receiver};
 
 use crate::graph::{NodeDecl, QueueDecl, SavePoint};
+use crate::graph_ref::GraphRef;
 use crate::order::Share;
 use crate::packet::MarkerId;
 use crate::queue::Queue;
 use crate::stage::marker::{InsertRunner, Marker, OnMarkerRunner, Placement};
-use crate::stage::order::LoadRunner;
+use crate::stage::order::{Credits, Forked, LoadRunner};
 
 /// Window of [`Queue::ordered`]: positions admitted ahead of the reorder buffer.
 pub const DEFAULT_ORDER_WINDOW: usize = 256;
 
 /// A save point, returned by [`Queue::order_save`] and consumed by [`Queue::order_load`].
 #[must_use = "a save point without its load stalls the run once its window is full"]
-#[derive(Debug)]
 pub struct OrderPoint {
+    graph: GraphRef,
     index: usize,
     credits: Receiver<()>,
     high_water: Arc<AtomicUsize>,
+    /// Set once the point was forked: the loads' shared progress, and this load's slot.
+    fork: Option<(Arc<Mutex<Forked>>, usize)>,
+}
+
+impl std::fmt::Debug for OrderPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let g = self.graph.borrow();
+        f.debug_struct("OrderPoint")
+            .field("save", &g.nodes[g.save_points[self.index].node].name)
+            .finish()
+    }
 }
 
 impl OrderPoint {
@@ -30,6 +42,95 @@ impl OrderPoint {
     /// (it never exceeds the save point's window).
     pub fn high_water(&self) -> Arc<AtomicUsize> {
         self.high_water.clone()
+    }
+
+    /// `n` points for `n` loads of one ordered section: one per branch of a
+    /// [`tee`](Queue::tee) (or of a [`split`](Queue::split)) whose order is to be restored
+    /// on its own. Each branch then gets every position of the section (as an item, a
+    /// marker or an empty position) and its load puts them back in order.
+    ///
+    /// The window is shared: a position counts against it until *every* load has passed
+    /// it, so the slowest branch holds the save point back and no reorder buffer holds more
+    /// than `window` positions. Each point must be loaded, on its own branch (a load on a
+    /// path that never sees the section would never free the window).
+    ///
+    /// ```
+    /// # use skorche_core::Pipeline;
+    /// let p = Pipeline::new();
+    /// let (q, point) = p.source(0..100u64).order_save(16);
+    /// let (a, b) = q.tee2();
+    /// let [pa, pb]: [_; 2] = point.fork(2).try_into().unwrap();
+    /// let a = a.map(|x| x * 2).workers(4).order_load(pa);
+    /// let b = b.filter(|x| x % 3 == 0).workers(4).order_load(pb);
+    /// let (a, b) = (p.output(a), p.output(b));
+    /// let mut running = p.start()?;
+    /// let (a, b) = (running.take(a), running.take(b));
+    /// let b = std::thread::spawn(move || b.collect::<Result<Vec<u64>, _>>());
+    /// assert_eq!(a.collect::<Result<Vec<u64>, _>>()?, (0..100).map(|x| x * 2).collect::<Vec<_>>());
+    /// assert_eq!(b.join().unwrap()?, (0..100).filter(|x| x % 3 == 0).collect::<Vec<_>>());
+    /// # Ok::<(), skorche_core::PipelineError>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If `n` is 0: a save point needs a load.
+    #[track_caller]
+    pub fn fork(self, n: usize) -> Vec<OrderPoint> {
+        if n == 0 {
+            let g = self.graph.borrow();
+            let name = g.nodes[g.save_points[self.index].node].name.clone();
+            drop(g);
+            panic!("fork(0) of the save point of stage '{name}': a save point needs a load");
+        }
+        // This point's slot among the loads' progress counters, and one more per new point.
+        let (forked, slots): (_, Vec<usize>) = match self.fork {
+            None => (
+                Arc::new(Mutex::new(Forked {
+                    completed: vec![0; n],
+                    returned: 0,
+                })),
+                (0..n).collect(),
+            ),
+            Some((forked, me)) => {
+                let mut f = forked.lock().unwrap_or_else(|e| e.into_inner());
+                let (start, done) = (f.completed.len(), f.completed[me]);
+                f.completed.resize(start + n - 1, done);
+                drop(f);
+                (
+                    forked,
+                    std::iter::once(me).chain(start..start + n - 1).collect(),
+                )
+            }
+        };
+        let mut g = self.graph.borrow_mut();
+        let node = g.save_points[self.index].node;
+        let points = slots
+            .into_iter()
+            .enumerate()
+            .map(|(i, slot)| {
+                let index = if i == 0 {
+                    self.index
+                } else {
+                    g.save_points.push(SavePoint {
+                        node,
+                        loaded: false,
+                    });
+                    g.save_points.len() - 1
+                };
+                OrderPoint {
+                    graph: self.graph.clone(),
+                    index,
+                    credits: self.credits.clone(),
+                    high_water: if i == 0 {
+                        self.high_water.clone()
+                    } else {
+                        Arc::new(AtomicUsize::new(0))
+                    },
+                    fork: Some((forked.clone(), slot)),
+                }
+            })
+            .collect();
+        drop(g);
+        points
     }
 }
 
@@ -41,6 +142,9 @@ impl<T: Send + 'static, K> Queue<T, K> {
     /// Between save and load, any operation keeps positions right: `filter` and `split`
     /// leave empty positions behind, `flat_map` outputs take their input's place, `batch`
     /// and `unbatch` hand positions through, `merge` after `split` restores global order.
+    /// [`tee`](Queue::tee) sends every position down each branch: [`OrderPoint::fork`]
+    /// gives each branch a load of its own, or a load after a `merge` of the branches puts
+    /// each item's copies (and whatever each branch made of them) together, in branch order.
     ///
     /// ```
     /// # use skorche_core::Pipeline;
@@ -78,9 +182,11 @@ impl<T: Send + 'static, K> Queue<T, K> {
         let index = g.save_points.len() - 1;
         drop(g);
         let point = OrderPoint {
+            graph: q.graph.clone(),
             index,
             credits: rx,
             high_water: Arc::new(AtomicUsize::new(0)),
+            fork: None,
         };
         (q, point)
     }
@@ -95,7 +201,10 @@ impl<T: Send + 'static, K> Queue<T, K> {
             reaching_share(&g, self.id, save)
         };
         let runner = LoadRunner::<T> {
-            credits: point.credits,
+            credits: Credits {
+                rx: point.credits,
+                fork: point.fork,
+            },
             target,
             high_water: point.high_water,
             _t: PhantomData,
@@ -188,9 +297,11 @@ impl<T: Send + 'static, K> Queue<T, K> {
             g.save_points.len() - 1
         };
         let point = OrderPoint {
+            graph: self.graph.clone(),
             index: point_index,
             credits: rx,
             high_water: Arc::new(AtomicUsize::new(0)),
+            fork: None,
         };
         self.order_load(point)
     }
@@ -264,7 +375,8 @@ fn reaching_share(
             .iter()
             .map(|&i| reaching_share(g, i, save))
             .fold(Share::ZERO, Share::add),
-        StageKind::Split => reaching_share(g, node.inputs[0], save).split(node.outputs.len()),
+        // A tee's branches each carry a copy, with a split branch's share (and a lane).
+        StageKind::Split | StageKind::Tee => reaching_share(g, node.inputs[0], save).split(node.outputs.len()),
         _ => reaching_share(g, node.inputs[0], save),
     }
 }

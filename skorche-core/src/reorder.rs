@@ -7,13 +7,26 @@ use crate::order::{Share, Step, Tag};
 use crate::packet::Packet;
 
 /// One position of the tree: the packet found there (an item or a marker), the shares of
-/// it seen so far, and the outputs an item placed here was expanded into.
+/// it seen so far, and the outputs the items placed here were expanded into.
 #[derive(Debug)]
 struct Node<T> {
-    packet: Option<Packet<T>>,
+    /// The first packet placed here, with the lane it came by.
+    packet: Option<(u64, Packet<T>)>,
+    /// Further items placed here: copies of one item sent down several branches of a `tee`
+    /// and merged again (each by its own lane).
+    more: Vec<(u64, Packet<T>)>,
     share: Share,
-    /// Share of this position carried by the item that was expanded into `children`.
-    expanded: Option<Share>,
+    /// One per lane whose item was expanded into child positions (one at most without a
+    /// `tee`).
+    expansions: Vec<Expansion<T>>,
+}
+
+/// The outputs one item at a position was expanded into (by `flat_map`, say).
+#[derive(Debug)]
+struct Expansion<T> {
+    lane: u64,
+    /// Share of the position carried by the item that was expanded.
+    share: Share,
     children: BTreeMap<u64, Node<T>>,
     last_child: Option<u64>,
 }
@@ -22,10 +35,9 @@ impl<T> Default for Node<T> {
     fn default() -> Self {
         Node {
             packet: None,
+            more: Vec::new(),
             share: Share::ZERO,
-            expanded: None,
-            children: BTreeMap::new(),
-            last_child: None,
+            expansions: Vec::new(),
         }
     }
 }
@@ -34,15 +46,57 @@ impl<T> Node<T> {
     /// Whether every part of this position that can reach the load has arrived.
     fn complete(&self, target: Share) -> bool {
         let mut total = self.share;
-        if let Some(expanded) = self.expanded {
-            if self.children_complete(target) {
-                total = total.add(expanded);
+        for e in &self.expansions {
+            if e.complete(target) {
+                total = total.add(e.share);
             }
         }
         total.reaches(target)
     }
 
-    fn children_complete(&self, target: Share) -> bool {
+    fn drain_into(self, out: &mut VecDeque<Packet<T>>) {
+        // Without a tee a position holds one packet or one expansion.
+        let lone = self.more.is_empty()
+            && (self.expansions.is_empty() || self.packet.is_none() && self.expansions.len() == 1);
+        if lone {
+            if let Some((_, p)) = self.packet {
+                out.push_back(p);
+            }
+            for e in self.expansions {
+                e.drain_into(out);
+            }
+            return;
+        }
+        // Copies from several branches of a tee: in lane (branch) order, each copy followed
+        // by what its own branch made of it.
+        enum Part<T> {
+            Packet(Packet<T>),
+            Expansion(Expansion<T>),
+        }
+        let mut parts: Vec<(u64, u8, Part<T>)> = Vec::new();
+        parts.extend(
+            self.packet
+                .into_iter()
+                .chain(self.more)
+                .map(|(lane, p)| (lane, 0, Part::Packet(p))),
+        );
+        parts.extend(
+            self.expansions
+                .into_iter()
+                .map(|e| (e.lane, 1, Part::Expansion(e))),
+        );
+        parts.sort_by_key(|&(lane, kind, _)| (lane, kind));
+        for (_, _, part) in parts {
+            match part {
+                Part::Packet(p) => out.push_back(p),
+                Part::Expansion(e) => e.drain_into(out),
+            }
+        }
+    }
+}
+
+impl<T> Expansion<T> {
+    fn complete(&self, target: Share) -> bool {
         match self.last_child {
             Some(last) => {
                 self.children.len() as u64 == last + 1
@@ -53,9 +107,6 @@ impl<T> Node<T> {
     }
 
     fn drain_into(self, out: &mut VecDeque<Packet<T>>) {
-        if let Some(p) = self.packet {
-            out.push_back(p);
-        }
         for (_, child) in self.children {
             child.drain_into(out);
         }
@@ -159,14 +210,19 @@ impl<T> Reorder<T> {
         let steps = tag
             .steps()
             .expect("an ordered tag is a position or a group");
+        let step = *steps.last().expect("a position has a root step");
+        let is_item = matches!(packet, Packet::Item { .. });
         let node = self.node_at(steps);
-        let share = steps.last().expect("a position has a root step").share;
-        node.share = node.share.add(share);
-        if !matches!(packet, Packet::Skip(_)) && node.packet.is_none() {
-            if matches!(packet, Packet::Item { .. }) {
-                self.held_items += 1;
-            }
-            self.node_at(steps).packet = Some(packet);
+        node.share = node.share.add(step.share);
+        match packet {
+            Packet::Skip(_) => return,
+            // The copies of one marker (down the branches of a split or a tee) are one.
+            Packet::Marker { .. } if node.packet.is_some() => return,
+            p if node.packet.is_none() => node.packet = Some((step.lane, p)),
+            p => node.more.push((step.lane, p)),
+        }
+        if is_item {
+            self.held_items += 1;
         }
     }
 
@@ -174,11 +230,24 @@ impl<T> Reorder<T> {
         let mut node = self.roots.entry(steps[0].index).or_default();
         for pair in steps.windows(2) {
             let (parent, child) = (pair[0], pair[1]);
-            node.expanded = Some(parent.share);
+            let i = match node.expansions.iter().position(|e| e.lane == parent.lane) {
+                Some(i) => i,
+                None => {
+                    node.expansions.push(Expansion {
+                        lane: parent.lane,
+                        share: parent.share,
+                        children: BTreeMap::new(),
+                        last_child: None,
+                    });
+                    node.expansions.len() - 1
+                }
+            };
+            let expansion = &mut node.expansions[i];
+            expansion.share = parent.share;
             if child.last {
-                node.last_child = Some(child.index);
+                expansion.last_child = Some(child.index);
             }
-            node = node.children.entry(child.index).or_default();
+            node = expansion.children.entry(child.index).or_default();
         }
         node
     }

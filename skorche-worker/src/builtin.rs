@@ -12,6 +12,7 @@
 //! | `panic_on` | stateful | `u64 -> u64` | param `k`: panics when the input is `k` |
 //! | `abort_on` | stateful | `u64 -> u64` | param `k`: aborts the process when the input is `k` |
 //! | `repeat_n` | flat_map | `u64 -> u64` | `n` copies of `n` |
+//! | `half_if_even` | flat_map | `u64 -> u64` | `Some(n / 2)` for even `n`, `None` for odd (a filter-map) |
 //! | `checksum_in_place` | map_in_place | `ShmBytes -> u64` | [`checksum`] of the input, read where it lies |
 //! | `memset_bytes` | map | `(u8, u64) -> Vec<u8>` | `(byte, len)`: `len` copies of `byte` |
 //! | `memset_in_place` | fill_bytes | `(u8, u64) -> Vec<u8>` | the same, written in place |
@@ -121,6 +122,10 @@ fn repeat_n(n: u64) -> std::iter::RepeatN<u64> {
     std::iter::repeat_n(n, n as usize)
 }
 
+fn half_if_even(n: u64) -> Option<u64> {
+    (n % 2 == 0).then_some(n / 2)
+}
+
 fn memset_bytes((byte, len): (u8, u64)) -> Vec<u8> {
     vec![byte; len as usize]
 }
@@ -202,6 +207,9 @@ crate::task! {
         fill_bytes("produce_bytes_in_place", requested_len, fill_requested);
     /// `u64 -> u64`, flat-map: `n` copies of `n`.
     pub static REPEAT_N: u64 => u64 = flat_map("repeat_n", repeat_n);
+    /// `u64 -> u64`, flat-map over an `Option` (a filter-map): half of an even input, no
+    /// output for an odd one.
+    pub static HALF_IF_EVEN: u64 => u64 = flat_map("half_if_even", half_if_even);
 }
 
 fn double(x: u64) -> u64 {

@@ -836,7 +836,7 @@ pub fn duplicate_names() -> Vec<&'static str> {
 /// ```text
 /// [pub] static NAME: In => Out = map("name", f);             // fn(In) -> Out
 /// [pub] static NAME: In => Out = try_map("name", f);         // fn(In) -> Result<Out, E: Display>
-/// [pub] static NAME: In => Out = flat_map("name", f);        // fn(In) -> impl IntoIterator<Item = Out>
+/// [pub] static NAME: In => Out = flat_map("name", f);        // fn(In) -> impl IntoIterator<Item = Out> (Option<Out>: a filter-map)
 /// [pub] static NAME: In => Out = stateful("name", init, run);     // init: fn(P) -> S, run: fn(&mut S, In) -> Out
 /// [pub] static NAME: In => Out = try_stateful("name", init, run); // run: fn(&mut S, In) -> Result<Out, E>
 /// [pub] static NAME: In => Vec<u8> = fill_bytes("name", size, fill); // size: fn(&In) -> usize, fill: fn(In, &mut [u8])
@@ -876,6 +876,25 @@ pub fn duplicate_names() -> Vec<&'static str> {
 /// let b = RAMP_IN_PLACE.bind().instantiate()?.call(4)?.into_vec().remove(0);
 /// assert_eq!(&a[..], &[0.0, 1.0, 2.0, 3.0]);
 /// assert_eq!(a, b);
+/// # Ok::<(), skorche_worker::protocol::TaskFailure>(())
+/// ```
+///
+/// A `flat_map` task whose function returns an `Option` is a filter-map: `Some(v)` is one
+/// output and `None` none (`Option<Out>` is an `IntoIterator<Item = Out>`). Bound with
+/// `map_task`, it filters on threads and in worker processes alike, and inside an ordered
+/// section a `None` leaves an empty position that `order_load` does not wait for:
+///
+/// ```
+/// fn parse(line: String) -> Option<u64> {
+///     line.trim().parse().ok()
+/// }
+/// skorche_worker::task! {
+///     static PARSE_OR_SKIP: String => u64 = flat_map("doc_parse_or_skip", parse);
+/// }
+///
+/// let mut task = PARSE_OR_SKIP.bind().instantiate()?;
+/// assert_eq!(task.call(" 42 ".to_string())?.into_vec(), vec![42]);
+/// assert!(task.call("forty-two".to_string())?.into_vec().is_empty());
 /// # Ok::<(), skorche_worker::protocol::TaskFailure>(())
 /// ```
 ///

@@ -98,7 +98,7 @@ where
 /// Sends the outputs of one input, in order, at child positions of its own; `false` means
 /// the run is over for this worker (a send failed, or the iterator panicked, which fails
 /// the stage).
-fn emit<X: Send + 'static>(
+pub(crate) fn emit<X: Send + 'static>(
     tx: &Tx<X>,
     cx: &mut WorkerCx,
     seq: u64,

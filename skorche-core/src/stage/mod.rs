@@ -4,8 +4,10 @@
 pub(crate) mod batch;
 #[cfg(feature = "cache")]
 pub(crate) mod cached;
+pub(crate) mod batch_timeout;
 pub(crate) mod filter;
 pub(crate) mod flat_map;
+pub(crate) mod inspect;
 pub(crate) mod map;
 pub(crate) mod marker;
 pub(crate) mod order;
@@ -13,7 +15,10 @@ pub(crate) mod source;
 #[cfg(feature = "stream")]
 pub(crate) mod source_stream;
 pub(crate) mod split;
+pub(crate) mod stateful;
 pub(crate) mod task;
+pub(crate) mod tee;
+pub(crate) mod window;
 pub(crate) mod zip;
 
 pub(crate) use crate::exec::send::send;

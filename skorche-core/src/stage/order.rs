@@ -1,5 +1,6 @@
 //! `order save` and `order load`: tag packets with positions, and restore their order.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
@@ -75,9 +76,49 @@ impl<T: Send + 'static> Runner for SaveRunner<T> {
     }
 }
 
+/// How a load gives the save point's credits back.
+pub(crate) struct Credits {
+    pub(crate) rx: Receiver<()>,
+    /// For a point forked into several loads ([`crate::OrderPoint::fork`]): the positions
+    /// each load completed, shared by them, and which one this load is.
+    pub(crate) fork: Option<(Arc<Mutex<Forked>>, usize)>,
+}
+
+/// What the loads of a forked point completed.
+#[derive(Debug, Default)]
+pub(crate) struct Forked {
+    /// Positions completed, per load.
+    pub(crate) completed: Vec<u64>,
+    /// Credits given back: the positions every load has completed.
+    pub(crate) returned: u64,
+}
+
+impl Credits {
+    /// This load completed `n` more positions. A position's credit goes back once every
+    /// load of the point completed it: the slowest branch holds the window.
+    fn complete(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let Some((forked, me)) = &self.fork else {
+            for _ in 0..n {
+                let _ = self.rx.try_recv();
+            }
+            return;
+        };
+        let mut f = forked.lock().unwrap_or_else(|e| e.into_inner());
+        f.completed[*me] += n as u64;
+        let all = f.completed.iter().copied().min().unwrap_or(0);
+        while f.returned < all {
+            let _ = self.rx.try_recv();
+            f.returned += 1;
+        }
+    }
+}
+
 /// Holds early packets back until every earlier position has passed.
 pub(crate) struct LoadRunner<T> {
-    pub(crate) credits: Receiver<()>,
+    pub(crate) credits: Credits,
     pub(crate) target: crate::order::Share,
     /// Largest number of items the reorder buffer held, for tests and the report.
     pub(crate) high_water: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -101,9 +142,7 @@ impl<T: Send + 'static> Runner for LoadRunner<T> {
                 cx.local.items_in += u64::from(matches!(packet, Packet::Item { .. }));
                 let completed = buffer.push(packet);
                 high_water.fetch_max(buffer.held_items(), std::sync::atomic::Ordering::Relaxed);
-                for _ in 0..completed {
-                    let _ = credits.try_recv();
-                }
+                credits.complete(completed);
                 while let Some(p) = buffer.pop() {
                     let Some(p) = untag(p) else { continue };
                     if !send(&tx, cx, p) {
