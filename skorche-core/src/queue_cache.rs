@@ -5,10 +5,11 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::StageKind;
 use crate::cache::{encode_param, Identity};
 use crate::error::{BoxError, FailureKind};
 use crate::queue::Queue;
-use crate::queue_process::IntoTask;
+use skorche_worker::registry::IntoTask;
 use crate::stage::cached::{CachedFactory, CachedRunner, ProcessLaunch};
 
 impl<T: Serialize + Send + 'static> Queue<T> {
@@ -165,7 +166,7 @@ impl<T: Serialize + Send + 'static> Cached<T> {
                 Err(e) => Err((FailureKind::Task, e.into().to_string())),
             }))
         });
-        self.stage("cached_map", false, None, factory, None)
+        self.stage(StageKind::CachedMap, false, None, factory, None)
     }
 
     /// A cached [`Queue::flat_map`]: all outputs of one input are stored together.
@@ -180,20 +181,20 @@ impl<T: Serialize + Send + 'static> Cached<T> {
             let f = f.clone();
             Ok(Box::new(move |x| Ok(f(x).into_iter().collect())))
         });
-        self.stage("cached_flat_map", true, None, factory, None)
+        self.stage(StageKind::CachedFlatMap, true, None, factory, None)
     }
 
     /// A cached [`Queue::map_task`]: the registered task's name and parameters are part of
     /// the stage's identity. On threads or in worker processes ([`Queue::processes`]); in
     /// processes, a hit is answered by the driver and its item never goes to a worker.
-    pub fn map_task<U>(self, task: impl IntoTask<T, U>) -> Queue<U>
+    pub fn map_task<U>(self, task: impl IntoTask<T, U>) -> Queue<U, crate::TaskStage>
     where
         T: DeserializeOwned,
         U: Serialize + DeserializeOwned + Send + 'static,
     {
         let task = task.into_task();
         let flat = task.is_flat_map();
-        let name = task.name();
+        let name = task.name().to_string();
         let params = task.params().to_vec();
         let in_processes = task.clone();
         let process: ProcessLaunch<T> = Box::new(move |cx, cache| {
@@ -210,9 +211,9 @@ impl<T: Serialize + Send + 'static> Cached<T> {
             }))
         });
         let q = self.stage(
-            "cached_task",
+            StageKind::CachedTask,
             flat,
-            Some((name, params)),
+            Some((name.clone(), params)),
             factory,
             Some(process),
         );
@@ -224,15 +225,15 @@ impl<T: Serialize + Send + 'static> Cached<T> {
                 g.nodes[producer].mode = crate::mode::Mode::Processes(n);
             }
         }
-        q.set_default_name(name);
-        q
+        q.set_default_name(&name);
+        q.reshape()
     }
 
     fn stage<U: Serialize + DeserializeOwned + Send + 'static>(
         self,
-        kind: &'static str,
+        kind: StageKind,
         flat: bool,
-        task: Option<(&'static str, Vec<u8>)>,
+        task: Option<(String, Vec<u8>)>,
         factory: CachedFactory<T, U>,
         process: Option<ProcessLaunch<T>>,
     ) -> Queue<U> {
@@ -240,7 +241,7 @@ impl<T: Serialize + Send + 'static> Cached<T> {
         let runner = CachedRunner {
             factory,
             flat,
-            kind,
+            kind: kind.as_str(),
             task,
             identity: self.identity,
             settings,

@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::StageKind;
 use crate::error::BoxError;
 use crate::launch::Runner;
 use crate::queue::{add_stage, Queue};
@@ -25,10 +26,10 @@ use crate::stage::window::WindowRunner;
 ///
 /// Markers pass all of them in place, and each keeps positions right inside an ordered
 /// section (`order_save` ... `order_load`).
-impl<T: Send + 'static> Queue<T> {
+impl<T: Send + 'static, K> Queue<T, K> {
     fn stream_stage<U: Send + 'static>(
         self,
-        kind: &'static str,
+        kind: StageKind,
         scalable: bool,
         runner: Box<dyn Runner>,
     ) -> Queue<U> {
@@ -84,7 +85,7 @@ impl<T: Send + 'static> Queue<T> {
         add_stage(
             &self.graph,
             &[self.id],
-            "tee",
+            StageKind::Tee,
             None,
             false,
             Box::new(runner),
@@ -142,7 +143,7 @@ impl<T: Send + 'static> Queue<T> {
     where
         F: Fn(&T) + Send + Sync + 'static,
     {
-        self.stream_stage("inspect", true, Box::new(InspectRunner { f: Arc::new(f) }))
+        self.stream_stage(StageKind::Inspect, true, Box::new(InspectRunner { f: Arc::new(f) }))
     }
 
     /// Folds the whole stream into one value: `f(state, item)` for every item, then the
@@ -172,7 +173,7 @@ impl<T: Send + 'static> Queue<T> {
         F: FnMut(S, T) -> S + Send + 'static,
     {
         self.logic(
-            "fold",
+            StageKind::Fold,
             Box::new(Fold {
                 acc: Some(init),
                 f: move |s, x| Ok::<_, BoxError>(f(s, x)),
@@ -201,7 +202,7 @@ impl<T: Send + 'static> Queue<T> {
         F: FnMut(S, T) -> Result<S, E> + Send + 'static,
     {
         self.logic(
-            "fold",
+            StageKind::Fold,
             Box::new(Fold {
                 acc: Some(init),
                 f: move |s, x| f(s, x).map_err(Into::into),
@@ -233,7 +234,7 @@ impl<T: Send + 'static> Queue<T> {
         F: FnMut(&mut S, T) -> U + Send + 'static,
     {
         self.logic(
-            "scan",
+            StageKind::Scan,
             Box::new(Closures {
                 state: init,
                 on_item: move |s: &mut S, x, out: &mut Emitter<U>| {
@@ -321,7 +322,7 @@ impl<T: Send + 'static> Queue<T> {
         E: FnOnce(S, &mut Emitter<U>) -> Result<(), Er> + Send + 'static,
     {
         self.logic(
-            "stateful",
+            StageKind::Stateful,
             Box::new(Closures {
                 state,
                 on_item: move |s: &mut S, x, out: &mut Emitter<U>| {
@@ -334,7 +335,7 @@ impl<T: Send + 'static> Queue<T> {
 
     fn logic<U: Send + 'static>(
         self,
-        kind: &'static str,
+        kind: StageKind,
         logic: Box<dyn StreamLogic<T, U>>,
     ) -> Queue<U> {
         self.stream_stage(kind, false, Box::new(StatefulRunner { logic }))
@@ -378,7 +379,7 @@ impl<T: Send + 'static> Queue<T> {
             timeout,
             _t: PhantomData,
         };
-        self.stream_stage("batch_timeout", false, Box::new(runner))
+        self.stream_stage(StageKind::BatchTimeout, false, Box::new(runner))
     }
 
     /// Windows by count: a `Vec` of the last `size` items, every `stride` items. With
@@ -425,6 +426,6 @@ impl<T: Send + 'static> Queue<T> {
             stride,
             _t: PhantomData,
         };
-        self.stream_stage("window", false, Box::new(runner))
+        self.stream_stage(StageKind::Window, false, Box::new(runner))
     }
 }

@@ -58,6 +58,26 @@ pub enum StageKind {
     /// The dead-letter queue of a failure policy, until the stage it belongs to is declared
     /// ([`Queue::dead_letter`](crate::Queue::dead_letter)).
     DeadLetter,
+    /// [`Queue::tee`](crate::Queue::tee): every item to each of several queues.
+    Tee,
+    /// [`Queue::inspect`](crate::Queue::inspect): sees each item, passes it on.
+    Inspect,
+    /// [`Queue::fold`](crate::Queue::fold): one result at the end of the stream.
+    Fold,
+    /// [`Queue::scan`](crate::Queue::scan): a running state, an output per input.
+    Scan,
+    /// [`Queue::stateful`](crate::Queue::stateful): a state over the whole stream.
+    Stateful,
+    /// [`Queue::batch_timeout`](crate::Queue::batch_timeout): batches bounded in time.
+    BatchTimeout,
+    /// [`Queue::window`](crate::Queue::window): windows of items by count.
+    Window,
+    /// A cached closure map ([`Queue::cached`](crate::Queue::cached)).
+    CachedMap,
+    /// A cached closure flat_map ([`Queue::cached`](crate::Queue::cached)).
+    CachedFlatMap,
+    /// A cached registered task ([`Queue::cached`](crate::Queue::cached)).
+    CachedTask,
 }
 
 impl StageKind {
@@ -80,6 +100,16 @@ impl StageKind {
             StageKind::Marker => "marker",
             StageKind::OnMarker => "on_marker",
             StageKind::DeadLetter => "dead_letter",
+            StageKind::Tee => "tee",
+            StageKind::Inspect => "inspect",
+            StageKind::Fold => "fold",
+            StageKind::Scan => "scan",
+            StageKind::Stateful => "stateful",
+            StageKind::BatchTimeout => "batch_timeout",
+            StageKind::Window => "window",
+            StageKind::CachedMap => "cached_map",
+            StageKind::CachedFlatMap => "cached_flat_map",
+            StageKind::CachedTask => "cached_task",
         }
     }
 }

@@ -36,7 +36,7 @@ pub(crate) struct CachedRunner<T, U> {
     pub(crate) flat: bool,
     pub(crate) kind: &'static str,
     /// A registered task's name and parameters; `None` for a closure (named by its stage).
-    pub(crate) task: Option<(&'static str, Vec<u8>)>,
+    pub(crate) task: Option<(String, Vec<u8>)>,
     pub(crate) identity: Identity,
     pub(crate) settings: SharedSettings,
     /// A registered task's process mode; `None` for closures.
@@ -170,7 +170,7 @@ impl<T, U> CachedRunner<T, U> {
             Some((task, params)) => {
                 let params = ("task params".to_string(), params.clone());
                 identity.params.insert(0, params);
-                *task
+                task.as_str()
             }
             None => stage_name,
         };
