@@ -75,6 +75,8 @@ pub(crate) struct Graph {
     pub(crate) handshake_timeout: Option<std::time::Duration>,
     /// The run's failure budget, shared by every stage with a failure policy.
     pub(crate) run_budget: Arc<RunBudget>,
+    /// Live metrics are off ([`crate::Pipeline::metrics`]).
+    pub(crate) metrics_off: bool,
 }
 
 pub(crate) struct SavePoint {

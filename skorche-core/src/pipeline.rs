@@ -288,12 +288,12 @@ impl Pipeline {
 
     /// The declared graph in Graphviz DOT.
     pub fn to_dot(&self) -> String {
-        render::to_dot(&self.graph.borrow())
+        render::to_dot(&render::Shape::of(&self.graph.borrow()), None)
     }
 
     /// The declared graph as a Mermaid flowchart.
     pub fn to_mermaid(&self) -> String {
-        render::to_mermaid(&self.graph.borrow())
+        render::to_mermaid(&render::Shape::of(&self.graph.borrow()), None)
     }
 
     /// The most items that can be alive inside the running pipeline at once: every queue's

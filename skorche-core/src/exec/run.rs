@@ -14,6 +14,7 @@ use crate::graph::DEFAULT_CAPACITY;
 use crate::graph::{ErasedChannel, Graph, Mode};
 use crate::launch::Launch;
 use crate::report::{Report, StageReport};
+use crate::stats::stage::StageMetrics;
 
 /// How often the supervisor samples queue depths (and, while stopping, drains queues).
 const SAMPLE_EVERY: Duration = Duration::from_millis(5);
@@ -33,6 +34,7 @@ pub(crate) struct Started {
 /// supervisor.
 pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, PipelineError> {
     validate(&graph)?;
+    let shape = crate::render::Shape::of(&graph);
     let (wake, wake_rx) = unbounded();
     let shared = Arc::new(RunShared {
         aborted: AtomicBool::new(false),
@@ -76,11 +78,26 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
     let gate = crate::coordinator::StartGate::new();
     let mut stats = Vec::new();
     let mut depth_of = Vec::new();
-    for node in graph.nodes.iter_mut() {
+    let mut capacity_of = Vec::new();
+    let node_caps: Vec<usize> = graph
+        .nodes
+        .iter()
+        .map(|node| {
+            node.inputs
+                .iter()
+                .map(|&q| {
+                    let decl = &graph.queues[graph.channel_of(q)];
+                    decl.capacity.unwrap_or(default_cap).max(1)
+                })
+                .sum()
+        })
+        .collect();
+    for (ni, node) in graph.nodes.iter_mut().enumerate() {
         let Some(runner) = node.runner.take() else {
             continue;
         };
-        let st = Arc::new(StageStats::new(node.name.clone()));
+        let metrics = StageMetrics::new(!graph.metrics_off, shared.started);
+        let st = Arc::new(StageStats::new(node.name.clone(), metrics));
         let mode = match node.mode {
             Mode::Threads(n) => Mode::Threads(n.max(1)),
             other => other,
@@ -111,6 +128,7 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
             },
         };
         let input_chans = cx.inputs.clone();
+        let input_cap = node_caps[ni];
         if let Err(e) = runner.launch(&mut cx) {
             shared.cancel("a stage could not start");
             drop(cx);
@@ -119,6 +137,7 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
         }
         stats.push((st, node.mode, node.kind));
         depth_of.push(input_chans);
+        capacity_of.push(input_cap);
     }
 
     // Every stage is launched: the gate opens once the workers already counted have started.
@@ -162,7 +181,15 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
     let supervisor = std::thread::Builder::new()
         .name("skorche:supervisor".into())
         .spawn(move || {
-            let result = supervise(shared2.clone(), wake_rx, channels, threads, stats, depth_of);
+            let result = supervise(
+                shared2.clone(),
+                wake_rx,
+                channels,
+                threads,
+                stats,
+                (depth_of, capacity_of),
+                shape,
+            );
             // A run stopped on request hands its report back inside `Interrupted`; its
             // signal watcher (if any) is closed before anyone sees the result.
             shared2.stop.finish(result)
@@ -254,7 +281,8 @@ fn supervise(
     mut channels: Vec<ErasedChannel>,
     threads: Vec<JoinHandle<()>>,
     stats: Vec<(Arc<StageStats>, Mode, &'static str)>,
-    depth_of: Vec<Vec<usize>>,
+    (depth_of, capacity): (Vec<Vec<usize>>, Vec<usize>),
+    shape: crate::render::Shape,
 ) -> Result<Report, PipelineError> {
     let mut remaining = threads.len();
     let mut depth_sum = vec![0u64; stats.len()];
@@ -330,8 +358,28 @@ fn supervise(
                 restarts: st.restarts.load(Relaxed),
                 recovering: Duration::from_nanos(st.recovering_ns.load(Relaxed)),
                 ring_bytes_left: st.ring_bytes_left.load(Relaxed),
+                busy_pct: 0.0,
+                blocked_pct: 0.0,
+                idle_pct: 0.0,
+                task_p50: None,
+                task_p99: None,
+                queue_capacity: capacity[i],
+                queue_wait: Duration::ZERO,
+                verdict: None,
             }
         })
         .collect();
-    Ok(Report { wall, stages })
+    let mut report = Report {
+        wall,
+        stages,
+        bottleneck: None,
+        shape,
+    };
+    let totals: Vec<_> = stats.iter().map(|(st, ..)| st.metrics.totals()).collect();
+    crate::stats::report::fill(
+        &mut report,
+        &totals,
+        stats.first().is_some_and(|s| s.0.metrics.on),
+    );
+    Ok(report)
 }

@@ -10,6 +10,8 @@ use crossbeam_channel::{Receiver, RecvError, RecvTimeoutError, TryRecvError};
 use super::outbox;
 use super::{Chunk, HopState};
 use crate::packet::Packet;
+use crate::stats::block::Wait;
+use crate::stats::wait::waiting;
 
 /// A receiver of packets. Each clone has its own chunk in hand: clones are for different
 /// workers, and a packet goes to exactly one of them.
@@ -50,7 +52,7 @@ impl<T> Rx<T> {
             Err(TryRecvError::Empty) => {}
         }
         outbox::flush_pending();
-        let chunk = self.rx.recv()?;
+        let chunk = waiting(Wait::Idle, || self.rx.recv())?;
         Ok(self.unpack(chunk))
     }
 
@@ -74,7 +76,7 @@ impl<T> Rx<T> {
             Err(TryRecvError::Empty) => {}
         }
         outbox::flush_pending();
-        let chunk = self.rx.recv_timeout(timeout)?;
+        let chunk = waiting(Wait::Idle, || self.rx.recv_timeout(timeout))?;
         Ok(self.unpack(chunk))
     }
 
