@@ -75,6 +75,10 @@ pub(crate) struct Graph {
     pub(crate) handshake_timeout: Option<std::time::Duration>,
     /// The run's failure budget, shared by every stage with a failure policy.
     pub(crate) run_budget: Arc<RunBudget>,
+    /// The exact length of each source, in declaration order (`None`: unknown).
+    pub(crate) source_lens: Vec<Option<u64>>,
+    /// Show the live view while the run goes ([`crate::Pipeline::progress`]).
+    pub(crate) progress: bool,
     /// Live metrics are off ([`crate::Pipeline::metrics`]).
     pub(crate) metrics_off: bool,
 }

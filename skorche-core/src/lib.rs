@@ -78,5 +78,5 @@ pub use queue_order::{OrderPoint, DEFAULT_ORDER_WINDOW};
 pub use queue_process::IntoTask;
 pub use report::{Report, StageReport};
 pub use stage::marker::{Marker, Placement};
-pub use stats::Verdict;
+pub use stats::{StageStats, Stats, Verdict};
 pub use stop::{StopHandle, DEFAULT_GRACE_PERIOD};

@@ -183,6 +183,9 @@ impl Pipeline {
     {
         let iter = items.into_iter();
         let mut g = self.graph.borrow_mut();
+        let (low, high) = iter.size_hint();
+        g.source_lens
+            .push((Some(low) == high).then_some(low as u64));
         let name = g.unique_name("source");
         let node = g.add_node(NodeDecl {
             name,

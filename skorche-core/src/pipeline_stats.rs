@@ -29,6 +29,26 @@ impl Pipeline {
         self.graph().borrow_mut().metrics_off = !on;
         self
     }
+
+    /// Shows runs live on the terminal, one line per stage (see
+    /// [`Running::show_progress`](crate::Running::show_progress), which this turns on for
+    /// every start, `run` and `run_iter` included). Nothing is drawn when stderr is not a
+    /// terminal.
+    ///
+    /// ```
+    /// use skorche_core::Pipeline;
+    ///
+    /// let p = Pipeline::new();
+    /// p.progress();
+    /// let doubled = p.source(0..100u32).map(|n| n * 2);
+    /// let report = p.run_iter(doubled)?.collect_report()?.1;
+    /// assert_eq!(report.stages[1].items_out, 100);
+    /// # Ok::<(), skorche_core::PipelineError>(())
+    /// ```
+    pub fn progress(&self) -> &Self {
+        self.graph().borrow_mut().progress = true;
+        self
+    }
 }
 
 impl Pipeline {

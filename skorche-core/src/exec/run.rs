@@ -25,6 +25,8 @@ pub(crate) struct Started {
     pub(crate) supervisor: JoinHandle<Result<Report, PipelineError>>,
     /// Erased `Receiver<Packet<T>>` of each declared output, by output index.
     pub(crate) outputs: Vec<Option<Box<dyn std::any::Any + Send>>>,
+    /// Live figures of the run, for `Running::stats`.
+    pub(crate) probe: Arc<crate::stats::live::Probe>,
     /// For each declared output, a body that consumes and drops its packets: run if the
     /// output is never taken, so its producers do not block on a full queue.
     pub(crate) discards: Vec<Option<Box<dyn FnOnce() + Send>>>,
@@ -79,6 +81,8 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
     let mut stats = Vec::new();
     let mut depth_of = Vec::new();
     let mut capacity_of = Vec::new();
+    let mut probe_stages = Vec::new();
+    let source_len = graph.source_lens.iter().copied().sum::<Option<u64>>();
     let node_caps: Vec<usize> = graph
         .nodes
         .iter()
@@ -135,6 +139,21 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
             finish_after_launch_error(&shared, channels, threads);
             return Err(e);
         }
+        let terminal = node
+            .outputs
+            .iter()
+            .all(|&q| graph.queues[q].consumer.is_none());
+        probe_stages.push(crate::stats::live::ProbeStage {
+            counters: st.clone(),
+            kind: node.kind,
+            mode: node.mode,
+            depth: input_chans
+                .iter()
+                .map(|&c| channels[c].depth.clone())
+                .collect(),
+            capacity: input_cap,
+            terminal,
+        });
         stats.push((st, node.mode, node.kind));
         depth_of.push(input_chans);
         capacity_of.push(input_cap);
@@ -177,6 +196,8 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
         (chan.close)(&mut *chan);
     }
 
+    let probe = Arc::new(crate::stats::live::Probe::new(probe_stages, source_len));
+    let probe2 = probe.clone();
     let shared2 = shared.clone();
     let supervisor = std::thread::Builder::new()
         .name("skorche:supervisor".into())
@@ -190,6 +211,9 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
                 (depth_of, capacity_of),
                 shape,
             );
+            probe2
+                .done
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             // A run stopped on request hands its report back inside `Interrupted`; its
             // signal watcher (if any) is closed before anyone sees the result.
             shared2.stop.finish(result)
@@ -198,6 +222,7 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
     Ok(Started {
         shared,
         supervisor,
+        probe,
         outputs: output_rx,
         discards: output_discards,
     })

@@ -29,7 +29,7 @@ pub(crate) fn quantile(counts: &[u64; BUCKETS], q: f64) -> Option<u64> {
             }
             let low = 1u64 << (b - 1);
             let within = (rank - seen as f64) / c as f64;
-            return Some(low + (low as f64 * within) as u64);
+            return Some(low + ((low as f64 * within) as u64).min(low - 1));
         }
         seen += c;
     }

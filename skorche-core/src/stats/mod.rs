@@ -15,4 +15,7 @@ pub(crate) mod verdict;
 pub(crate) mod wait;
 
 pub use verdict::Verdict;
+pub(crate) mod live;
 pub(crate) mod report;
+pub use live::{StageStats, Stats};
+pub(crate) mod progress;
