@@ -1,5 +1,6 @@
 //! The Graph Analyzer on a pipeline with an obvious bottleneck: a quick parse, a slow
-//! `enrich` stage on one thread, a quick format. Prints the report (load shares, task
+//! `enrich` stage on one thread, a quick format. Shows the run live (when stderr is a
+//! terminal), then prints the report (load shares, task
 //! times, verdicts) and writes the graph as a DOT heat map (busy % as shade, rates on the
 //! edges, the bottleneck in bold):
 //!
@@ -15,7 +16,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "analyzer.dot".into());
     let p = Pipeline::new();
-    let lines = p.source((0..2_000u64).map(|n| format!("{n},{}", n * 7)));
+    // The live view, on stderr when it is a terminal.
+    p.progress();
+    let lines = p.source((0..4_000u64).map(|n| format!("{n},{}", n * 7)));
     let parsed = lines
         .map(|line: String| {
             let (a, b) = line.split_once(',').expect("two fields");

@@ -135,14 +135,18 @@ pub(crate) fn stage_line(s: &StageStats, width: usize) -> String {
     };
     let filled = ((s.busy_pct / 10.0).round() as usize).min(10);
     let bar: String = "█".repeat(filled) + &"░".repeat(10 - filled);
+    // A source has no input queue.
+    let queue = if s.queue_capacity == 0 {
+        "-".to_string()
+    } else {
+        format!("{}/{}", s.queue_depth, s.queue_capacity)
+    };
     let mut line = format!(
-        "{:<width$} {workers:>3} {bar} busy {:>3.0}% blk {:>3.0}% {:>8} q {:>4}/{:<4} p50 {:>8}",
+        "{:<width$} {workers:>3} {bar} busy {:>3.0}% blk {:>3.0}% {:>8} q {queue:>9} p50 {:>8}",
         s.name,
         s.busy_pct,
         s.blocked_pct,
         rate(s.rate),
-        s.queue_depth,
-        s.queue_capacity,
         short_duration(s.task_p50),
     );
     if s.bottleneck {
