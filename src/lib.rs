@@ -383,6 +383,7 @@ pub use skorche_core::{
     StageReport, Until, DEFAULT_ORDER_WINDOW,
 };
 pub use skorche_core::{Interrupted, StopHandle, StopOutcome, DEFAULT_GRACE_PERIOD};
+pub use skorche_core::{StageStats, Stats, Verdict};
 pub use skorche_shm::{HeldRecord, ShmBytes, ShmSlice, SliceError};
 pub use skorche_worker::registry::BytesInput;
 pub use skorche_worker::zero_copy::FromOutput;

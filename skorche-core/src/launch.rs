@@ -56,6 +56,10 @@ pub(crate) struct Launch<'a> {
     pub(crate) gate: std::sync::Arc<crate::coordinator::rings::StartGate>,
     /// Process-mode settings (used by registered-task stages in process mode).
     pub(crate) process: crate::process_options::ProcessOptions,
+    /// The autoscaler's gate, for a stage it sizes.
+    pub(crate) scale: Option<Arc<crate::autoscale::gate::ScaleGate>>,
+    /// The index of the worker being set up (by [`Launch::spawn_each`]).
+    pub(crate) worker_index: usize,
 }
 
 impl Launch<'_> {
@@ -74,7 +78,11 @@ impl Launch<'_> {
     /// A receiver of the `i`-th input, for one worker.
     pub(crate) fn input<T: Send + 'static>(&mut self, i: usize) -> Rx<T> {
         let chan = self.inputs[i];
-        self.channel::<T>(chan).rx.clone()
+        let mut rx = self.channel::<T>(chan).rx.clone();
+        if let Some(gate) = &self.scale {
+            rx.set_gate(gate.clone(), self.worker_index);
+        }
+        rx
     }
 
     /// The `i`-th output, for one worker, which opens its sender in its own thread
@@ -103,7 +111,8 @@ impl Launch<'_> {
     where
         B: FnOnce(&mut WorkerCx) + Send + 'static,
     {
-        for _ in 0..self.workers() {
+        for i in 0..self.workers() {
+            self.worker_index = i;
             let body = make(self);
             self.spawn(body);
         }

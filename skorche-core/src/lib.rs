@@ -38,6 +38,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod autoscale;
 mod chain;
 mod channel;
 mod coordinator;
@@ -59,6 +60,7 @@ mod queue;
 mod queue_failure;
 mod queue_order;
 mod queue_process;
+mod queue_scale;
 mod render;
 mod reorder;
 mod report;
@@ -66,6 +68,7 @@ mod stage;
 mod stats;
 mod stop;
 
+pub use autoscale::ScaleEvent;
 pub use chain::Chain;
 pub use error::{BoxError, FailureKind, Interrupted, PipelineError, StageFailure, StopOutcome};
 pub use failure::{Backoff, Failed};
@@ -76,6 +79,7 @@ pub use pipeline::{OutputPort, Pipeline};
 pub use queue::Queue;
 pub use queue_order::{OrderPoint, DEFAULT_ORDER_WINDOW};
 pub use queue_process::IntoTask;
+pub use queue_scale::WorkerCount;
 pub use report::{Report, StageReport};
 pub use stage::marker::{Marker, Placement};
 pub use stats::{StageStats, Stats, Verdict};

@@ -82,3 +82,63 @@ impl Pipeline {
         render::to_mermaid(&render::Shape::of(&self.graph().borrow()), Some(report))
     }
 }
+
+impl Pipeline {
+    /// Workers the autoscaler may run in all, over the stages declared with a range
+    /// ([`Queue::workers`](crate::Queue::workers)`(1..=8)`); default: the machine's cores.
+    /// Stages with a fixed count are not counted. Each sized stage starts with an even
+    /// share of it (within its range).
+    ///
+    /// # Panics
+    /// If `n` is 0.
+    #[track_caller]
+    pub fn worker_budget(&self, n: usize) -> &Self {
+        assert!(
+            n > 0,
+            "worker_budget(0): the autoscaler needs at least one worker"
+        );
+        self.graph().borrow_mut().worker_budget = Some(n);
+        self
+    }
+
+    /// How often the autoscaler looks at the load and takes at most one step (default
+    /// 1 s). A step is judged two periods later and reverted if it did not help; a stage
+    /// shrinks after idling for five periods. Every step is in
+    /// [`Report::scaling`](crate::Report::scaling).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use skorche_core::Pipeline;
+    ///
+    /// let p = Pipeline::new();
+    /// p.worker_budget(4).autoscale_period(Duration::from_millis(50));
+    /// let slow = p.source(0..400u32).map(|n| {
+    ///     std::thread::sleep(Duration::from_millis(2));
+    ///     n
+    /// });
+    /// let out = slow.name("slow").workers(1..=4);
+    /// let report = p.run_iter(out)?.collect_report()?.1;
+    /// assert!(report.final_workers("slow").is_some());
+    /// # Ok::<(), skorche_core::PipelineError>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If `period` is zero.
+    #[track_caller]
+    pub fn autoscale_period(&self, period: std::time::Duration) -> &Self {
+        assert!(
+            !period.is_zero(),
+            "autoscale_period(0): the autoscaler needs a period"
+        );
+        self.graph().borrow_mut().autoscale_period = Some(period);
+        self
+    }
+
+    /// The autoscaler only recommends: stages keep their starting share of the budget, and
+    /// the changes it would make are in [`Report::scaling`](crate::Report::scaling) with
+    /// `applied: false`.
+    pub fn autoscale_passive(&self) -> &Self {
+        self.graph().borrow_mut().autoscale_passive = true;
+        self
+    }
+}

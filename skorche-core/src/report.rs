@@ -152,6 +152,9 @@ pub struct Report {
     pub stages: Vec<StageReport>,
     /// The stage that limited the run, if one did (see [`crate::Verdict::Bottleneck`]).
     pub bottleneck: Option<String>,
+    /// What the autoscaler did (or recommends, in passive mode), in order; empty when no
+    /// stage was given a range of workers. See [`Report::final_workers`].
+    pub scaling: Vec<crate::autoscale::ScaleEvent>,
     /// The graph that ran, for [`Report::to_dot`] and [`Report::to_mermaid`].
     #[serde(skip)]
     pub(crate) shape: crate::render::Shape,
@@ -184,6 +187,16 @@ impl Report {
     /// The graph that ran as a Mermaid flowchart, shaded like [`Report::to_dot`].
     pub fn to_mermaid(&self) -> String {
         crate::render::to_mermaid(&self.shape, Some(self))
+    }
+
+    /// The workers an autoscaled stage ran at the end (its last applied
+    /// [`ScaleEvent`](crate::ScaleEvent)); `None` for a stage the autoscaler did not size.
+    pub fn final_workers(&self, stage: &str) -> Option<usize> {
+        self.scaling
+            .iter()
+            .rev()
+            .find(|e| e.applied && e.stage == stage)
+            .map(|e| e.to)
     }
 
     /// The report of the stage called `name`.
@@ -289,6 +302,12 @@ impl fmt::Display for Report {
         for s in &self.stages {
             if let Some(v) = &s.verdict {
                 writeln!(f, "{}: {v}", s.name)?;
+            }
+        }
+        if !self.scaling.is_empty() {
+            writeln!(f, "autoscaling:")?;
+            for e in &self.scaling {
+                writeln!(f, "  {e}")?;
             }
         }
         for s in self.stages.iter().filter(|s| !s.causes.is_empty()) {

@@ -19,6 +19,21 @@ use crate::stats::stage::StageMetrics;
 /// How often the supervisor samples queue depths (and, while stopping, drains queues).
 const SAMPLE_EVERY: Duration = Duration::from_millis(5);
 
+/// How often the autoscaler looks, unless the pipeline says otherwise.
+const DEFAULT_SCALE_PERIOD: Duration = Duration::from_secs(1);
+
+/// The autoscaler's thread and its stop flag.
+type Scaler = (
+    JoinHandle<Vec<crate::autoscale::ScaleEvent>>,
+    Arc<AtomicBool>,
+);
+
+/// Workers the autoscaler may run in all, unless the pipeline says otherwise: the
+/// machine's cores.
+fn default_budget() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// A started pipeline: its supervisor thread, and the receivers of its declared outputs.
 pub(crate) struct Started {
     pub(crate) shared: Arc<RunShared>,
@@ -96,6 +111,24 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
                 .sum()
         })
         .collect();
+    // Stages the autoscaler sizes start with even shares of the budget.
+    let settings = crate::autoscale::controller::Settings {
+        budget: graph.worker_budget.unwrap_or_else(default_budget),
+        period: graph.autoscale_period.unwrap_or(DEFAULT_SCALE_PERIOD),
+        passive: graph.autoscale_passive,
+    };
+    let bounds: Vec<(usize, usize)> = graph.scaled.iter().map(|s| (s.min, s.max)).collect();
+    let split = crate::autoscale::controller::initial_split(&bounds, settings.budget);
+    let scale_gates: std::collections::HashMap<usize, _> = graph
+        .scaled
+        .iter()
+        .zip(&split)
+        .map(|(s, &t)| {
+            let gate = Arc::new(crate::autoscale::gate::ScaleGate::new(t, shared.clone()));
+            (s.node, (gate, s.min, s.max))
+        })
+        .collect();
+    let mut sized = Vec::new();
     for (ni, node) in graph.nodes.iter_mut().enumerate() {
         let Some(runner) = node.runner.take() else {
             continue;
@@ -120,6 +153,8 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
             held_rings: &mut held_rings,
             offer_held: false,
             gate: gate.clone(),
+            scale: scale_gates.get(&ni).map(|g| g.0.clone()),
+            worker_index: 0,
             process: {
                 let mut opts = node.process.clone();
                 if opts.program.is_none() {
@@ -154,6 +189,14 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
             capacity: input_cap,
             terminal,
         });
+        if let Some((gate, min, max)) = scale_gates.get(&ni) {
+            sized.push(crate::autoscale::controller::Sized {
+                counters: st.clone(),
+                gate: gate.clone(),
+                min: *min,
+                max: *max,
+            });
+        }
         stats.push((st, node.mode, node.kind));
         depth_of.push(input_chans);
         capacity_of.push(input_cap);
@@ -196,6 +239,12 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
         (chan.close)(&mut *chan);
     }
 
+    let scaler = (!sized.is_empty()).then(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle =
+            crate::autoscale::controller::spawn(sized, settings, shared.started, stop.clone());
+        (handle, stop)
+    });
     let probe = Arc::new(crate::stats::live::Probe::new(probe_stages, source_len));
     let probe2 = probe.clone();
     let shared2 = shared.clone();
@@ -209,7 +258,7 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
                 threads,
                 stats,
                 (depth_of, capacity_of),
-                shape,
+                (shape, scaler),
             );
             probe2
                 .done
@@ -269,6 +318,20 @@ fn validate(graph: &Graph) -> Result<(), PipelineError> {
             )));
         }
     }
+    if !graph.scaled.is_empty() {
+        if graph.metrics_off {
+            return Err(PipelineError::Invalid(
+                "autoscaling reads the live metrics: they cannot be off".into(),
+            ));
+        }
+        let least: usize = graph.scaled.iter().map(|s| s.min).sum();
+        let budget = graph.worker_budget.unwrap_or_else(default_budget);
+        if least > budget {
+            return Err(PipelineError::Invalid(format!(
+                "the autoscaled stages need at least {least} workers; the budget is {budget}"
+            )));
+        }
+    }
     for node in &graph.nodes {
         if let Mode::Threads(0) | Mode::Processes(0) = node.mode {
             return Err(PipelineError::Invalid(format!(
@@ -307,7 +370,7 @@ fn supervise(
     threads: Vec<JoinHandle<()>>,
     stats: Vec<(Arc<StageStats>, Mode, &'static str)>,
     (depth_of, capacity): (Vec<Vec<usize>>, Vec<usize>),
-    shape: crate::render::Shape,
+    (shape, scaler): (crate::render::Shape, Option<Scaler>),
 ) -> Result<Report, PipelineError> {
     let mut remaining = threads.len();
     let mut depth_sum = vec![0u64; stats.len()];
@@ -340,6 +403,13 @@ fn supervise(
     for t in threads {
         let _ = t.join();
     }
+    let scaling = match scaler {
+        Some((handle, stop)) => {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            handle.join().unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
     let wall = shared.started.elapsed();
     let failures = shared.take_failures();
     if !failures.is_empty() {
@@ -398,6 +468,7 @@ fn supervise(
         wall,
         stages,
         bottleneck: None,
+        scaling,
         shape,
     };
     let totals: Vec<_> = stats.iter().map(|(st, ..)| st.metrics.totals()).collect();
