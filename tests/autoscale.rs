@@ -8,8 +8,9 @@ mod load;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use load::process::Watchdog;
+use load::process::{Watchdog, TEST_WORKER};
 use skorche::core::{Pipeline, PipelineError, Report};
+use skorche::worker::builtin;
 
 const BUDGET: usize = 10;
 
@@ -89,6 +90,47 @@ fn the_bottleneck_gets_the_workers_within_the_budget_and_the_controller_settles(
             .any(|e| e.reason.starts_with("revert")),
         "{report}"
     );
+}
+
+/// Budget and settling, from the steps of a report.
+fn assert_settled_within_budget(report: &Report) {
+    for split in splits(report) {
+        let used: usize = split.values().sum();
+        assert!(used <= BUDGET, "{split:?} exceeds the budget\n{report}");
+    }
+    let steps: Vec<_> = report
+        .scaling
+        .iter()
+        .filter(|e| e.applied && !e.reason.starts_with("start"))
+        .collect();
+    assert!(!steps.is_empty() && steps.len() <= 10, "{report}");
+    let late = steps.iter().filter(|e| e.at > report.wall / 2).count();
+    assert!(late <= 2, "{late} steps after half the run\n{report}");
+}
+
+#[test]
+fn process_stages_are_sized_too_within_the_budget() {
+    let _watchdog = Watchdog::arm("autoscale processes", Duration::from_secs(90));
+    let items = 3_000u64;
+    let p = Pipeline::new();
+    p.worker_program(TEST_WORKER)
+        .worker_budget(BUDGET)
+        .autoscale_period(Duration::from_millis(100));
+    let out = p
+        .source((0..items).map(|i| (i, 1)))
+        .map_task(&builtin::SLEEP_THEN_PID)
+        .processes(1..=9)
+        .name("fetch")
+        .map(|(i, _pid)| (i, 8))
+        .map_task(&builtin::SLEEP_THEN_PID)
+        .processes(1..=9)
+        .name("process");
+    let (done, report) = p.run_iter(out).unwrap().collect_report().unwrap();
+    let mut ids: Vec<u64> = done.iter().map(|(i, _)| *i).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..items).collect::<Vec<_>>());
+    assert_settled_within_budget(&report);
+    assert!(report.final_workers("process").unwrap() >= 7, "{report}");
 }
 
 #[test]

@@ -106,6 +106,18 @@ impl Launch<'_> {
         self.threads.push(handle);
     }
 
+    /// Spawns a helper thread of this stage (a watchdog): its lifetime is not worker time
+    /// in the load figures.
+    pub(crate) fn spawn_helper(&mut self, body: impl FnOnce(&mut WorkerCx) + Send + 'static) {
+        let mut cx = WorkerCx::helper(self.stats.clone(), self.shared.clone());
+        let name = format!("skorche:{}", self.stats.name);
+        let handle = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || cx.run(body))
+            .expect("spawning a stage thread");
+        self.threads.push(handle);
+    }
+
     /// Spawns `self.workers()` threads, each running `make()`'s body.
     pub(crate) fn spawn_each<B>(&mut self, mut make: impl FnMut(&mut Self) -> B)
     where

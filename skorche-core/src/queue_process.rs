@@ -115,13 +115,17 @@ impl<T: Send + 'static> Queue<T> {
     }
 
     /// The stage that produces this queue runs in `n` worker processes (spawned by
-    /// re-executing the worker program, see [`crate::Pipeline::worker_program`]).
+    /// re-executing the worker program, see [`crate::Pipeline::worker_program`]). A range
+    /// (`1..=8`) lets the autoscaler size it within the
+    /// [worker budget](crate::Pipeline::worker_budget): all `8` processes start, and those
+    /// past the target are drained (their items in flight finish) and then given no work
+    /// until they are needed again; they stay alive, idle.
     ///
     /// # Panics
     /// If `n` is 0 (a stage needs at least one worker), or if that stage runs a closure:
     /// only a registered task ([`Queue::map_task`]) can cross a process boundary.
     #[track_caller]
-    pub fn processes(self, n: usize) -> Self {
+    pub fn processes(self, n: impl crate::queue_scale::WorkerCount) -> Self {
         {
             let g = self.graph.borrow();
             let node = &g.nodes[g.queues[self.id].producer];
@@ -131,7 +135,7 @@ impl<T: Send + 'static> Queue<T> {
                 node.name
             );
         }
-        self.set_mode(Mode::Processes(n));
+        self.set_processes(n);
         self
     }
 

@@ -8,7 +8,9 @@
 //!    free budget, toward 70% busy, by at most 2 workers a step;
 //! 3. with the budget full, it takes one worker from the least busy stage, if that stage
 //!    would still be at most 65% busy without it (the gap to 80% keeps it from flapping);
-//! 4. a stage under 40% busy for [`SHRINK_AFTER`] periods gives a worker back.
+//! 4. a stage under 40% busy for [`SHRINK_AFTER`] periods gives a worker back, if it would
+//!    still be at most 65% busy without it, and never below a size it had to grow back
+//!    to after shrinking (so a stage does not go up and down forever).
 //!
 //! The sum of the targets never exceeds the budget: each step checks it before it applies.
 
@@ -74,6 +76,11 @@ struct Controller {
     target: Vec<usize>,
     cool: Vec<u32>,
     low: Vec<u32>,
+    /// The fewest workers each stage may shrink to: its min, raised when a stage had to
+    /// grow back to the size it shrank from.
+    floor: Vec<usize>,
+    /// The size a stage last shrank from, until it grows again.
+    shrunk_from: Vec<Option<usize>>,
     pending: Option<Pending>,
     tick: u64,
 }
@@ -119,6 +126,8 @@ pub(crate) fn run(
         target: stages.iter().map(|s| s.gate.target()).collect(),
         cool: vec![0; n],
         low: vec![0; n],
+        floor: stages.iter().map(|s| s.min).collect(),
+        shrunk_from: vec![None; n],
         stages,
         settings,
         epoch,
@@ -196,6 +205,12 @@ impl Controller {
             return;
         }
         let applied = !self.settings.passive;
+        if to > from {
+            // Growing back to where it shrank from: that shrink was a mistake.
+            if self.shrunk_from[i].take() == Some(to) {
+                self.floor[i] = self.floor[i].max(to);
+            }
+        }
         if applied {
             self.target[i] = to;
             self.stages[i].gate.set_target(to);
@@ -349,9 +364,11 @@ impl Controller {
     fn shrink(&mut self, seen: &[Option<Seen>]) {
         for (i, seen) in seen.iter().enumerate() {
             let n = self.target[i];
-            if self.low[i] >= SHRINK_AFTER && self.cool[i] == 0 && n > self.stages[i].min {
-                let busy = seen.map_or(0.0, |s| s.busy);
+            let busy = seen.map_or(0.0, |s| s.busy);
+            let fits = n > 1 && busy * n as f64 / (n - 1) as f64 <= DONOR_MAX_BUSY;
+            if self.low[i] >= SHRINK_AFTER && self.cool[i] == 0 && n > self.floor[i] && fits {
                 self.low[i] = 0;
+                self.shrunk_from[i] = Some(n);
                 self.apply(
                     i,
                     n - 1,

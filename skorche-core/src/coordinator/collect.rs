@@ -201,6 +201,7 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
         if !part.outcomes.is_empty() {
             cx.sample_task(part.busy_ns / part.outcomes.len() as u64);
         }
+        cx.publish();
 
         let mut outputs = part.outputs.iter();
         for (outcome, mut sent) in part.outcomes.into_iter().zip(asked) {

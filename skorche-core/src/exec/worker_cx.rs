@@ -116,6 +116,11 @@ impl WorkerCx {
         Self::with_block(stats, shared, false)
     }
 
+    /// A context for a helper thread of a stage (not a worker: its time is not counted).
+    pub(crate) fn helper(stats: Arc<StageStats>, shared: Arc<RunShared>) -> Self {
+        Self::with_block(stats, shared, true)
+    }
+
     fn with_block(stats: Arc<StageStats>, shared: Arc<RunShared>, aux: bool) -> Self {
         WorkerCx {
             block: stats.metrics.register(aux),
