@@ -110,6 +110,11 @@ impl WorkerBlock {
         done + current
     }
 
+    /// Whether the autoscaler has stopped this worker now.
+    pub(crate) fn is_parked(&self) -> bool {
+        self.wait_since.load(Relaxed) != 0 && self.wait_kind.load(Relaxed) == Wait::Parked as u8
+    }
+
     /// How long this worker has existed until `now` (or until it exited).
     pub(crate) fn lifetime(&self, now: u64) -> u64 {
         let ended = self.ended.load(Relaxed);

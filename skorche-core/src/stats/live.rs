@@ -84,7 +84,7 @@ pub struct StageStats {
     pub kind: &'static str,
     /// Where it runs.
     pub mode: Mode,
-    /// Workers running now.
+    /// Workers running now (not counting those the autoscaler has stopped).
     pub workers: usize,
     /// Items taken so far.
     pub items_in: u64,
@@ -166,13 +166,13 @@ impl Probe {
                 blocked_pct: blocked,
                 idle_pct: idle,
                 queue_fill_pct: fill,
-                workers: t.running.max(1),
+                workers: (t.running - t.parked.min(t.running)).max(1),
             }));
             stages.push(StageStats {
                 name: s.counters.name.clone(),
                 kind: s.kind,
                 mode: s.mode,
-                workers: t.running,
+                workers: t.running - t.parked.min(t.running),
                 items_in: t.items_in,
                 items_out: t.items_out,
                 rate: per_sec(w.items_out, w),

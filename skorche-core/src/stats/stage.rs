@@ -32,6 +32,8 @@ pub(crate) struct Totals {
     pub(crate) worker_ns: u64,
     /// Workers running now, parked ones included.
     pub(crate) running: usize,
+    /// Workers stopped by the autoscaler now.
+    pub(crate) parked: usize,
     pub(crate) hist: [u64; BUCKETS],
 }
 
@@ -52,6 +54,7 @@ impl Totals {
             parked_ns: self.parked_ns.saturating_sub(earlier.parked_ns),
             worker_ns: self.worker_ns.saturating_sub(earlier.worker_ns),
             running: self.running,
+            parked: self.parked,
             hist,
         }
     }
@@ -112,6 +115,7 @@ impl StageMetrics {
             parked_ns: 0,
             worker_ns: 0,
             running: 0,
+            parked: 0,
             hist: [0; BUCKETS],
         };
         let blocks = self.blocks.lock().unwrap_or_else(|e| e.into_inner());
@@ -128,6 +132,7 @@ impl StageMetrics {
                 t.parked_ns += b.waited(Wait::Parked, now);
                 t.worker_ns += b.lifetime(now);
                 t.running += usize::from(b.ended.load(Relaxed) == 0);
+                t.parked += usize::from(b.is_parked());
             }
         }
         t
