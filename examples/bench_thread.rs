@@ -76,4 +76,13 @@ fn main() {
             cpu.as_nanos() as f64 / (n as f64 * runs as f64),
         );
     }
+    // The analyzer's budget: metrics on must keep >= 0.97x the speed with them off.
+    let best_of = |id: &str| cases.iter().position(|c| c.id == id).map(|i| best[i]);
+    if let (Some(on), Some(off)) = (best_of("skorche"), best_of("skorche_metrics_off")) {
+        println!();
+        println!(
+            "metrics on / off: {:.3}x the speed (target >= 0.97x)",
+            rate(on) / rate(off)
+        );
+    }
 }

@@ -280,6 +280,34 @@
 //! # let _ = out;
 //! ```
 //!
+//! # Seeing where time goes
+//!
+//! Every run measures each worker's idle time (waiting for input), blocked time (waiting
+//! for room downstream) and a sampled task-time histogram, at next to no cost
+//! ([`Pipeline::metrics`] turns it off). The [`Report`] then gives each stage busy, blocked
+//! and idle shares, p50/p99 task times, the queue wait and a [`Verdict`] in plain words, and
+//! names the bottleneck; [`Report::to_dot`] draws the graph as a heat map.
+//! [`Running::stats`] is the same live, and [`Pipeline::progress`] draws it on the terminal.
+//!
+//! A stage given a range of workers (`.workers(1..=8)`, `.processes(1..=8)`) is sized while
+//! it runs, within [`Pipeline::worker_budget`]; [`Report::scaling`] lists the steps.
+//!
+//! ```
+//! use std::time::Duration;
+//! use skorche::{Pipeline, Verdict};
+//!
+//! let p = Pipeline::new();
+//! let slow = p.source(0..300u32).map(|n| {
+//!     std::thread::sleep(Duration::from_micros(300));
+//!     n
+//! });
+//! let (_, report) = p.run_iter(slow.name("slow"))?.collect_report()?;
+//! assert_eq!(report.bottleneck.as_deref(), Some("slow"));
+//! assert!(matches!(report.stage("slow").unwrap().verdict, Some(Verdict::Bottleneck { .. })));
+//! assert!(report.to_dot().contains("bold"));
+//! # Ok::<(), skorche::PipelineError>(())
+//! ```
+//!
 //! # Zero-copy payloads
 //!
 //! In process mode, a value of at least [`shm_threshold`](Queue::shm_threshold) bytes goes
@@ -485,6 +513,7 @@ pub use skorche_core::{
     StageReport, Until, DEFAULT_ORDER_WINDOW,
 };
 pub use skorche_core::{Interrupted, StopHandle, StopOutcome, DEFAULT_GRACE_PERIOD};
+pub use skorche_core::{ScaleEvent, StageStats, Stats, Verdict, WorkerCount};
 pub use skorche_shm::{HeldRecord, ShmBytes, ShmSlice, SliceError};
 pub use skorche_worker::registry::BytesInput;
 pub use skorche_worker::zero_copy::FromOutput;

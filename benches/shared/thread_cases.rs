@@ -46,6 +46,11 @@ pub fn all() -> Vec<Case> {
             run: skorche_identity,
         },
         Case {
+            id: "skorche_metrics_off",
+            name: "skorche, the same with `metrics(false)` (the analyzer's overhead)",
+            run: skorche_identity_no_metrics,
+        },
+        Case {
             id: "skorche_capacity_256",
             name: "skorche, the same with `default_capacity(256)` (4x the default bound)",
             run: skorche_identity_256,
@@ -152,8 +157,18 @@ pub fn skorche_identity_256(n: u64) -> u64 {
     skorche_3_maps(n, Some(256))
 }
 
+/// The defaults without live metrics: what measuring costs.
+pub fn skorche_identity_no_metrics(n: u64) -> u64 {
+    skorche_3_maps_with(n, None, false)
+}
+
 fn skorche_3_maps(n: u64, capacity: Option<usize>) -> u64 {
+    skorche_3_maps_with(n, capacity, true)
+}
+
+fn skorche_3_maps_with(n: u64, capacity: Option<usize>, metrics: bool) -> u64 {
     let p = skorche::core::Pipeline::new();
+    p.metrics(metrics);
     if let Some(c) = capacity {
         p.default_capacity(c);
     }

@@ -11,7 +11,7 @@ pub(crate) struct ErasedChannel {
     /// Drops whatever is queued; returns `true` once the channel is empty and disconnected.
     pub(crate) drain: Box<dyn FnMut() -> bool + Send>,
     /// The number of packets queued now.
-    pub(crate) depth: Box<dyn Fn() -> usize + Send>,
+    pub(crate) depth: crate::stats::live::Depth,
     /// A boxed `Rx<T>` for a declared output.
     pub(crate) take_rx: fn(&mut ErasedChannel) -> Box<dyn Any + Send>,
     /// A body that consumes and drops every packet until the queue ends.
@@ -39,7 +39,7 @@ pub(crate) fn make_channel<T: Send + 'static>(capacity: usize, shared: bool) -> 
     ErasedChannel {
         chan: Box::new(Channel { tx: Some(tx), rx }),
         drain: Box::new(move || drain_rx.drain()),
-        depth: Box::new(move || state.depth()),
+        depth: std::sync::Arc::new(move || state.depth()),
         take_rx: |c| Box::new(typed::<T>(c).rx.clone()),
         discard: |c| {
             let mut rx = typed::<T>(c).rx.clone();

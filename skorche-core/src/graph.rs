@@ -78,6 +78,20 @@ pub(crate) struct Graph {
     /// Where cached stages keep their results; shared with them, read when the run starts.
     #[cfg(feature = "cache")]
     pub(crate) cache: crate::cache::SharedSettings,
+    /// The exact length of each source, in declaration order (`None`: unknown).
+    pub(crate) source_lens: Vec<Option<u64>>,
+    /// Thread stages sized by the autoscaler.
+    pub(crate) scaled: Vec<crate::queue_scale::Scaled>,
+    /// Workers the autoscaler may run in all (default: the machine's cores).
+    pub(crate) worker_budget: Option<usize>,
+    /// How often the autoscaler looks (default 1 s).
+    pub(crate) autoscale_period: Option<std::time::Duration>,
+    /// The autoscaler only recommends, in the report.
+    pub(crate) autoscale_passive: bool,
+    /// Show the live view while the run goes ([`crate::Pipeline::progress`]).
+    pub(crate) progress: bool,
+    /// Live metrics are off ([`crate::Pipeline::metrics`]).
+    pub(crate) metrics_off: bool,
 }
 
 pub(crate) struct SavePoint {

@@ -56,6 +56,10 @@ pub(crate) struct Launch<'a> {
     pub(crate) gate: std::sync::Arc<crate::coordinator::rings::StartGate>,
     /// Process-mode settings (used by registered-task stages in process mode).
     pub(crate) process: crate::process_options::ProcessOptions,
+    /// The autoscaler's gate, for a stage it sizes.
+    pub(crate) scale: Option<Arc<crate::autoscale::gate::ScaleGate>>,
+    /// The index of the worker being set up (by [`Launch::spawn_each`]).
+    pub(crate) worker_index: usize,
 }
 
 impl Launch<'_> {
@@ -74,7 +78,11 @@ impl Launch<'_> {
     /// A receiver of the `i`-th input, for one worker.
     pub(crate) fn input<T: Send + 'static>(&mut self, i: usize) -> Rx<T> {
         let chan = self.inputs[i];
-        self.channel::<T>(chan).rx.clone()
+        let mut rx = self.channel::<T>(chan).rx.clone();
+        if let Some(gate) = &self.scale {
+            rx.set_gate(gate.clone(), self.worker_index);
+        }
+        rx
     }
 
     /// The `i`-th output, for one worker, which opens its sender in its own thread
@@ -98,12 +106,25 @@ impl Launch<'_> {
         self.threads.push(handle);
     }
 
+    /// Spawns a helper thread of this stage (a watchdog): its lifetime is not worker time
+    /// in the load figures.
+    pub(crate) fn spawn_helper(&mut self, body: impl FnOnce(&mut WorkerCx) + Send + 'static) {
+        let mut cx = WorkerCx::helper(self.stats.clone(), self.shared.clone());
+        let name = format!("skorche:{}", self.stats.name);
+        let handle = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || cx.run(body))
+            .expect("spawning a stage thread");
+        self.threads.push(handle);
+    }
+
     /// Spawns `self.workers()` threads, each running `make()`'s body.
     pub(crate) fn spawn_each<B>(&mut self, mut make: impl FnMut(&mut Self) -> B)
     where
         B: FnOnce(&mut WorkerCx) + Send + 'static,
     {
-        for _ in 0..self.workers() {
+        for i in 0..self.workers() {
+            self.worker_index = i;
             let body = make(self);
             self.spawn(body);
         }

@@ -39,6 +39,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cache;
+mod autoscale;
 mod chain;
 mod channel;
 mod coordinator;
@@ -60,6 +61,7 @@ mod pipeline;
 mod pipeline_stream;
 #[cfg(feature = "cache")]
 mod pipeline_cache;
+mod pipeline_stats;
 mod process_options;
 mod queue;
 #[cfg(feature = "cache")]
@@ -68,14 +70,17 @@ mod queue_failure;
 mod queue_order;
 mod queue_process;
 mod queue_stream;
+mod queue_scale;
 mod render;
 mod reorder;
 mod report;
 mod stage;
 mod stage_kind;
 mod stage_shape;
+mod stats;
 mod stop;
 
+pub use autoscale::ScaleEvent;
 pub use chain::Chain;
 pub use error::{BoxError, FailureKind, Interrupted, PipelineError, StageFailure, StopOutcome};
 pub use failure::{Backoff, Failed};
@@ -87,10 +92,12 @@ pub use packet::MarkerId;
 pub use pipeline::{OutputPort, Pipeline};
 pub use queue::Queue;
 pub use queue_order::{OrderPoint, DEFAULT_ORDER_WINDOW};
+pub use queue_scale::WorkerCount;
 pub use report::{Report, StageReport};
 pub use skorche_worker::registry::IntoTask;
 pub use stage::marker::{Marker, Placement};
 pub use stage_kind::StageKind;
 pub use stage_shape::{AnyStage, TaskStage};
 pub use stage::stateful::Emitter;
+pub use stats::{StageStats, Stats, Verdict};
 pub use stop::{StopHandle, DEFAULT_GRACE_PERIOD};

@@ -55,6 +55,10 @@ impl Finish {
 /// ends it early and gracefully.
 pub struct Running {
     finish: Arc<Finish>,
+    /// Live figures of the run ([`Running::stats`]).
+    pub(crate) probe: Arc<crate::stats::live::Probe>,
+    /// The live view's thread, if one was started; joined when the run is waited for.
+    pub(crate) progress: Option<JoinHandle<()>>,
     outputs: Vec<Option<Box<dyn Any + Send>>>,
     /// Drains of the outputs, run for those never taken.
     discards: Vec<Option<Box<dyn FnOnce() + Send>>>,
@@ -81,6 +85,8 @@ impl Running {
                 live_outputs: Mutex::new(n),
                 discarding: Mutex::new(Vec::new()),
             }),
+            probe: started.probe,
+            progress: None,
             outputs: started.outputs,
             discards: started.discards,
             discarding: Vec::new(),
@@ -200,6 +206,9 @@ impl Running {
         self.discard_untaken();
         let result = self.finish.wait();
         self.join_discards();
+        if let Some(view) = self.progress.take() {
+            let _ = view.join();
+        }
         result
     }
 

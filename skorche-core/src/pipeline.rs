@@ -185,7 +185,8 @@ impl Pipeline {
         I::Item: Send + 'static,
     {
         let iter = items.into_iter();
-        self.add_source(Box::new(SourceRunner { iter }))
+        let size_hint = iter.size_hint();
+        self.add_source(Box::new(SourceRunner { iter }), size_hint)
     }
 
     /// A queue fed from fallible `items` (lines of a file, rows of a query), pulled lazily
@@ -225,12 +226,21 @@ impl Pipeline {
         E: Into<BoxError> + 'static,
     {
         let iter = items.into_iter();
-        self.add_source(Box::new(TrySourceRunner { iter }))
+        let size_hint = iter.size_hint();
+        self.add_source(Box::new(TrySourceRunner { iter }), size_hint)
     }
 
     /// Adds a source stage running `runner`, whose one output carries `T`s.
-    pub(crate) fn add_source<T: Send + 'static>(&self, runner: Box<dyn Runner>) -> Queue<T> {
+    /// `size_hint` is the source's (exact lengths give the live view an ETA).
+    pub(crate) fn add_source<T: Send + 'static>(
+        &self,
+        runner: Box<dyn Runner>,
+        size_hint: (usize, Option<usize>),
+    ) -> Queue<T> {
         let mut g = self.graph.borrow_mut();
+        let (low, high) = size_hint;
+        g.source_lens
+            .push((Some(low) == high).then_some(low as u64));
         let name = g.unique_name("source");
         let node = g.add_node(NodeDecl {
             name,
@@ -339,12 +349,12 @@ impl Pipeline {
 
     /// The declared graph in Graphviz DOT.
     pub fn to_dot(&self) -> String {
-        render::to_dot(&self.graph.borrow())
+        render::to_dot(&render::Shape::of(&self.graph.borrow()), None)
     }
 
     /// The declared graph as a Mermaid flowchart.
     pub fn to_mermaid(&self) -> String {
-        render::to_mermaid(&self.graph.borrow())
+        render::to_mermaid(&render::Shape::of(&self.graph.borrow()), None)
     }
 
     /// The most items that can be alive inside the running pipeline at once: every queue's

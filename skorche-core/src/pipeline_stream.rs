@@ -40,8 +40,12 @@ impl Pipeline {
         S: Stream + Send + 'static,
         S::Item: Send + 'static,
     {
-        self.add_source(Box::new(StreamSourceRunner {
-            stream: Box::pin(items),
-        }))
+        let size_hint = items.size_hint();
+        self.add_source(
+            Box::new(StreamSourceRunner {
+                stream: Box::pin(items),
+            }),
+            size_hint,
+        )
     }
 }

@@ -104,7 +104,20 @@ impl<T: Send + 'static, K> Queue<T, K> {
             .expect("one output was declared")
     }
 
-    /// The stage that produces this queue runs on `n` worker threads.
+    /// The stage that produces this queue runs on `n` worker threads; a range (`1..=8`)
+    /// lets the autoscaler size it while it runs, within the pipeline's
+    /// [worker budget](crate::Pipeline::worker_budget) (see
+    /// [`Pipeline::autoscale_period`](crate::Pipeline::autoscale_period)).
+    ///
+    /// ```
+    /// use skorche_core::Pipeline;
+    ///
+    /// let p = Pipeline::new();
+    /// p.worker_budget(4);
+    /// let out = p.source(0..100u32).map(|n| n + 1).workers(1..=4);
+    /// assert_eq!(p.run_iter(out)?.count(), 100);
+    /// # Ok::<(), skorche_core::PipelineError>(())
+    /// ```
     ///
     /// # Panics
     /// If `n` is 0, or if that stage is inherently sequential (a source, `batch`, `zip`)
@@ -118,8 +131,8 @@ impl<T: Send + 'static, K> Queue<T, K> {
     /// let _ = p.source(0..3u8).map(|x| x).workers(0); // panics: "stage 'map': workers(0) ..."
     /// ```
     #[track_caller]
-    pub fn workers(self, n: usize) -> Self {
-        self.set_mode(Mode::Threads(n));
+    pub fn workers(self, n: impl crate::queue_scale::WorkerCount) -> Self {
+        self.set_workers(n);
         self
     }
 
@@ -144,6 +157,8 @@ impl<T: Send + 'static, K> Queue<T, K> {
             node.kind
         );
         node.mode = mode;
+        // A later setting replaces a range given before.
+        g.scaled.retain(|s| s.node != producer);
     }
 
     /// At most `n` items wait in this queue; a producer blocks when it is full, so a slow

@@ -143,7 +143,11 @@ impl<T: Send + 'static, K> Queue<T, K> {
 /// The settings of a stage that runs a registered task: where and how it runs in processes.
 impl<T: Send + 'static> Queue<T, TaskStage> {
     /// The stage that produces this queue runs in `n` worker processes (spawned by
-    /// re-executing the worker program, see [`crate::Pipeline::worker_program`]).
+    /// re-executing the worker program, see [`crate::Pipeline::worker_program`]). A range
+    /// (`1..=8`) lets the autoscaler size it within the
+    /// [worker budget](crate::Pipeline::worker_budget): all `8` processes start, and those
+    /// past the target are drained (their items in flight finish) and then given no work
+    /// until they are needed again; they stay alive, idle.
     ///
     /// Only a registered task can cross a process boundary, so this setting exists only on
     /// the queue of a [`Queue::map_task`] stage ([`TaskStage`]): on a closure stage it does
@@ -152,8 +156,8 @@ impl<T: Send + 'static> Queue<T, TaskStage> {
     /// # Panics
     /// If `n` is 0: a stage needs at least one worker.
     #[track_caller]
-    pub fn processes(self, n: usize) -> Self {
-        self.set_mode(Mode::Processes(n));
+    pub fn processes(self, n: impl crate::queue_scale::WorkerCount) -> Self {
+        self.set_processes(n);
         self
     }
 

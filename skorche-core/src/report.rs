@@ -72,6 +72,30 @@ pub struct StageReport {
     /// Cached stages ([`Queue::cached`](crate::Queue::cached)): hits, misses, and bytes
     /// read from and written to the store. All zero for other stages.
     pub cache: crate::cache::CacheCounts,
+
+    // The load figures below come from live metrics ([`Pipeline::metrics`](crate::Pipeline::metrics));
+    // with metrics off they are 0 and `None`.
+    /// Share of its workers' time (0 to 100) the stage worked: neither idle nor blocked. It
+    /// includes the stage's own overhead (taking and passing items), not only task calls.
+    pub busy_pct: f64,
+    /// Share of its workers' time (0 to 100) spent waiting for room in its output queue:
+    /// backpressure from a slower stage downstream.
+    pub blocked_pct: f64,
+    /// Share of its workers' time (0 to 100) spent waiting for input.
+    pub idle_pct: f64,
+    /// Median time of one task call, from sampled calls (one in 16 of fast tasks, every
+    /// call of tasks over 10 µs; per result batch in process stages), to within a factor of
+    /// 2 (log2 buckets, interpolated).
+    pub task_p50: Option<Duration>,
+    /// 99th percentile of the task time, sampled like [`StageReport::task_p50`].
+    pub task_p99: Option<Duration>,
+    /// Capacity of the stage's input queue(s), summed (0 for a source).
+    pub queue_capacity: usize,
+    /// Mean time an item waited in the input queue, by Little's law: mean depth over
+    /// input rate.
+    pub queue_wait: Duration,
+    /// What the load says about the stage, in plain words.
+    pub verdict: Option<crate::stats::Verdict>,
 }
 
 impl StageReport {
@@ -82,6 +106,15 @@ impl StageReport {
             self.items_out as f64 / secs
         } else {
             0.0
+        }
+    }
+
+    /// Mean fill of the input queue(s), 0 to 100.
+    pub fn queue_fill_pct(&self) -> f64 {
+        if self.queue_capacity == 0 {
+            0.0
+        } else {
+            (self.mean_queue_depth / self.queue_capacity as f64 * 100.0).min(100.0)
         }
     }
 
@@ -120,9 +153,55 @@ pub struct Report {
     pub wall: Duration,
     /// One entry per stage, in declaration order.
     pub stages: Vec<StageReport>,
+    /// The stage that limited the run, if one did (see [`crate::Verdict::Bottleneck`]).
+    pub bottleneck: Option<String>,
+    /// What the autoscaler did (or recommends, in passive mode), in order; empty when no
+    /// stage was given a range of workers. See [`Report::final_workers`].
+    pub scaling: Vec<crate::autoscale::ScaleEvent>,
+    /// The graph that ran, for [`Report::to_dot`] and [`Report::to_mermaid`].
+    #[serde(skip)]
+    pub(crate) shape: crate::render::Shape,
 }
 
 impl Report {
+    /// The graph that ran in Graphviz DOT, as a heat map of this run: each stage shaded
+    /// by its busy share (white to red) and labelled with it and its output rate, each
+    /// edge labelled with its rate and the mean fill of the queue, the bottleneck drawn
+    /// bold. ([`Pipeline::to_dot`](crate::Pipeline::to_dot) draws the declaration.)
+    ///
+    /// ```
+    /// use skorche_core::Pipeline;
+    ///
+    /// let p = Pipeline::new();
+    /// let slow = p.source(0..200u32).map(|n| {
+    ///     std::thread::sleep(std::time::Duration::from_micros(200));
+    ///     n
+    /// });
+    /// let (_, report) = p.run_iter(slow.name("slow"))?.collect_report()?;
+    /// let dot = report.to_dot();
+    /// assert!(dot.contains("fillcolor"));
+    /// assert!(dot.contains("/s"));
+    /// # Ok::<(), skorche_core::PipelineError>(())
+    /// ```
+    pub fn to_dot(&self) -> String {
+        crate::render::to_dot(&self.shape, Some(self))
+    }
+
+    /// The graph that ran as a Mermaid flowchart, shaded like [`Report::to_dot`].
+    pub fn to_mermaid(&self) -> String {
+        crate::render::to_mermaid(&self.shape, Some(self))
+    }
+
+    /// The workers an autoscaled stage ran at the end (its last applied
+    /// [`ScaleEvent`](crate::ScaleEvent)); `None` for a stage the autoscaler did not size.
+    pub fn final_workers(&self, stage: &str) -> Option<usize> {
+        self.scaling
+            .iter()
+            .rev()
+            .find(|e| e.applied && e.stage == stage)
+            .map(|e| e.to)
+    }
+
     /// The report of the stage called `name`.
     pub fn stage(&self, name: &str) -> Option<&StageReport> {
         self.stages.iter().find(|s| s.name == name)
@@ -146,6 +225,21 @@ const OPTIONAL: [Column; 10] = [
     ("wrote B", |s| s.cache.bytes_written as f64),
 ];
 
+/// A duration in the unit that suits it (`850ns`, `12.3µs`, `4.1ms`, `2.50s`); `-` for none.
+pub(crate) fn short_duration(d: Option<Duration>) -> String {
+    let Some(d) = d else { return "-".into() };
+    let ns = d.as_nanos() as f64;
+    if ns < 1e3 {
+        format!("{ns:.0}ns")
+    } else if ns < 1e6 {
+        format!("{:.1}µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.1}ms", ns / 1e6)
+    } else {
+        format!("{:.2}s", ns / 1e9)
+    }
+}
+
 /// Causes listed under the table, per stage (the report holds more).
 const CAUSES_SHOWN: usize = 3;
 
@@ -157,7 +251,7 @@ impl fmt::Display for Report {
             .collect();
         write!(
             f,
-            "{:<20} {:<9} {:>9} {:>10} {:>10} {:>6} {:>10} {:>10} {:>12} {:>7}",
+            "{:<20} {:<9} {:>9} {:>10} {:>10} {:>6} {:>10} {:>10} {:>12} {:>7} {:>5} {:>5} {:>5} {:>9} {:>9}",
             "stage",
             "kind",
             "workers",
@@ -167,7 +261,12 @@ impl fmt::Display for Report {
             "busy ms",
             "wall ms",
             "items/s",
-            "depth"
+            "depth",
+            "busy%",
+            "blk%",
+            "idle%",
+            "p50",
+            "p99"
         )?;
         for (name, _) in &optional {
             write!(f, " {name:>8}")?;
@@ -180,7 +279,7 @@ impl fmt::Display for Report {
             };
             write!(
                 f,
-                "{:<20} {:<9} {:>9} {:>10} {:>10} {:>6} {:>10.1} {:>10.1} {:>12.0} {:>7.1}",
+                "{:<20} {:<9} {:>9} {:>10} {:>10} {:>6} {:>10.1} {:>10.1} {:>12.0} {:>7.1} {:>5.0} {:>5.0} {:>5.0} {:>9} {:>9}",
                 s.name,
                 s.kind,
                 workers,
@@ -190,7 +289,12 @@ impl fmt::Display for Report {
                 s.busy.as_secs_f64() * 1e3,
                 s.wall.as_secs_f64() * 1e3,
                 s.throughput(),
-                s.mean_queue_depth
+                s.mean_queue_depth,
+                s.busy_pct,
+                s.blocked_pct,
+                s.idle_pct,
+                short_duration(s.task_p50),
+                short_duration(s.task_p99)
             )?;
             for (name, get) in &optional {
                 let v = get(s);
@@ -201,6 +305,17 @@ impl fmt::Display for Report {
                 }
             }
             writeln!(f)?;
+        }
+        for s in &self.stages {
+            if let Some(v) = &s.verdict {
+                writeln!(f, "{}: {v}", s.name)?;
+            }
+        }
+        if !self.scaling.is_empty() {
+            writeln!(f, "autoscaling:")?;
+            for e in &self.scaling {
+                writeln!(f, "  {e}")?;
+            }
         }
         for s in self.stages.iter().filter(|s| !s.causes.is_empty()) {
             let more = s.failed.saturating_sub(CAUSES_SHOWN as u64);

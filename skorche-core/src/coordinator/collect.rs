@@ -198,6 +198,11 @@ impl<V, W: Send + 'static> Collector<'_, V, W> {
             asked
         };
         cx.local.busy += Duration::from_nanos(part.busy_ns);
+        // One sample per part: the mean time of its items (the worker times the part).
+        if !part.outcomes.is_empty() {
+            cx.sample_task(part.busy_ns / part.outcomes.len() as u64);
+        }
+        cx.publish();
 
         let mut outputs = part.outputs.iter();
         for (outcome, mut sent) in part.outcomes.into_iter().zip(asked) {

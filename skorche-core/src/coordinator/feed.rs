@@ -92,6 +92,10 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                         // Counted against the worker's credits when the batch is flushed:
                         // only this feeder spends them, and it took no more than `room`.
                         cx.local.items_in += 1;
+                        // The feeder times no task call: it publishes its count itself.
+                        if cx.local.items_in % 16 == 0 {
+                            cx.publish();
+                        }
                         if let Some(g) = &self.stage.guard {
                             g.item_seen();
                         }

@@ -313,6 +313,7 @@ where
     });
     for index in 0..workers {
         let input = new_ring()?;
+        cx.worker_index = index;
         let rx = cx.input::<V>(0);
         let tx = cx.output::<W>(0);
         let mut rings = vec![input, outputs[index].clone()];
@@ -327,7 +328,7 @@ where
         });
     }
     let stage2 = stage.clone();
-    cx.spawn(move |cx| watch(&stage2, cx));
+    cx.spawn_helper(move |cx| watch(&stage2, cx));
     Ok(())
 }
 

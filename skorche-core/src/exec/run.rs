@@ -14,9 +14,25 @@ use crate::graph::DEFAULT_CAPACITY;
 use crate::graph::{ErasedChannel, Graph, Mode};
 use crate::launch::Launch;
 use crate::report::{Report, StageReport};
+use crate::stats::stage::StageMetrics;
 
 /// How often the supervisor samples queue depths (and, while stopping, drains queues).
 const SAMPLE_EVERY: Duration = Duration::from_millis(5);
+
+/// How often the autoscaler looks, unless the pipeline says otherwise.
+const DEFAULT_SCALE_PERIOD: Duration = Duration::from_secs(1);
+
+/// The autoscaler's thread and its stop flag.
+type Scaler = (
+    JoinHandle<Vec<crate::autoscale::ScaleEvent>>,
+    Arc<AtomicBool>,
+);
+
+/// Workers the autoscaler may run in all, unless the pipeline says otherwise: the
+/// machine's cores.
+fn default_budget() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
 
 /// A started pipeline: its supervisor thread, and the receivers of its declared outputs.
 pub(crate) struct Started {
@@ -24,6 +40,8 @@ pub(crate) struct Started {
     pub(crate) supervisor: JoinHandle<Result<Report, PipelineError>>,
     /// Erased `Receiver<Packet<T>>` of each declared output, by output index.
     pub(crate) outputs: Vec<Option<Box<dyn std::any::Any + Send>>>,
+    /// Live figures of the run, for `Running::stats`.
+    pub(crate) probe: Arc<crate::stats::live::Probe>,
     /// For each declared output, a body that consumes and drops its packets: run if the
     /// output is never taken, so its producers do not block on a full queue.
     pub(crate) discards: Vec<Option<Box<dyn FnOnce() + Send>>>,
@@ -33,6 +51,7 @@ pub(crate) struct Started {
 /// supervisor.
 pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, PipelineError> {
     validate(&graph)?;
+    let shape = crate::render::Shape::of(&graph);
     let (wake, wake_rx) = unbounded();
     let shared = Arc::new(RunShared {
         aborted: AtomicBool::new(false),
@@ -76,11 +95,46 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
     let gate = crate::coordinator::StartGate::new();
     let mut stats = Vec::new();
     let mut depth_of = Vec::new();
-    for node in graph.nodes.iter_mut() {
+    let mut capacity_of = Vec::new();
+    let mut probe_stages = Vec::new();
+    let source_len = graph.source_lens.iter().copied().sum::<Option<u64>>();
+    let node_caps: Vec<usize> = graph
+        .nodes
+        .iter()
+        .map(|node| {
+            node.inputs
+                .iter()
+                .map(|&q| {
+                    let decl = &graph.queues[graph.channel_of(q)];
+                    decl.capacity.unwrap_or(default_cap).max(1)
+                })
+                .sum()
+        })
+        .collect();
+    // Stages the autoscaler sizes start with even shares of the budget.
+    let settings = crate::autoscale::controller::Settings {
+        budget: graph.worker_budget.unwrap_or_else(default_budget),
+        period: graph.autoscale_period.unwrap_or(DEFAULT_SCALE_PERIOD),
+        passive: graph.autoscale_passive,
+    };
+    let bounds: Vec<(usize, usize)> = graph.scaled.iter().map(|s| (s.min, s.max)).collect();
+    let split = crate::autoscale::controller::initial_split(&bounds, settings.budget);
+    let scale_gates: std::collections::HashMap<usize, _> = graph
+        .scaled
+        .iter()
+        .zip(&split)
+        .map(|(s, &t)| {
+            let gate = Arc::new(crate::autoscale::gate::ScaleGate::new(t, shared.clone()));
+            (s.node, (gate, s.min, s.max))
+        })
+        .collect();
+    let mut sized = Vec::new();
+    for (ni, node) in graph.nodes.iter_mut().enumerate() {
         let Some(runner) = node.runner.take() else {
             continue;
         };
-        let st = Arc::new(StageStats::new(node.name.clone()));
+        let metrics = StageMetrics::new(!graph.metrics_off, shared.started);
+        let st = Arc::new(StageStats::new(node.name.clone(), metrics));
         let mode = match node.mode {
             Mode::Threads(n) => Mode::Threads(n.max(1)),
             other => other,
@@ -99,6 +153,8 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
             held_rings: &mut held_rings,
             offer_held: false,
             gate: gate.clone(),
+            scale: scale_gates.get(&ni).map(|g| g.0.clone()),
+            worker_index: 0,
             process: {
                 let mut opts = node.process.clone();
                 if opts.program.is_none() {
@@ -111,14 +167,39 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
             },
         };
         let input_chans = cx.inputs.clone();
+        let input_cap = node_caps[ni];
         if let Err(e) = runner.launch(&mut cx) {
             shared.cancel("a stage could not start");
             drop(cx);
             finish_after_launch_error(&shared, channels, threads);
             return Err(e);
         }
+        let terminal = node
+            .outputs
+            .iter()
+            .all(|&q| graph.queues[q].consumer.is_none());
+        probe_stages.push(crate::stats::live::ProbeStage {
+            counters: st.clone(),
+            kind: node.kind,
+            mode: node.mode,
+            depth: input_chans
+                .iter()
+                .map(|&c| channels[c].depth.clone())
+                .collect(),
+            capacity: input_cap,
+            terminal,
+        });
+        if let Some((gate, min, max)) = scale_gates.get(&ni) {
+            sized.push(crate::autoscale::controller::Sized {
+                counters: st.clone(),
+                gate: gate.clone(),
+                min: *min,
+                max: *max,
+            });
+        }
         stats.push((st, node.mode, node.kind));
         depth_of.push(input_chans);
+        capacity_of.push(input_cap);
     }
 
     // Every stage is launched: the gate opens once the workers already counted have started.
@@ -158,11 +239,30 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
         (chan.close)(&mut *chan);
     }
 
+    let scaler = (!sized.is_empty()).then(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle =
+            crate::autoscale::controller::spawn(sized, settings, shared.started, stop.clone());
+        (handle, stop)
+    });
+    let probe = Arc::new(crate::stats::live::Probe::new(probe_stages, source_len));
+    let probe2 = probe.clone();
     let shared2 = shared.clone();
     let supervisor = std::thread::Builder::new()
         .name("skorche:supervisor".into())
         .spawn(move || {
-            let result = supervise(shared2.clone(), wake_rx, channels, threads, stats, depth_of);
+            let result = supervise(
+                shared2.clone(),
+                wake_rx,
+                channels,
+                threads,
+                stats,
+                (depth_of, capacity_of),
+                (shape, scaler),
+            );
+            probe2
+                .done
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             // A run stopped on request hands its report back inside `Interrupted`; its
             // signal watcher (if any) is closed before anyone sees the result.
             shared2.stop.finish(result)
@@ -171,6 +271,7 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
     Ok(Started {
         shared,
         supervisor,
+        probe,
         outputs: output_rx,
         discards: output_discards,
     })
@@ -217,6 +318,20 @@ fn validate(graph: &Graph) -> Result<(), PipelineError> {
             )));
         }
     }
+    if !graph.scaled.is_empty() {
+        if graph.metrics_off {
+            return Err(PipelineError::Invalid(
+                "autoscaling reads the live metrics: they cannot be off".into(),
+            ));
+        }
+        let least: usize = graph.scaled.iter().map(|s| s.min).sum();
+        let budget = graph.worker_budget.unwrap_or_else(default_budget);
+        if least > budget {
+            return Err(PipelineError::Invalid(format!(
+                "the autoscaled stages need at least {least} workers; the budget is {budget}"
+            )));
+        }
+    }
     for node in &graph.nodes {
         if let Mode::Threads(0) | Mode::Processes(0) = node.mode {
             return Err(PipelineError::Invalid(format!(
@@ -254,7 +369,8 @@ fn supervise(
     mut channels: Vec<ErasedChannel>,
     threads: Vec<JoinHandle<()>>,
     stats: Vec<(Arc<StageStats>, Mode, crate::StageKind)>,
-    depth_of: Vec<Vec<usize>>,
+    (depth_of, capacity): (Vec<Vec<usize>>, Vec<usize>),
+    (shape, scaler): (crate::render::Shape, Option<Scaler>),
 ) -> Result<Report, PipelineError> {
     let mut remaining = threads.len();
     let mut depth_sum = vec![0u64; stats.len()];
@@ -287,6 +403,13 @@ fn supervise(
     for t in threads {
         let _ = t.join();
     }
+    let scaling = match scaler {
+        Some((handle, stop)) => {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            handle.join().unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
     let wall = shared.started.elapsed();
     let failures = shared.take_failures();
     if !failures.is_empty() {
@@ -331,8 +454,29 @@ fn supervise(
                 recovering: Duration::from_nanos(st.recovering_ns.load(Relaxed)),
                 ring_bytes_left: st.ring_bytes_left.load(Relaxed),
                 cache: st.cache.snapshot(),
+                busy_pct: 0.0,
+                blocked_pct: 0.0,
+                idle_pct: 0.0,
+                task_p50: None,
+                task_p99: None,
+                queue_capacity: capacity[i],
+                queue_wait: Duration::ZERO,
+                verdict: None,
             }
         })
         .collect();
-    Ok(Report { wall, stages })
+    let mut report = Report {
+        wall,
+        stages,
+        bottleneck: None,
+        scaling,
+        shape,
+    };
+    let totals: Vec<_> = stats.iter().map(|(st, ..)| st.metrics.totals()).collect();
+    crate::stats::report::fill(
+        &mut report,
+        &totals,
+        stats.first().is_some_and(|s| s.0.metrics.on),
+    );
+    Ok(report)
 }

@@ -18,6 +18,7 @@ impl Pipeline {
         let stop = self.stop_options();
         let (graph, outputs) = self.into_parts();
         let graph = graph.take();
+        let progress = graph.progress;
         let started = run::start(graph, &outputs)?;
         started.shared.stop.set_grace(stop.grace);
         if stop.on_signals {
@@ -33,7 +34,11 @@ impl Pipeline {
                 }
             }
         }
-        Ok(Running::new(started))
+        let mut running = Running::new(started);
+        if progress {
+            running.show_progress();
+        }
+        Ok(running)
     }
 
     /// Runs to completion and returns the report. Items of queues nobody consumes are

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::{BoxError, FailureKind, StageFailure};
 use crate::exec::shared::RunShared;
+use crate::stats::block::Block;
+use crate::stats::stage::StageMetrics;
+use crate::stats::wait;
 
 /// Counters of one stage, summed over its workers.
 #[derive(Debug)]
@@ -47,12 +50,15 @@ pub(crate) struct StageStats {
     pub(crate) last_cause: std::sync::Mutex<Option<crate::error::StageFailure>>,
     /// Cached stages: hits, misses and bytes read and written.
     pub(crate) cache: crate::cache::CacheCounters,
+    /// Each worker's live counters (load, task-time histogram).
+    pub(crate) metrics: StageMetrics,
 }
 
 impl StageStats {
-    pub(crate) fn new(name: String) -> Self {
+    pub(crate) fn new(name: String, metrics: StageMetrics) -> Self {
         StageStats {
             name,
+            metrics,
             items_in: AtomicU64::new(0),
             items_out: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -92,6 +98,8 @@ pub(crate) struct WorkerCx {
     pub(crate) stats: Arc<StageStats>,
     pub(crate) shared: Arc<RunShared>,
     pub(crate) local: Local,
+    /// This worker's live counters; `None` when metrics are off.
+    block: Option<Block>,
     failed: bool,
     /// Calls left until the next timed one.
     untimed_left: u32,
@@ -108,7 +116,17 @@ const SAMPLE_EVERY: u32 = 16;
 
 impl WorkerCx {
     pub(crate) fn new(stats: Arc<StageStats>, shared: Arc<RunShared>) -> Self {
+        Self::with_block(stats, shared, false)
+    }
+
+    /// A context for a helper thread of a stage (not a worker: its time is not counted).
+    pub(crate) fn helper(stats: Arc<StageStats>, shared: Arc<RunShared>) -> Self {
+        Self::with_block(stats, shared, true)
+    }
+
+    fn with_block(stats: Arc<StageStats>, shared: Arc<RunShared>, aux: bool) -> Self {
         WorkerCx {
+            block: stats.metrics.register(aux),
             stats,
             shared,
             local: Local::default(),
@@ -120,14 +138,40 @@ impl WorkerCx {
 
     /// A context for another thread of the same worker (process mode's collector).
     pub(crate) fn fork(&self) -> WorkerCx {
-        WorkerCx::new(self.stats.clone(), self.shared.clone())
+        WorkerCx::with_block(self.stats.clone(), self.shared.clone(), true)
+    }
+
+    /// Records the time of one task call measured elsewhere (a worker process's).
+    pub(crate) fn sample_task(&self, ns: u64) {
+        if let Some(b) = &self.block {
+            b.sample_task(ns);
+        }
+    }
+
+    /// Copies this worker's counters into its block, where readers see them.
+    #[inline]
+    pub(crate) fn publish(&self) {
+        if let Some(b) = &self.block {
+            use std::sync::atomic::Ordering::Relaxed;
+            b.items_in.store(self.local.items_in, Relaxed);
+            b.items_out.store(self.local.items_out, Relaxed);
+            b.task_ns.store(self.local.busy.as_nanos() as u64, Relaxed);
+        }
     }
 
     /// Runs a worker body: a panic in our own code is reported like a task panic, the
     /// counters are folded in and the supervisor is told that this thread is done.
     pub(crate) fn run(&mut self, body: impl FnOnce(&mut WorkerCx)) {
+        let span = tracing::info_span!("stage", name = %self.stats.name);
+        let _entered = span.enter();
+        wait::install(self.block.clone().map(|b| (b, self.stats.metrics.epoch)));
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| body(self))) {
             self.fail(None, FailureKind::Panic, panic_message(&*payload));
+        }
+        wait::install(None);
+        self.publish();
+        if let Some(b) = &self.block {
+            b.ended.store(self.stats.metrics.now().max(1), Relaxed);
         }
         let s = &self.stats;
         s.items_in.fetch_add(self.local.items_in, Relaxed);
@@ -181,6 +225,10 @@ impl WorkerCx {
         let r = f();
         let took = start.elapsed();
         self.local.busy += took * self.sample_every;
+        if let Some(b) = &self.block {
+            b.sample_task(took.as_nanos() as u64);
+        }
+        self.publish();
         let slow = took > ALWAYS_TIME_ABOVE;
         crate::hop::outbox::set_pace(slow);
         self.sample_every = if slow { 1 } else { SAMPLE_EVERY };

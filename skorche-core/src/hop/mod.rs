@@ -42,6 +42,17 @@ pub(crate) fn chunk_size(capacity: usize) -> usize {
     (capacity / 2).clamp(1, MAX_CHUNK)
 }
 
+/// Holds back a worker the autoscaler has stopped: its receiver asks between chunks
+/// (never with packets in hand), so a stopped worker holds no item.
+pub(crate) trait Gate: Send + Sync {
+    /// Whether worker `index` of the stage is stopped now.
+    fn stopped(&self, index: usize) -> bool;
+    /// Waits until worker `index` may go on (started again, or the stage's input ended).
+    fn wait(&self, index: usize);
+    /// The stage's input has ended: stopped workers go on, to see it end too.
+    fn close(&self);
+}
+
 /// What one shipment carries. A lone packet travels without a `Vec`, so a slow trickle
 /// allocates nothing.
 pub(crate) enum Chunk<T> {

@@ -8,8 +8,10 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvError, RecvTimeoutError, TryRecvError};
 
 use super::outbox;
-use super::{Chunk, HopState};
+use super::{Chunk, Gate, HopState};
 use crate::packet::Packet;
+use crate::stats::block::Wait;
+use crate::stats::wait::waiting;
 
 /// A receiver of packets. Each clone has its own chunk in hand: clones are for different
 /// workers, and a packet goes to exactly one of them.
@@ -20,6 +22,8 @@ pub(crate) struct Rx<T> {
     state: Arc<HopState>,
     /// The pace this receiver last told the senders (see [`HopState::one_by_one`]).
     told: Option<bool>,
+    /// The autoscaler's gate and this worker's index, for a stage it sizes.
+    gate: Option<(Arc<dyn Gate>, usize)>,
 }
 
 impl<T> Clone for Rx<T> {
@@ -35,6 +39,30 @@ impl<T> Rx<T> {
             local: VecDeque::new(),
             state,
             told: None,
+            gate: None,
+        }
+    }
+
+    /// Makes this receiver, worker `index`'s, stop whenever `gate` says so.
+    pub(crate) fn set_gate(&mut self, gate: Arc<dyn Gate>, index: usize) {
+        self.gate = Some((gate, index));
+    }
+
+    /// Between chunks: waits while the autoscaler has stopped this worker, after shipping
+    /// what its senders hold.
+    #[inline]
+    fn hold(&self) {
+        if let Some((gate, index)) = &self.gate {
+            if gate.stopped(*index) {
+                outbox::flush_pending();
+                waiting(Wait::Parked, || gate.wait(*index));
+            }
+        }
+    }
+
+    fn ended(&self) {
+        if let Some((gate, _)) = &self.gate {
+            gate.close();
         }
     }
 
@@ -44,14 +72,23 @@ impl<T> Rx<T> {
         if let Some(p) = self.local.pop_front() {
             return Ok(p);
         }
+        self.hold();
         match self.rx.try_recv() {
             Ok(chunk) => return Ok(self.unpack(chunk)),
-            Err(TryRecvError::Disconnected) => return Err(RecvError),
+            Err(TryRecvError::Disconnected) => {
+                self.ended();
+                return Err(RecvError);
+            }
             Err(TryRecvError::Empty) => {}
         }
         outbox::flush_pending();
-        let chunk = self.rx.recv()?;
-        Ok(self.unpack(chunk))
+        match waiting(Wait::Idle, || self.rx.recv()) {
+            Ok(chunk) => Ok(self.unpack(chunk)),
+            Err(e) => {
+                self.ended();
+                Err(e)
+            }
+        }
     }
 
     /// The next packet if one is ready now.
@@ -68,13 +105,19 @@ impl<T> Rx<T> {
         &mut self,
         timeout: Duration,
     ) -> Result<Packet<T>, RecvTimeoutError> {
+        if self.local.is_empty() {
+            self.hold();
+        }
         match self.try_recv() {
             Ok(p) => return Ok(p),
-            Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+            Err(TryRecvError::Disconnected) => {
+                self.ended();
+                return Err(RecvTimeoutError::Disconnected);
+            }
             Err(TryRecvError::Empty) => {}
         }
         outbox::flush_pending();
-        let chunk = self.rx.recv_timeout(timeout)?;
+        let chunk = waiting(Wait::Idle, || self.rx.recv_timeout(timeout))?;
         Ok(self.unpack(chunk))
     }
 

@@ -11,6 +11,8 @@ use crossbeam_channel::{Sender, TrySendError};
 use super::outbox::{self, Flush};
 use super::{Chunk, HopState};
 use crate::packet::Packet;
+use crate::stats::block::Wait;
+use crate::stats::wait::waiting;
 
 /// A handle on a hop's sending side, to be moved into the thread that sends: it opens a
 /// [`Tx`] there, or sends single packets directly.
@@ -64,7 +66,7 @@ impl<T> Outlet<T> {
             Ok(()) => {}
             Err(TrySendError::Full(chunk)) => {
                 outbox::flush_pending();
-                if self.tx.send(chunk).is_err() {
+                if waiting(Wait::Blocked, || self.tx.send(chunk)).is_err() {
                     return false;
                 }
             }
