@@ -38,8 +38,8 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub mod cache;
 mod autoscale;
+pub mod cache;
 mod chain;
 mod channel;
 mod coordinator;
@@ -57,11 +57,11 @@ mod output;
 mod output_stream;
 mod packet;
 mod pipeline;
-#[cfg(feature = "stream")]
-mod pipeline_stream;
 #[cfg(feature = "cache")]
 mod pipeline_cache;
 mod pipeline_stats;
+#[cfg(feature = "stream")]
+mod pipeline_stream;
 mod process_options;
 mod queue;
 #[cfg(feature = "cache")]
@@ -69,8 +69,8 @@ mod queue_cache;
 mod queue_failure;
 mod queue_order;
 mod queue_process;
-mod queue_stream;
 mod queue_scale;
+mod queue_stream;
 mod render;
 mod reorder;
 mod report;
@@ -96,8 +96,8 @@ pub use queue_scale::WorkerCount;
 pub use report::{Report, StageReport};
 pub use skorche_worker::registry::IntoTask;
 pub use stage::marker::{Marker, Placement};
+pub use stage::stateful::Emitter;
 pub use stage_kind::StageKind;
 pub use stage_shape::{AnyStage, TaskStage};
-pub use stage::stateful::Emitter;
 pub use stats::{StageStats, Stats, Verdict};
 pub use stop::{StopHandle, DEFAULT_GRACE_PERIOD};

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::StageKind;
 use crate::cache::{encode_param, Identity};
 use crate::error::{BoxError, FailureKind};
 use crate::queue::Queue;
-use skorche_worker::registry::IntoTask;
 use crate::stage::cached::{CachedFactory, CachedRunner, ProcessLaunch};
+use crate::StageKind;
+use skorche_worker::registry::IntoTask;
 
 impl<T: Serialize + Send + 'static> Queue<T> {
     /// Keeps the results of the stage declared next on this queue in the pipeline's cache

@@ -376,7 +376,9 @@ fn reaching_share(
             .map(|&i| reaching_share(g, i, save))
             .fold(Share::ZERO, Share::add),
         // A tee's branches each carry a copy, with a split branch's share (and a lane).
-        StageKind::Split | StageKind::Tee => reaching_share(g, node.inputs[0], save).split(node.outputs.len()),
+        StageKind::Split | StageKind::Tee => {
+            reaching_share(g, node.inputs[0], save).split(node.outputs.len())
+        }
         _ => reaching_share(g, node.inputs[0], save),
     }
 }

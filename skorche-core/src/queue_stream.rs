@@ -5,7 +5,6 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::StageKind;
 use crate::error::BoxError;
 use crate::launch::Runner;
 use crate::queue::{add_stage, Queue};
@@ -14,6 +13,7 @@ use crate::stage::inspect::InspectRunner;
 use crate::stage::stateful::{Closures, Emitter, Fold, StatefulRunner, StreamLogic};
 use crate::stage::tee::TeeRunner;
 use crate::stage::window::WindowRunner;
+use crate::StageKind;
 
 /// # Stream operations
 ///
@@ -143,7 +143,11 @@ impl<T: Send + 'static, K> Queue<T, K> {
     where
         F: Fn(&T) + Send + Sync + 'static,
     {
-        self.stream_stage(StageKind::Inspect, true, Box::new(InspectRunner { f: Arc::new(f) }))
+        self.stream_stage(
+            StageKind::Inspect,
+            true,
+            Box::new(InspectRunner { f: Arc::new(f) }),
+        )
     }
 
     /// Folds the whole stream into one value: `f(state, item)` for every item, then the

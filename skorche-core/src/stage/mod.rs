@@ -2,9 +2,9 @@
 //! loop; all of them pass control packets (skips, markers) through untouched.
 
 pub(crate) mod batch;
+pub(crate) mod batch_timeout;
 #[cfg(feature = "cache")]
 pub(crate) mod cached;
-pub(crate) mod batch_timeout;
 pub(crate) mod filter;
 pub(crate) mod flat_map;
 pub(crate) mod inspect;
