@@ -297,8 +297,8 @@
 //! use skorche::{Pipeline, Verdict};
 //!
 //! let p = Pipeline::new();
-//! let slow = p.source(0..300u32).map(|n| {
-//!     std::thread::sleep(Duration::from_micros(300));
+//! let slow = p.source(0..100u32).map(|n| {
+//!     std::thread::sleep(Duration::from_millis(2));
 //!     n
 //! });
 //! let (_, report) = p.run_iter(slow.name("slow"))?.collect_report()?;
@@ -459,6 +459,7 @@
 //! assert_eq!(report.stage("doc_facade_double_on_2+doc_facade_show").unwrap().mode, Mode::Threads(2));
 //! assert_eq!(report.stage("tag+len").unwrap().mode, Mode::Threads(3));
 //! # Ok::<(), PipelineError>(())
+//! ```
 //!
 //! # Caching results between runs
 //!

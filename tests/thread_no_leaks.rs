@@ -89,7 +89,14 @@ fn no_thread_outlives_run_in_success_task_error_panic_and_dropped_output() {
         let q = p.source(0u64..).map(|x| x).workers(2);
         let mut out = p.run_iter(q).unwrap();
         out.next().unwrap().unwrap();
-        let during = skorche_threads();
+        // A thread takes its name once it runs: on a loaded machine a worker may not have
+        // been scheduled yet when the first item arrives.
+        let named_by = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut during = skorche_threads();
+        while during.len() < 3 && std::time::Instant::now() < named_by {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            during = skorche_threads();
+        }
         drop(out);
         assert!(during.len() >= 3, "threads during a run: {during:?}");
         assert_no_skorche_threads("after dropping a running output");
