@@ -500,23 +500,31 @@ pub use skorche_core::cache;
 pub mod cli;
 
 pub use skorche_core as core;
+#[cfg(feature = "process")]
 pub use skorche_shm as shm;
+#[cfg(feature = "process")]
 pub use skorche_worker as worker;
 
 #[cfg(feature = "stream")]
 pub use skorche_core::OutputStream;
 pub use skorche_core::{AnyStage, StageKind, TaskStage};
 pub use skorche_core::{Backoff, Failed};
+#[cfg(feature = "process")]
+pub use skorche_core::IntoTask;
 pub use skorche_core::{
-    BoxError, Chain, Emitter, Event, FailureKind, IntoTask, Marker, MarkerId, Mode, OrderPoint,
-    Output, OutputPort, Pipeline, PipelineError, Placement, Queue, Report, Running, StageFailure,
+    BoxError, Chain, Emitter, Event, FailureKind, Marker, MarkerId, Mode, OrderPoint, Output,
+    OutputPort, Pipeline, PipelineError, Placement, Queue, Report, Running, StageFailure,
     StageReport, Until, DEFAULT_ORDER_WINDOW,
 };
 pub use skorche_core::{Interrupted, StopHandle, StopOutcome, DEFAULT_GRACE_PERIOD};
 pub use skorche_core::{ScaleEvent, StageStats, Stats, Verdict, WorkerCount};
+#[cfg(feature = "process")]
 pub use skorche_shm::{HeldRecord, ShmBytes, ShmSlice, SliceError};
+#[cfg(feature = "process")]
 pub use skorche_worker::registry::BytesInput;
+#[cfg(feature = "process")]
 pub use skorche_worker::zero_copy::FromOutput;
+#[cfg(feature = "process")]
 pub use skorche_worker::{enter, task};
 
 /// The names most pipelines need, for threads and processes alike:
@@ -545,5 +553,6 @@ pub mod prelude {
         Backoff, BoxError, Chain, Emitter, Failed, FailureKind, Marker, Output, Pipeline,
         PipelineError, Placement, Queue, Report, StageFailure, TaskStage,
     };
+    #[cfg(feature = "process")]
     pub use skorche_worker::{enter, task};
 }
