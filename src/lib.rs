@@ -486,11 +486,24 @@
 //! # Ok::<(), skorche::PipelineError>(())
 //! ```
 //!
+//! # Cargo features
+//!
+//! - `process` (default): stages in worker processes: [`Queue::map_task`], `task!`, `enter`,
+//!   `processes`, zero-copy `ShmBytes`, and the `worker` and `shm` modules. Linux only for
+//!   now (the rings' backing is chosen in `skorche-shm/src/os.rs`). Without it skorche is
+//!   thread-only: no worker runtime, shared memory or `nix` is compiled, and it builds on any
+//!   platform.
+//! - `cache` (default): [`Queue::cached`] and the `cache` module; cached closures work
+//!   without `process`.
+//! - `cli` (default): the `cli` module, a command line for driver binaries (implies `cache`).
+//! - `stream` (default): `Output` as a `futures_core::Stream`, `Pipeline::source_stream`.
+//! - `test-fixtures`: tasks that fail or abort on purpose, for skorche's own tests.
+//!
 //! # Crates
 //!
-//! This facade re-exports [`core`] (the graph API and executor: everything at the top level
-//! here), [`worker`] (the worker-process runtime) and [`shm`] (the shared-memory ring);
-//! [`task!`] and [`enter`] come from [`worker`].
+//! This facade re-exports `core` (the graph API and executor: everything at the top level
+//! here) and, with `process`, `worker` (the worker-process runtime) and `shm` (the
+//! shared-memory ring); `task!` and `enter` come from `worker`.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
