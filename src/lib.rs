@@ -518,12 +518,12 @@ pub use skorche_shm as shm;
 #[cfg(feature = "process")]
 pub use skorche_worker as worker;
 
+#[cfg(feature = "process")]
+pub use skorche_core::IntoTask;
 #[cfg(feature = "stream")]
 pub use skorche_core::OutputStream;
 pub use skorche_core::{AnyStage, StageKind, TaskStage};
 pub use skorche_core::{Backoff, Failed};
-#[cfg(feature = "process")]
-pub use skorche_core::IntoTask;
 pub use skorche_core::{
     BoxError, Chain, Emitter, Event, FailureKind, Marker, MarkerId, Mode, OrderPoint, Output,
     OutputPort, Pipeline, PipelineError, Placement, Queue, Report, Running, StageFailure,
