@@ -487,11 +487,24 @@
 //! # Ok::<(), skorche::PipelineError>(())
 //! ```
 //!
+//! # Cargo features
+//!
+//! - `process` (default): stages in worker processes: [`Queue::map_task`], `task!`, `enter`,
+//!   `processes`, zero-copy `ShmBytes`, and the `worker` and `shm` modules. Linux only for
+//!   now (the rings' backing is chosen in `skorche-shm/src/os.rs`). Without it skorche is
+//!   thread-only: no worker runtime, shared memory or `nix` is compiled, and it builds on any
+//!   platform.
+//! - `cache` (default): [`Queue::cached`] and the `cache` module; cached closures work
+//!   without `process`.
+//! - `cli` (default): the `cli` module, a command line for driver binaries (implies `cache`).
+//! - `stream` (default): `Output` as a `futures_core::Stream`, `Pipeline::source_stream`.
+//! - `test-fixtures`: tasks that fail or abort on purpose, for skorche's own tests.
+//!
 //! # Crates
 //!
-//! This facade re-exports [`core`] (the graph API and executor: everything at the top level
-//! here), [`worker`] (the worker-process runtime) and [`shm`] (the shared-memory ring);
-//! [`task!`] and [`enter`] come from [`worker`].
+//! This facade re-exports `core` (the graph API and executor: everything at the top level
+//! here) and, with `process`, `worker` (the worker-process runtime) and `shm` (the
+//! shared-memory ring); `task!` and `enter` come from `worker`.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -501,23 +514,31 @@ pub use skorche_core::cache;
 pub mod cli;
 
 pub use skorche_core as core;
+#[cfg(feature = "process")]
 pub use skorche_shm as shm;
+#[cfg(feature = "process")]
 pub use skorche_worker as worker;
 
+#[cfg(feature = "process")]
+pub use skorche_core::IntoTask;
 #[cfg(feature = "stream")]
 pub use skorche_core::OutputStream;
 pub use skorche_core::{AnyStage, StageKind, TaskStage};
 pub use skorche_core::{Backoff, Failed};
 pub use skorche_core::{
-    BoxError, Chain, Emitter, Event, FailureKind, IntoTask, Marker, MarkerId, Mode, OrderPoint,
-    Output, OutputPort, Pipeline, PipelineError, Placement, Queue, Report, Running, StageFailure,
+    BoxError, Chain, Emitter, Event, FailureKind, Marker, MarkerId, Mode, OrderPoint, Output,
+    OutputPort, Pipeline, PipelineError, Placement, Queue, Report, Running, StageFailure,
     StageReport, Until, DEFAULT_ORDER_WINDOW,
 };
 pub use skorche_core::{Interrupted, StopHandle, StopOutcome, DEFAULT_GRACE_PERIOD};
 pub use skorche_core::{ScaleEvent, StageStats, Stats, Verdict, WorkerCount};
+#[cfg(feature = "process")]
 pub use skorche_shm::{HeldRecord, ShmBytes, ShmSlice, SliceError};
+#[cfg(feature = "process")]
 pub use skorche_worker::registry::BytesInput;
+#[cfg(feature = "process")]
 pub use skorche_worker::zero_copy::FromOutput;
+#[cfg(feature = "process")]
 pub use skorche_worker::{enter, task};
 
 /// The names most pipelines need, for threads and processes alike:
@@ -546,5 +567,6 @@ pub mod prelude {
         Backoff, BoxError, Chain, Emitter, Failed, FailureKind, Marker, Output, Pipeline,
         PipelineError, Placement, Queue, Report, StageFailure, TaskStage,
     };
+    #[cfg(feature = "process")]
     pub use skorche_worker::{enter, task};
 }

@@ -7,6 +7,13 @@ use crate::failure::policy::{FailurePolicy, RunBudget};
 use crate::launch::Runner;
 pub use crate::mode::Mode;
 
+/// A stage's process-mode settings; nothing in a thread-only build, so that every stage
+/// declaration sets the field the same way (`Default::default()`).
+#[cfg(feature = "process")]
+pub(crate) type StageProcess = crate::process_options::ProcessOptions;
+#[cfg(not(feature = "process"))]
+pub(crate) type StageProcess = ();
+
 /// Default bound of a queue whose capacity was not declared.
 pub(crate) const DEFAULT_CAPACITY: usize = 64;
 
@@ -25,8 +32,10 @@ pub(crate) struct NodeDecl {
     /// `None` for virtual nodes (merge) that need no thread of their own.
     pub(crate) runner: Option<Box<dyn Runner>>,
     /// Process-mode settings of this stage.
-    pub(crate) process: crate::process_options::ProcessOptions,
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) process: StageProcess,
     /// Whether the stage runs a registered task (and so may run in processes).
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
     pub(crate) process_capable: bool,
 }
 
@@ -68,10 +77,13 @@ pub(crate) struct Graph {
     /// Save points declared, and whether each has its load.
     pub(crate) save_points: Vec<SavePoint>,
     /// The worker executable for process stages (default: the driver itself).
+    #[cfg(feature = "process")]
     pub(crate) worker_program: Option<std::path::PathBuf>,
     /// Processes for registered-task stages declared from now on.
+    #[cfg(feature = "process")]
     pub(crate) default_processes: Option<usize>,
     /// Bound on a worker's start and handshake, for stages that set none.
+    #[cfg(feature = "process")]
     pub(crate) handshake_timeout: Option<std::time::Duration>,
     /// The run's failure budget, shared by every stage with a failure policy.
     pub(crate) run_budget: Arc<RunBudget>,

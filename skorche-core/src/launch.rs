@@ -36,26 +36,9 @@ pub(crate) struct Launch<'a> {
     pub(crate) channels: &'a mut [ErasedChannel],
     pub(crate) shared: &'a Arc<RunShared>,
     pub(crate) threads: &'a mut Vec<JoinHandle<()>>,
-    /// Per input: whether it carries encoded payloads from an upstream process stage.
-    pub(crate) forward_in: Vec<bool>,
-    /// Per output: whether it carries encoded payloads to a downstream process stage.
-    pub(crate) forward_out: Vec<bool>,
-    /// Output rings of process stages whose payloads are forwarded, by channel index.
-    pub(crate) forward_rings:
-        &'a mut std::collections::HashMap<usize, crate::coordinator::rings::SharedRings>,
-    /// Output rings of process stages whose items are `ShmBytes` held in them, in launch
-    /// order: later stages taking `ShmBytes` inputs attach them (see `coordinator::launch`).
-    /// Each with the flag a later stage sets when it attaches them.
-    pub(crate) held_rings: &'a mut Vec<(
-        crate::coordinator::rings::SharedRings,
-        Arc<std::sync::atomic::AtomicBool>,
-    )>,
-    /// Set while launching a stage that offers its output rings to `held_rings`.
-    pub(crate) offer_held: bool,
-    /// Opens once every worker process of the run has started.
-    pub(crate) gate: std::sync::Arc<crate::coordinator::rings::StartGate>,
-    /// Process-mode settings (used by registered-task stages in process mode).
-    pub(crate) process: crate::process_options::ProcessOptions,
+    /// The run's process side, for stages that run registered tasks in worker processes.
+    #[cfg(feature = "process")]
+    pub(crate) process: crate::coordinator::context::ProcessCx<'a>,
     /// The autoscaler's gate, for a stage it sizes.
     pub(crate) scale: Option<Arc<crate::autoscale::gate::ScaleGate>>,
     /// The index of the worker being set up (by [`Launch::spawn_each`]).
@@ -108,6 +91,7 @@ impl Launch<'_> {
 
     /// Spawns a helper thread of this stage (a watchdog): its lifetime is not worker time
     /// in the load figures.
+    #[cfg(feature = "process")]
     pub(crate) fn spawn_helper(&mut self, body: impl FnOnce(&mut WorkerCx) + Send + 'static) {
         let mut cx = WorkerCx::helper(self.stats.clone(), self.shared.clone());
         let name = format!("skorche:{}", self.stats.name);

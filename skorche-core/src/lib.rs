@@ -42,6 +42,7 @@ mod autoscale;
 pub mod cache;
 mod chain;
 mod channel;
+#[cfg(feature = "process")]
 mod coordinator;
 mod error;
 mod exec;
@@ -59,15 +60,21 @@ mod packet;
 mod pipeline;
 #[cfg(feature = "cache")]
 mod pipeline_cache;
+#[cfg(feature = "process")]
+mod pipeline_process;
 mod pipeline_stats;
 #[cfg(feature = "stream")]
 mod pipeline_stream;
+#[cfg(feature = "process")]
 mod process_options;
 mod queue;
 #[cfg(feature = "cache")]
 mod queue_cache;
+#[cfg(all(feature = "cache", feature = "process"))]
+mod queue_cache_task;
 mod queue_failure;
 mod queue_order;
+#[cfg(feature = "process")]
 mod queue_process;
 mod queue_scale;
 mod queue_stream;
@@ -94,6 +101,7 @@ pub use queue::Queue;
 pub use queue_order::{OrderPoint, DEFAULT_ORDER_WINDOW};
 pub use queue_scale::WorkerCount;
 pub use report::{Report, StageReport};
+#[cfg(feature = "process")]
 pub use skorche_worker::registry::IntoTask;
 pub use stage::marker::{Marker, Placement};
 pub use stage::stateful::Emitter;

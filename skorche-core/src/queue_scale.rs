@@ -40,6 +40,7 @@ impl<T: Send + 'static, K> Queue<T, K> {
     }
 
     /// Sets the stage's worker processes from `n`: fixed, or a range for the autoscaler.
+    #[cfg(feature = "process")]
     #[track_caller]
     pub(crate) fn set_processes(&self, n: impl WorkerCount) {
         self.set_scaled(n, Mode::Processes, "processes");

@@ -2,6 +2,20 @@
 //!
 //! All calls go through `nix` 0.30 (the workspace's version); see the crate docs for why the
 //! `shared_memory` crate is not used.
+//!
+//! # Platforms
+//! This is the crate's one platform file: every system call of the rings is here, and
+//! [`DEFAULT_BACKING`] is the backing [`Ring::create`](crate::Ring::create) uses. Only Linux
+//! is supported (memfd, its seals and `/proc/<pid>/fd`). A port adds its backing here: on
+//! macOS or the BSDs, a named segment (`shm_open`, as [`create_named`] already does) as the
+//! default, unlinked once its peers have opened it. Until then other platforms stop at the
+//! `compile_error!` below; skorche itself builds there without its `process` feature.
+
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "skorche-shm supports Linux only (anonymous memfd rings): add a backing for this platform \
+     in skorche-shm/src/os.rs, or build skorche without its `process` feature (threads only)"
+);
 
 use std::fs::{File, OpenOptions, Permissions};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -14,6 +28,10 @@ use nix::sys::stat::Mode;
 use nix::unistd::ftruncate;
 
 use crate::error::{CreateError, OpenError};
+use crate::ring::Backing;
+
+/// The backing of [`Ring::create`](crate::Ring::create) on this platform.
+pub(crate) const DEFAULT_BACKING: Backing = Backing::Memfd;
 
 fn os(op: &'static str) -> impl FnOnce(nix::Error) -> CreateError {
     move |e| CreateError::Os {

@@ -156,9 +156,15 @@ struct Located {
 
 impl Ring {
     /// Creates a ring with at least `capacity` bytes of data area (rounded up to a multiple of
-    /// [`RECORD_ALIGN`]) in an anonymous memfd. The caller owns it.
+    /// [`RECORD_ALIGN`]) on the platform's default backing (an anonymous memfd on Linux; the
+    /// choice is made in one platform file, `os.rs`). The caller owns it.
     pub fn create(capacity: usize) -> Result<Ring, CreateError> {
-        Ring::create_with(capacity, Backing::Memfd)
+        // Loom models have no OS backing: `create_with` puts any backing on the heap.
+        #[cfg(not(loom))]
+        let backing = crate::os::DEFAULT_BACKING;
+        #[cfg(loom)]
+        let backing = Backing::InProcess;
+        Ring::create_with(capacity, backing)
     }
 
     /// Creates a ring in a named POSIX segment; see [`Backing::Named`] and [`Ring::unlink`].

@@ -102,5 +102,5 @@ pub(crate) fn executable_digest() -> Key {
 
 /// Encodes a parameter with the codec the store uses.
 pub(crate) fn encode_param<P: Serialize + ?Sized>(value: &P) -> Vec<u8> {
-    skorche_worker::codec::encode(value).expect("a parameter value encodes")
+    crate::cache::encode(value).expect("a parameter value encodes")
 }

@@ -64,12 +64,14 @@
 //! in that stage's rings) is not cached: a warning says so; put a thread stage between.
 
 #[cfg(feature = "cache")]
+mod codec;
+#[cfg(feature = "cache")]
 mod error;
 #[cfg(feature = "cache")]
 mod file;
 #[cfg(feature = "cache")]
 mod key;
-#[cfg(feature = "cache")]
+#[cfg(all(feature = "cache", feature = "process"))]
 pub(crate) mod process;
 mod settings;
 #[cfg(feature = "cache")]
@@ -77,6 +79,8 @@ mod store;
 
 #[cfg(feature = "cache")]
 pub use crate::queue_cache::Cached;
+#[cfg(feature = "cache")]
+pub(crate) use codec::{decode, encode};
 #[cfg(feature = "cache")]
 pub use error::CacheError;
 #[cfg(feature = "cache")]

@@ -47,7 +47,7 @@ impl ProcessCache {
 
 impl<T: Serialize> StageCache<T> for ProcessCache {
     fn key(&self, value: &T) -> Option<ItemKey> {
-        match skorche_worker::codec::encode(value) {
+        match crate::cache::encode(value) {
             Ok(bytes) => Some(item_key(&self.stage, &bytes).0),
             Err(e) => {
                 tracing::warn!("cache: an input does not encode ({e}): computed, not cached");
@@ -61,7 +61,7 @@ impl<T: Serialize> StageCache<T> for ProcessCache {
             .with_store(|s| s.get(&Key(*key)))?
             .map_err(|e| tracing::warn!("cache lookup failed, computing instead: {e}"))
             .ok()??;
-        match skorche_worker::codec::decode::<Vec<Vec<u8>>>(&bytes) {
+        match crate::cache::decode::<Vec<Vec<u8>>>(&bytes) {
             Ok(outputs) => {
                 stats.cache.add(&CacheCounts {
                     hits: 1,
@@ -78,7 +78,7 @@ impl<T: Serialize> StageCache<T> for ProcessCache {
     }
 
     fn keep(&self, key: &ItemKey, outputs: &[&[u8]], stats: &StageStats) {
-        let bytes = match skorche_worker::codec::encode(outputs) {
+        let bytes = match crate::cache::encode(outputs) {
             Ok(b) => b,
             Err(e) => return tracing::warn!("cache: outputs do not encode ({e}): not stored"),
         };

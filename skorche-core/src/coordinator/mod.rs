@@ -12,6 +12,7 @@
 pub(crate) mod batch_size;
 pub(crate) mod cached;
 pub(crate) mod collect;
+pub(crate) mod context;
 pub(crate) mod dispatch;
 pub(crate) mod feed;
 pub(crate) mod rings;
@@ -138,7 +139,7 @@ where
     let guard = failure.map(|p| FailureGuard::new(cx.stats.clone(), p));
     let letter: Option<Letter> = match failure.and_then(|p| p.dead_letter_output) {
         None => None,
-        Some(_) if cx.forward_in[0] => {
+        Some(_) if cx.process.forward_in[0] => {
             return Err(PipelineError::Invalid(format!(
                 "stage '{}' dead-letters its inputs, which come still encoded from the process \
                  stage before it: put a thread stage between them",
@@ -163,9 +164,10 @@ where
             }))
         }
     };
-    let keep = cx.process.restart.is_some() || guard.as_ref().is_some_and(|g| g.keeps_input(1));
+    let keep =
+        cx.process.options.restart.is_some() || guard.as_ref().is_some_and(|g| g.keeps_input(1));
     let failure = (guard, letter, keep);
-    let threshold = cx.process.shm_threshold;
+    let threshold = cx.process.options.shm_threshold;
     let family = held_family::<T, V>(cx, keep);
     let attach = family.clone();
     let plain_in: Encoder<T> = Box::new(move |v, ring, on_full, out| {
@@ -190,7 +192,7 @@ where
         Ok(v.to_payload())
     });
     let failure = (failure.0, failure.1, failure.2, attach);
-    if cache.is_some() && cx.forward_in[0] {
+    if cache.is_some() && cx.process.forward_in[0] {
         // Its inputs stay encoded in the upstream workers' rings: nothing to key them by
         // without reading them back.
         tracing::warn!(
@@ -199,7 +201,7 @@ where
              thread stage between them"
         );
     }
-    match (cx.forward_in[0], cx.forward_out[0]) {
+    match (cx.process.forward_in[0], cx.process.forward_out[0]) {
         (false, false) => launch_with(task, cx, plain_in, plain_out, failure, cache),
         (true, false) => launch_with(task, cx, fwd_in, plain_out, failure, None),
         (false, true) => launch_with(task, cx, plain_in, fwd_out, failure, cache),
@@ -215,14 +217,14 @@ where
 fn held_family<T: 'static, V: 'static>(cx: &mut Launch<'_>, keep: bool) -> Vec<Arc<Ring>> {
     use std::any::TypeId;
     let bytes = TypeId::of::<zero_copy_types::ShmBytes>();
-    if TypeId::of::<V>() == bytes && !cx.forward_out[0] {
-        cx.offer_held = true;
+    if TypeId::of::<V>() == bytes && !cx.process.forward_out[0] {
+        cx.process.offer_held = true;
     }
-    if TypeId::of::<T>() != bytes || keep || cx.forward_in[0] {
+    if TypeId::of::<T>() != bytes || keep || cx.process.forward_in[0] {
         return Vec::new();
     }
     let mut family = Vec::new();
-    for (rings, handed_on) in cx.held_rings.iter() {
+    for (rings, handed_on) in cx.process.held_rings.iter() {
         handed_on.store(true, Ordering::Release);
         family.extend(rings.iter().cloned());
     }
@@ -246,7 +248,7 @@ where
     V: Send + 'static,
     W: Send + 'static,
 {
-    let opts = cx.process.clone();
+    let opts = cx.process.options.clone();
     let name = cx.stats.name.clone();
     let transport: Arc<dyn Transport> = match &opts.transport {
         Some(t) => t.clone(),
@@ -268,7 +270,7 @@ where
         _ => spawn_failed(&name, format!("cannot create a shared-memory ring: {e}")),
     };
     let workers = cx.workers();
-    let gate = cx.gate.clone();
+    let gate = cx.process.gate.clone();
     gate.expect(workers);
     let new_ring = || -> Result<Arc<Ring>, PipelineError> {
         let ring = Arc::new(Ring::create(opts.ring_capacity).map_err(ring_error)?);
@@ -277,17 +279,21 @@ where
     };
     let outputs: SharedRings =
         Arc::new((0..workers).map(|_| new_ring()).collect::<Result<_, _>>()?);
-    if cx.forward_out[0] {
-        cx.forward_rings.insert(cx.outputs[0], outputs.clone());
+    if cx.process.forward_out[0] {
+        cx.process
+            .forward_rings
+            .insert(cx.outputs[0], outputs.clone());
     }
     let handed_on = Arc::new(AtomicBool::new(false));
-    if std::mem::take(&mut cx.offer_held) {
-        cx.held_rings.push((outputs.clone(), handed_on.clone()));
+    if std::mem::take(&mut cx.process.offer_held) {
+        cx.process
+            .held_rings
+            .push((outputs.clone(), handed_on.clone()));
     }
     // Records forwarded from the stage upstream live in its workers' rings: ours attach
     // them too, read them in place and release them.
-    let upstream = if cx.forward_in[0] {
-        cx.forward_rings.get(&cx.inputs[0]).cloned()
+    let upstream = if cx.process.forward_in[0] {
+        cx.process.forward_rings.get(&cx.inputs[0]).cloned()
     } else {
         None
     };
@@ -301,7 +307,7 @@ where
         flat: task.is_flat_map(),
         encode,
         decode,
-        forwarding: cx.forward_out[0],
+        forwarding: cx.process.forward_out[0],
         slots: Mutex::new(Vec::new()),
         feeders: AtomicUsize::new(workers),
         opts: opts.clone(),

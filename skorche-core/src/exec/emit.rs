@@ -1,8 +1,5 @@
-//! Emitting a registered task's outputs (threads and processes alike).
+//! Emitting a task's outputs (threads and processes alike).
 
-use skorche_worker::protocol::{FailureKind as WireKind, TaskFailure};
-
-use crate::error::FailureKind;
 use crate::exec::send::send;
 use crate::exec::worker_cx::WorkerCx;
 use crate::hop::Tx;
@@ -50,10 +47,13 @@ pub(crate) fn emit<U: Send + 'static>(
     })
 }
 
-pub(crate) fn kind_of(f: &TaskFailure) -> FailureKind {
+/// The kind of stage failure a registered task's failure is.
+#[cfg(feature = "process")]
+pub(crate) fn kind_of(f: &skorche_worker::protocol::TaskFailure) -> crate::FailureKind {
+    use skorche_worker::protocol::FailureKind as WireKind;
     match f.kind {
-        WireKind::Panic => FailureKind::Panic,
-        WireKind::Codec => FailureKind::Protocol,
-        _ => FailureKind::Task,
+        WireKind::Panic => crate::FailureKind::Panic,
+        WireKind::Codec => crate::FailureKind::Protocol,
+        _ => crate::FailureKind::Task,
     }
 }

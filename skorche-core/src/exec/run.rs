@@ -66,7 +66,8 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
     let default_cap = graph.default_capacity.unwrap_or(DEFAULT_CAPACITY);
     let mut chan_index = vec![usize::MAX; graph.queues.len()];
     let mut channels: Vec<ErasedChannel> = Vec::new();
-    let forwarded = forwarded_queues(&graph, outputs);
+    #[cfg(feature = "process")]
+    let mut procs = crate::coordinator::context::RunProcesses::new(&graph, outputs);
     for (q, decl) in graph.queues.iter().enumerate() {
         if decl.merged_into.is_none() {
             let cap = decl.capacity.unwrap_or(default_cap).max(1);
@@ -76,13 +77,12 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
                 .consumer
                 .is_some_and(|c| graph.nodes[c].mode.count() > 1);
             chan_index[q] = channels.len();
-            if forwarded[q] {
-                channels.push(crate::graph::make_channel::<crate::coordinator::Payload>(
-                    cap, shared,
-                ));
-            } else {
-                channels.push((decl.make)(cap, shared));
+            #[cfg(feature = "process")]
+            if let Some(chan) = procs.channel(q, cap, shared) {
+                channels.push(chan);
+                continue;
             }
+            channels.push((decl.make)(cap, shared));
         }
     }
     for q in 0..graph.queues.len() {
@@ -90,9 +90,6 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
     }
 
     let mut threads = Vec::new();
-    let mut forward_rings = std::collections::HashMap::new();
-    let mut held_rings = Vec::new();
-    let gate = crate::coordinator::StartGate::new();
     let mut stats = Vec::new();
     let mut depth_of = Vec::new();
     let mut capacity_of = Vec::new();
@@ -147,24 +144,10 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
             channels: &mut channels,
             shared: &shared,
             threads: &mut threads,
-            forward_in: node.inputs.iter().map(|&q| forwarded[q]).collect(),
-            forward_out: node.outputs.iter().map(|&q| forwarded[q]).collect(),
-            forward_rings: &mut forward_rings,
-            held_rings: &mut held_rings,
-            offer_held: false,
-            gate: gate.clone(),
             scale: scale_gates.get(&ni).map(|g| g.0.clone()),
             worker_index: 0,
-            process: {
-                let mut opts = node.process.clone();
-                if opts.program.is_none() {
-                    opts.program = graph.worker_program.clone();
-                }
-                if opts.handshake_timeout.is_none() {
-                    opts.handshake_timeout = graph.handshake_timeout;
-                }
-                opts
-            },
+            #[cfg(feature = "process")]
+            process: procs.stage(node),
         };
         let input_chans = cx.inputs.clone();
         let input_cap = node_caps[ni];
@@ -202,8 +185,8 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
         capacity_of.push(input_cap);
     }
 
-    // Every stage is launched: the gate opens once the workers already counted have started.
-    gate.arrive();
+    #[cfg(feature = "process")]
+    procs.all_launched();
 
     // The declared outputs hand their receivers to the caller; every other queue nobody
     // consumes is drained by a discard thread so that upstream never blocks.
@@ -275,35 +258,6 @@ pub(crate) fn start(mut graph: Graph, outputs: &[usize]) -> Result<Started, Pipe
         outputs: output_rx,
         discards: output_discards,
     })
-}
-
-/// Queues between two process stages: they carry encoded payloads, which the downstream
-/// workers read straight from the upstream workers' rings (the coordinator never decodes
-/// or copies them).
-fn forwarded_queues(graph: &Graph, outputs: &[usize]) -> Vec<bool> {
-    let in_processes = |n: usize| {
-        let node = &graph.nodes[n];
-        // A stage that restarts workers gives each new worker fresh rings, which a stage
-        // downstream could not attach: its outputs travel decoded instead.
-        node.process_capable
-            && matches!(node.mode, Mode::Processes(_))
-            && node.process.restart.is_none()
-    };
-    graph
-        .queues
-        .iter()
-        .enumerate()
-        .map(|(q, decl)| {
-            decl.merged_into.is_none()
-                && !outputs.contains(&q)
-                && !graph
-                    .queues
-                    .iter()
-                    .any(|other| other.merged_into == Some(q))
-                && in_processes(decl.producer)
-                && decl.consumer.is_some_and(in_processes)
-        })
-        .collect()
 }
 
 fn validate(graph: &Graph) -> Result<(), PipelineError> {

@@ -14,6 +14,7 @@ impl Pipeline {
     /// returned [`Running`].
     pub fn start(self) -> Result<Running, PipelineError> {
         // A worker process whose main forgot `enter()` must not start workers of its own.
+        #[cfg(feature = "process")]
         skorche_worker::refuse_pipeline_in_worker();
         let stop = self.stop_options();
         let (graph, outputs) = self.into_parts();

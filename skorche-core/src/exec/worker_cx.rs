@@ -120,6 +120,7 @@ impl WorkerCx {
     }
 
     /// A context for a helper thread of a stage (not a worker: its time is not counted).
+    #[cfg(feature = "process")]
     pub(crate) fn helper(stats: Arc<StageStats>, shared: Arc<RunShared>) -> Self {
         Self::with_block(stats, shared, true)
     }
@@ -137,11 +138,13 @@ impl WorkerCx {
     }
 
     /// A context for another thread of the same worker (process mode's collector).
+    #[cfg(feature = "process")]
     pub(crate) fn fork(&self) -> WorkerCx {
         WorkerCx::with_block(self.stats.clone(), self.shared.clone(), true)
     }
 
     /// Records the time of one task call measured elsewhere (a worker process's).
+    #[cfg(feature = "process")]
     pub(crate) fn sample_task(&self, ns: u64) {
         if let Some(b) = &self.block {
             b.sample_task(ns);

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::cache::process::ProcessCache;
-use crate::cache::{item_key, CacheCounts, Identity, Key, SharedSettings, Store};
-use crate::coordinator::cached::StageCache;
+use crate::cache::{item_key, CacheCounts, Identity, Key, Settings, SharedSettings, Store};
 use crate::error::{FailureKind, PipelineError};
 use crate::exec::emit::emit;
 use crate::launch::{Launch, Runner};
@@ -26,9 +24,18 @@ pub(crate) type CachedFn<T, U> = Box<dyn FnMut(T) -> Result<Vec<U>, Fault>>;
 pub(crate) type CachedFactory<T, U> = Arc<dyn Fn() -> Result<CachedFn<T, U>, String> + Send + Sync>;
 
 /// Starts the stage in worker processes (a registered task), with its result cache.
+#[cfg(feature = "process")]
 pub(crate) type ProcessLaunch<T> = Box<
-    dyn FnOnce(&mut Launch<'_>, Option<Box<dyn StageCache<T>>>) -> Result<(), PipelineError> + Send,
+    dyn FnOnce(
+            &mut Launch<'_>,
+            Option<Box<dyn crate::coordinator::cached::StageCache<T>>>,
+        ) -> Result<(), PipelineError>
+        + Send,
 >;
+
+/// A thread-only build has no process mode: no cached stage can have one.
+#[cfg(not(feature = "process"))]
+pub(crate) type ProcessLaunch<T> = (std::convert::Infallible, std::marker::PhantomData<T>);
 
 pub(crate) struct CachedRunner<T, U> {
     pub(crate) factory: CachedFactory<T, U>,
@@ -63,14 +70,7 @@ where
                 .map_err(|e| PipelineError::Invalid(format!("stage '{}': {e}", cx.stats.name)))?;
         }
         if let (true, Some(process)) = (in_processes, self.process) {
-            let cache = settings.enabled.then(|| {
-                let cache = ProcessCache {
-                    stage,
-                    settings: settings.clone(),
-                };
-                Box::new(cache) as Box<dyn StageCache<T>>
-            });
-            return process(cx, cache);
+            return launch_in_processes(process, cx, stage, &settings);
         }
         let flat = self.flat;
         cx.spawn_each(|cx| {
@@ -190,9 +190,38 @@ impl<T, U> CachedRunner<T, U> {
     }
 }
 
+/// Starts a cached task stage in worker processes, keyed by `stage` when the store is on.
+#[cfg(feature = "process")]
+fn launch_in_processes<T: Serialize + 'static>(
+    process: ProcessLaunch<T>,
+    cx: &mut Launch<'_>,
+    stage: Key,
+    settings: &Settings,
+) -> Result<(), PipelineError> {
+    use crate::coordinator::cached::StageCache;
+    let cache = settings.enabled.then(|| {
+        let cache = crate::cache::process::ProcessCache {
+            stage,
+            settings: settings.clone(),
+        };
+        Box::new(cache) as Box<dyn StageCache<T>>
+    });
+    process(cx, cache)
+}
+
+#[cfg(not(feature = "process"))]
+fn launch_in_processes<T>(
+    process: ProcessLaunch<T>,
+    _: &mut Launch<'_>,
+    _: Key,
+    _: &Settings,
+) -> Result<(), PipelineError> {
+    match process.0 {}
+}
+
 /// The key of one input; `None` (run uncached) if the input does not encode.
 fn key_of<T: Serialize>(stage: &Key, value: &T) -> Option<Key> {
-    match skorche_worker::codec::encode(value) {
+    match crate::cache::encode(value) {
         Ok(bytes) => Some(item_key(stage, &bytes)),
         Err(e) => {
             tracing::warn!("cache: an input does not encode ({e}): computed, not cached");
@@ -214,7 +243,7 @@ fn lookup<U: DeserializeOwned>(
             return None;
         }
     };
-    match skorche_worker::codec::decode::<Vec<U>>(&bytes) {
+    match crate::cache::decode::<Vec<U>>(&bytes) {
         Ok(outputs) => {
             counts.hits += 1;
             counts.bytes_read += bytes.len() as u64;
@@ -231,7 +260,7 @@ fn lookup<U: DeserializeOwned>(
 
 /// Stores the outputs of `key`; a failure is logged, the run goes on.
 fn keep<U: Serialize>(store: &mut Store, key: &Key, outputs: &Vec<U>, counts: &mut CacheCounts) {
-    let bytes = match skorche_worker::codec::encode(outputs) {
+    let bytes = match crate::cache::encode(outputs) {
         Ok(bytes) => bytes,
         Err(e) => {
             tracing::warn!("cache: an output does not encode ({e}): not stored");

@@ -16,6 +16,7 @@ pub(crate) mod source;
 pub(crate) mod source_stream;
 pub(crate) mod split;
 pub(crate) mod stateful;
+#[cfg(feature = "process")]
 pub(crate) mod task;
 pub(crate) mod tee;
 pub(crate) mod window;
