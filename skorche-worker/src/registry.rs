@@ -156,7 +156,8 @@ fn encode_failure(e: crate::error::EncodeError) -> TaskFailure {
 /// Constructor stored in a [`TaskDef`]: builds an instance from encoded params.
 pub type MakeFn<In, Out> = fn(&[u8]) -> Result<Box<dyn TaskInstance<In, Out>>, TaskFailure>;
 
-/// A registered task: its stable name, kind and constructor. Defined by [`task!`](crate::task).
+/// A registered task: its stable name, kind, constructor, and the scale and version declared
+/// with it. Defined by [`task!`](crate::task).
 pub struct TaskDef<In, Out> {
     name: &'static str,
     kind: TaskKind,
