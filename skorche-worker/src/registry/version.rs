@@ -18,6 +18,14 @@ impl<In: 'static, Out: 'static> TaskDef<In, Out> {
     /// assert_eq!(DOUBLE.version(), Some("2"));
     /// ```
     ///
+    /// ```compile_fail
+    /// fn double(x: u64) -> u64 { x * 2 }
+    /// skorche_worker::task! {
+    ///     // Refused where it is declared: a chain's version would be ambiguous.
+    ///     static DOUBLE: u64 => u64 = map("doc_version_arrow", double).version("1 => 2");
+    /// }
+    /// ```
+    ///
     /// # Panics
     /// If `version` contains [`CHAIN_SEPARATOR`](super::CHAIN_SEPARATOR) (at compile time in
     /// a `static`): a chain's version joins its steps' versions with it.
