@@ -487,6 +487,11 @@
 //! # Ok::<(), skorche::PipelineError>(())
 //! ```
 //!
+//! A registered task carries its version with it, `map("triple", triple).version("2")` in
+//! [`task!`] (before or after a `.workers(n)` / `.processes(n)`): a cached `map_task` keys
+//! on it, combined with the stage's own `.cached().version(..)`, and a worker process whose
+//! binary declares the task with another version is refused at handshake.
+//!
 //! # Cargo features
 //!
 //! - `process` (default): stages in worker processes: [`Queue::map_task`], `task!`, `enter`,

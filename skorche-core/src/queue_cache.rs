@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::cache::{encode_param, Identity};
 use crate::error::{BoxError, FailureKind};
 use crate::queue::Queue;
-use crate::stage::cached::{CachedFactory, CachedRunner, ProcessLaunch};
+use crate::stage::cached::{CachedFactory, CachedRunner, ProcessLaunch, TaskIdentity};
 use crate::StageKind;
 
 impl<T: Serialize + Send + 'static> Queue<T> {
@@ -188,7 +188,7 @@ impl<T: Serialize + Send + 'static> Cached<T> {
         self,
         kind: StageKind,
         flat: bool,
-        task: Option<(String, Vec<u8>)>,
+        task: Option<TaskIdentity>,
         factory: CachedFactory<T, U>,
         process: Option<ProcessLaunch<T>>,
     ) -> Queue<U> {

@@ -129,6 +129,24 @@ pub enum HandshakeError {
         /// Kind the worker has.
         found: crate::protocol::TaskKind,
     },
+    /// The worker's binary declares the task with another version (`task!`'s `.version(..)`)
+    /// than the coordinator's: its results would not be those the stage means (or has
+    /// cached).
+    #[error(
+        "stage {stage}: task {task:?} has version {} here but {} in the worker",
+        shown_version(.expected),
+        shown_version(.found)
+    )]
+    TaskVersionMismatch {
+        /// Stage name.
+        stage: String,
+        /// Task name.
+        task: String,
+        /// The coordinator's version.
+        expected: Option<String>,
+        /// The worker's version.
+        found: Option<String>,
+    },
     /// The worker sent something other than the expected handshake message.
     #[error("stage {stage}: handshake protocol error: {detail}")]
     Protocol {
@@ -242,4 +260,11 @@ pub struct AttachError {
     /// The ring's error.
     #[source]
     pub source: OpenError,
+}
+
+/// A task version as an error shows it: quoted, or `none` when undeclared.
+fn shown_version(version: &Option<String>) -> String {
+    version
+        .as_ref()
+        .map_or_else(|| "none".to_string(), |v| format!("{v:?}"))
 }

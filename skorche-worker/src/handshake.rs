@@ -4,7 +4,7 @@ use crate::error::HandshakeError;
 use crate::protocol::{Hello, TaskIdentity, PROTOCOL_VERSION};
 
 /// Accepts `hello` only if it speaks [`PROTOCOL_VERSION`] and announces exactly `expected`:
-/// the same name, kind, and input and output types.
+/// the same name, kind, input and output types, and task version.
 ///
 /// # Errors
 /// The first mismatch, naming the stage, the task and both values.
@@ -48,6 +48,14 @@ pub fn validate(stage: &str, expected: &TaskIdentity, hello: &Hello) -> Result<(
             });
         }
     }
+    if found.version != expected.version {
+        return Err(HandshakeError::TaskVersionMismatch {
+            stage,
+            task: expected.name.clone(),
+            expected: expected.version.clone(),
+            found: found.version.clone(),
+        });
+    }
     Ok(())
 }
 
@@ -62,6 +70,7 @@ mod tests {
             kind,
             input_type: "u64".into(),
             output_type: "u64".into(),
+            version: None,
         }
     }
 
@@ -112,5 +121,27 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn another_task_version_is_refused() {
+        let mut ours = identity(TaskKind::Map);
+        ours.version = Some("2".into());
+        let e = validate("s", &ours, &hello(identity(TaskKind::Map))).unwrap_err();
+        assert!(
+            matches!(e, HandshakeError::TaskVersionMismatch { found: None, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("version \"2\" here but none"), "{e}");
+        let mut theirs = identity(TaskKind::Map);
+        theirs.version = Some("1".into());
+        let e = validate("s", &ours, &hello(theirs.clone())).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("version \"2\" here but \"1\" in the worker"),
+            "{e}"
+        );
+        theirs.version = Some("2".into());
+        validate("s", &ours, &hello(theirs)).unwrap();
     }
 }

@@ -29,13 +29,13 @@ use std::fmt;
 
 /// Version of this protocol; bumped on any change to a message's shape, meaning or encoding
 /// (3: messages and payloads encoded with postcard instead of bincode, and a batch's values
-/// packed into one buffer).
+/// packed into one buffer; 4: a task's identity carries its declared version).
 ///
 /// Both sides compare it at handshake: a worker built from another version of this crate is
 /// rejected with [`HandshakeError::VersionMismatch`](crate::error::HandshakeError), or with
 /// `HandshakeError::Protocol` when its `Hello` is not even decodable (a worker of version 2
 /// or older writes bincode).
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// How a task maps inputs to outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -68,15 +68,22 @@ pub struct TaskIdentity {
     pub input_type: String,
     /// `std::any::type_name` of the output.
     pub output_type: String,
+    /// The version the task is declared with (`task!`'s `.version(..)`), if any; for a
+    /// chain, its steps' versions joined by the chain separator.
+    pub version: Option<String>,
 }
 
 impl fmt::Display for TaskIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:?} ({:?}: {} => {})",
+            "{:?} ({:?}: {} => {}",
             self.name, self.kind, self.input_type, self.output_type
-        )
+        )?;
+        match &self.version {
+            Some(v) => write!(f, ", version {v:?})"),
+            None => write!(f, ")"),
+        }
     }
 }
 

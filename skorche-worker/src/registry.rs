@@ -156,12 +156,14 @@ fn encode_failure(e: crate::error::EncodeError) -> TaskFailure {
 /// Constructor stored in a [`TaskDef`]: builds an instance from encoded params.
 pub type MakeFn<In, Out> = fn(&[u8]) -> Result<Box<dyn TaskInstance<In, Out>>, TaskFailure>;
 
-/// A registered task: its stable name, kind and constructor. Defined by [`task!`](crate::task).
+/// A registered task: its stable name, kind, constructor, and the scale and version declared
+/// with it. Defined by [`task!`](crate::task).
 pub struct TaskDef<In, Out> {
     name: &'static str,
     kind: TaskKind,
     make: MakeFn<In, Out>,
     scale: Option<DefaultScale>,
+    version: Option<&'static str>,
     _types: PhantomData<fn(In) -> Out>,
 }
 
@@ -173,6 +175,7 @@ impl<In, Out> fmt::Debug for TaskDef<In, Out> {
             .field("input_type", &type_name::<In>())
             .field("output_type", &type_name::<Out>())
             .field("scale", &self.scale)
+            .field("version", &self.version)
             .finish()
     }
 }
@@ -193,6 +196,7 @@ impl<In: 'static, Out: 'static> TaskDef<In, Out> {
             kind,
             make,
             scale: None,
+            version: None,
             _types: PhantomData,
         }
     }
@@ -362,13 +366,14 @@ impl<In: 'static, Out: 'static> BoundTask<In, Out> {
         }
     }
 
-    /// Name, kind and types: what a worker must announce at handshake.
+    /// Name, kind, types and version: what a worker must announce at handshake.
     pub fn identity(&self) -> crate::protocol::TaskIdentity {
         crate::protocol::TaskIdentity {
             name: self.name().to_string(),
             kind: self.kind(),
             input_type: self.input_type().to_string(),
             output_type: self.output_type().to_string(),
+            version: self.version().map(str::to_string),
         }
     }
 
@@ -391,6 +396,28 @@ impl<In: 'static, Out: 'static> BoundTask<In, Out> {
         match &self.bound {
             Bound::One { def, .. } => def.scale,
             Bound::Chain(c) => c.scale,
+        }
+    }
+
+    /// The version declared with the task ([`TaskDef::version`]); for a chain, its steps'
+    /// versions joined by [`CHAIN_SEPARATOR`] (an undeclared one empty), or `None` if no
+    /// step declares one.
+    ///
+    /// ```
+    /// fn double(x: u64) -> u64 { x * 2 }
+    /// fn show(x: u64) -> String { x.to_string() }
+    /// skorche_worker::task! {
+    ///     static DOUBLE: u64 => u64 = map("doc_version_double", double).version("2");
+    ///     static SHOW: u64 => String = map("doc_version_show", show);
+    /// }
+    /// assert_eq!(DOUBLE.bind().version(), Some("2"));
+    /// assert_eq!(SHOW.bind().version(), None);
+    /// assert_eq!(DOUBLE.then(&SHOW).version(), Some("2 => "));
+    /// ```
+    pub fn version(&self) -> Option<&str> {
+        match &self.bound {
+            Bound::One { def, .. } => def.version,
+            Bound::Chain(c) => c.version.as_deref(),
         }
     }
 
@@ -535,6 +562,7 @@ where
 
 #[doc(hidden)]
 pub mod __private {
+    pub use super::version::suffix;
     use super::*;
 
     type Made<In, Out> = Result<Box<dyn TaskInstance<In, Out>>, TaskFailure>;
@@ -656,6 +684,8 @@ pub trait ErasedTask: Sync {
     fn output_type(&self) -> &'static str;
     /// The task's kind.
     fn kind(&self) -> TaskKind;
+    /// The version declared with the task ([`TaskDef::version`]).
+    fn version(&self) -> Option<&'static str>;
     /// Builds an instance that decodes inputs and encodes outputs as [`Payload`]s.
     ///
     /// # Errors
@@ -718,6 +748,9 @@ where
     }
     fn kind(&self) -> TaskKind {
         self.kind
+    }
+    fn version(&self) -> Option<&'static str> {
+        self.version
     }
     fn instantiate_erased(&self, params: &[u8]) -> Result<Box<dyn ErasedInstance>, TaskFailure> {
         Ok(Box::new(Erased(self.instantiate(params)?)))
@@ -849,6 +882,13 @@ pub fn duplicate_names() -> Vec<&'static str> {
 /// [`DefaultScale`]): a stage that runs the task without setting its own worker count gets
 /// it. `static RESIZE: Img => Img = map("resize", resize).processes(4);`
 ///
+/// Any form may also end with a version, `.version("2")`, before or after a scale (see
+/// [`TaskDef::version`]): bump it whenever the task's code changes what it returns. A
+/// cached stage running the task (`queue.cached().map_task(&TASK)`) keys its results on
+/// it, so results of another version are not used; and a worker process whose binary
+/// declares the task with another version is refused at handshake.
+/// `static RESIZE: Img => Img = map("resize", resize).version("3").processes(4);`
+///
 /// The last three skip copies in a worker process. `map_in_place` hands the task a view of
 /// its input where it lies in the input ring (no copy out of shared memory; in thread mode,
 /// a view of the value). `map_slice` stores a typed array as its raw bytes, and `fill_slice`
@@ -973,9 +1013,13 @@ macro_rules! task {
     };
     (@def $(#[$m:meta])* $vis:vis $N:ident, $In:ty, $Out:ty, $name:expr, $kind:ident, [$($set:ident($n:expr))*], $make:expr) => {
         $(#[$m])*
-        $vis static $N: $crate::registry::TaskDef<$In, $Out> =
-            $crate::registry::TaskDef::from_parts($name, $crate::registry::TaskKind::$kind, $make)
-                $(.$set($n))*;
+        $vis static $N: $crate::registry::TaskDef<$In, $Out> = {
+            let def = $crate::registry::TaskDef::from_parts($name, $crate::registry::TaskKind::$kind, $make);
+            // Suffixes are free functions, so that `version` can name both the suffix and
+            // the getter `TaskDef::version`.
+            $(let def = $crate::registry::__private::suffix::$set(def, $n);)*
+            def
+        };
         $crate::inventory::submit! {
             $crate::registry::Registration::new(&$N)
         }
@@ -986,6 +1030,7 @@ mod chain;
 mod in_place;
 mod resolve;
 mod scale;
+mod version;
 
 #[cfg(test)]
 mod tests;

@@ -56,6 +56,7 @@ fn identity(task: &str, kind: TaskKind) -> TaskIdentity {
         kind,
         input_type: "u64".into(),
         output_type: "u64".into(),
+        version: None,
     }
 }
 

@@ -24,9 +24,11 @@
 //!
 //! # Keys
 //! An input's key is `blake3(stage identity, blake3(encoded input))`. The identity is the
-//! stage's operation and name (a registered task's name and parameters), the **version** the
-//! user declares ([`Cached::version`]), the declared parameters ([`Cached::param`]), and,
-//! in strict mode ([`Cached::strict`]), a digest of the running executable.
+//! stage's operation and name (a registered task's name, parameters and the version declared
+//! with it in `task!`, `.version("2")`), the **version** the user declares on the stage
+//! ([`Cached::version`]; combined with the task's, see [`Cached::map_task`]), the declared
+//! parameters ([`Cached::param`]), and, in strict mode ([`Cached::strict`]), a digest of
+//! the running executable.
 //!
 //! Rust cannot hash a closure's code, nor the code it calls: **the version is the
 //! contract**. Bump it whenever the stage's code changes what it returns; a stale version

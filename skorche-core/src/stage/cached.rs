@@ -37,13 +37,22 @@ pub(crate) type ProcessLaunch<T> = Box<
 #[cfg(not(feature = "process"))]
 pub(crate) type ProcessLaunch<T> = (std::convert::Infallible, std::marker::PhantomData<T>);
 
+/// What names a registered task in a cached stage's identity.
+pub(crate) struct TaskIdentity {
+    pub(crate) name: String,
+    pub(crate) params: Vec<u8>,
+    /// `task!`'s `.version(..)`: combined with the stage's own version, not replaced by it.
+    pub(crate) version: Option<String>,
+}
+
 pub(crate) struct CachedRunner<T, U> {
     pub(crate) factory: CachedFactory<T, U>,
     /// Whether outputs take child positions in an ordered section (flat_map kinds).
     pub(crate) flat: bool,
     pub(crate) kind: &'static str,
-    /// A registered task's name and parameters; `None` for a closure (named by its stage).
-    pub(crate) task: Option<(String, Vec<u8>)>,
+    /// A registered task's name, parameters and declared version; `None` for a closure
+    /// (named by its stage).
+    pub(crate) task: Option<TaskIdentity>,
     pub(crate) identity: Identity,
     pub(crate) settings: SharedSettings,
     /// A registered task's process mode; `None` for closures.
@@ -162,15 +171,22 @@ where
 }
 
 impl<T, U> CachedRunner<T, U> {
-    /// The digest of this stage's identity: a registered task's name and parameters or the
-    /// stage's name, its types, the declared version and parameters (and build, if strict).
+    /// The digest of this stage's identity: a registered task's name, parameters and version
+    /// or the stage's name, its types, the declared version and parameters (and build, if
+    /// strict).
     fn stage_key(&self, stage_name: &str, in_processes: bool) -> Key {
         let mut identity = self.identity.clone();
         let name = match &self.task {
-            Some((task, params)) => {
-                let params = ("task params".to_string(), params.clone());
+            Some(task) => {
+                let params = ("task params".to_string(), task.params.clone());
                 identity.params.insert(0, params);
-                task.as_str()
+                // Only a declared version is a field: an unversioned task keeps the keys it
+                // had before tasks could carry one.
+                if let Some(version) = &task.version {
+                    let version = ("task version".to_string(), version.clone().into_bytes());
+                    identity.params.insert(1, version);
+                }
+                task.name.as_str()
             }
             None => stage_name,
         };

@@ -50,6 +50,9 @@ pub(super) struct TaskChain<In, Out> {
     pub(super) params: Vec<u8>,
     step_params: Vec<Vec<u8>>,
     pub(super) scale: Option<DefaultScale>,
+    /// Each step's declared version, and their [`chain_version`](super::version::chain_version).
+    step_versions: Vec<Option<&'static str>>,
+    pub(super) version: Option<String>,
     pub(super) make: MakeChain<In, Out>,
 }
 
@@ -113,6 +116,12 @@ impl<In: 'static, Out: 'static> BoundTask<In, Out> {
             .collect();
         let params =
             crate::codec::encode(&step_params).expect("a list of byte strings always encodes");
+        let step_versions: Vec<_> = self
+            .step_versions()
+            .into_iter()
+            .chain(next.step_versions())
+            .collect();
+        let version = super::version::chain_version(step_versions.iter().copied());
         let kind = chain_kind([self.kind(), next.kind()]);
         let scale = self.default_scale().or(next.default_scale());
         // A step that is a chain itself names its own steps in its failures.
@@ -133,8 +142,18 @@ impl<In: 'static, Out: 'static> BoundTask<In, Out> {
                 params,
                 step_params,
                 scale,
+                step_versions,
+                version,
                 make,
             })),
+        }
+    }
+
+    /// Each step's declared version.
+    fn step_versions(&self) -> Vec<Option<&'static str>> {
+        match &self.bound {
+            Bound::One { def, .. } => vec![def.version()],
+            Bound::Chain(c) => c.step_versions.clone(),
         }
     }
 

@@ -113,7 +113,7 @@ fn check_link(chain: &str, prev: &dyn ErasedTask, next: &dyn ErasedTask) -> Resu
 
 impl Resolved {
     /// What the worker announces at handshake: for a chain, its name, the first step's
-    /// input type and the last step's output type.
+    /// input type, the last step's output type and its steps' versions.
     pub fn identity(&self) -> TaskIdentity {
         let (first, last) = (self.steps[0], self.steps[self.steps.len() - 1]);
         let kind = match self.steps.as_slice() {
@@ -126,6 +126,7 @@ impl Resolved {
             kind,
             input_type: first.input_type().to_string(),
             output_type: last.output_type().to_string(),
+            version: super::version::chain_version(self.steps.iter().map(|s| s.version())),
         }
     }
 

@@ -186,3 +186,45 @@ fn fill_bytes_task_writes_into_the_output_ring() {
         codec::decode_payload(&crate::protocol::Payload::Shm(*big), &io.rings).unwrap();
     assert_eq!(bytes, builtin::produce_bytes((5, 5000)));
 }
+
+fn add_one(x: u64) -> u64 {
+    x + 1
+}
+
+crate::task! {
+    static T_V_FIRST: u64 => u64 = map("test_registry_versioned", add_one).workers(3).version("7");
+    static T_V_LAST: u64 => u64 = flat_map("test_registry_versioned_flat", words_of_u64).version("b").processes(2);
+}
+
+fn words_of_u64(x: u64) -> Vec<u64> {
+    vec![x, x]
+}
+
+#[test]
+fn a_version_is_declared_before_or_after_a_scale() {
+    assert_eq!(T_V_FIRST.version(), Some("7"));
+    assert_eq!(T_V_FIRST.default_scale(), Some(DefaultScale::Workers(3)));
+    assert_eq!(T_V_LAST.version(), Some("b"));
+    assert_eq!(T_V_LAST.default_scale(), Some(DefaultScale::Processes(2)));
+    assert_eq!(T_HALF.version(), None);
+    assert_eq!(T_V_FIRST.bind().identity().version.as_deref(), Some("7"));
+    let erased = lookup("test_registry_versioned").unwrap();
+    assert_eq!(erased.version(), Some("7"));
+}
+
+#[test]
+fn a_worker_resolving_a_chain_announces_the_version_the_driver_expects() {
+    for chain in [
+        T_V_FIRST.then(&T_V_LAST),
+        T_HALF.then(&T_V_FIRST).then(&T_V_LAST),
+        T_HALF.then(T_HALF.then(&T_V_FIRST)),
+    ] {
+        let resolved = resolve(chain.name()).unwrap();
+        assert_eq!(resolved.identity(), chain.identity());
+    }
+    assert_eq!(
+        T_HALF.then(&T_V_FIRST).then(&T_V_LAST).version(),
+        Some(" => 7 => b")
+    );
+    assert_eq!(T_HALF.then(&T_HALF).version(), None);
+}

@@ -152,6 +152,7 @@ pub fn run(mode: &str) -> ! {
         },
         input_type: task.input_type().to_string(),
         output_type: task.output_type().to_string(),
+        version: task.version().map(str::to_string),
     };
     let hello = FromWorker::Hello(Hello {
         version: PROTOCOL_VERSION,

@@ -6,7 +6,9 @@
 //! `sleep_jitter` in 2 worker processes (its own binary as the worker program), printing
 //! `started <pid>` first and `done <count>` at the end. The coordinator-kill and Ctrl-C
 //! tests use it. `skorche-test-worker drive-graceful ...` is a driver that stops gracefully
-//! on SIGINT/SIGTERM and prints its report (see [`graceful`]).
+//! on SIGINT/SIGTERM and prints its report (see [`graceful`]). `skorche-test-worker
+//! drive-cached <dir>` runs a cached task declared with another version than the tests'
+//! (see [`versioned`]).
 //!
 //! Started as a worker with `SKORCHE_TEST_HOSTILE=<mode>` in its environment, it breaks the
 //! protocol on purpose instead of serving (see [`hostile`]); the hostile-worker tests start it
@@ -14,6 +16,7 @@
 
 mod graceful;
 mod hostile;
+mod versioned;
 
 use std::io::Write;
 
@@ -32,6 +35,9 @@ fn main() {
     }
     if args.first().map(String::as_str) == Some("drive-graceful") {
         std::process::exit(graceful::drive(&args[1..]));
+    }
+    if args.first().map(String::as_str) == Some("drive-cached") {
+        std::process::exit(versioned::drive(&args[1..]));
     }
     eprintln!(
         "skorche-test-worker is started by a skorche coordinator; it hosts the built-in tasks"

@@ -7,9 +7,9 @@
 //!    at any moment leaves nothing in the temporary directory;
 //! 2. the worker program (the driver re-executed, or a worker binary) starts in a process
 //!    group of its own, with the bootstrap variables of [`crate::enter`];
-//! 3. the worker greets with its task identity; a wrong version, name, kind or type is
-//!    refused before any item flows; the coordinator answers with the rings (as inherited
-//!    descriptors) and the params, and the worker says `Ready`.
+//! 3. the worker greets with its task identity; a wrong protocol version, name, kind, type
+//!    or task version is refused before any item flows; the coordinator answers with the
+//!    rings (as inherited descriptors) and the params, and the worker says `Ready`.
 //!
 //! Messages then travel as length-checked frames ([`frame`]). Stopping a worker signals its
 //! whole process group, so what its task started dies with it; the worker itself is killed
