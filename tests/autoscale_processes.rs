@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use skorche::worker::builtin;
-use skorche::{Pipeline, Report};
+use skorche::{Pipeline, Placement, Report};
 use support::*;
 
 /// The tests count this process's children: one at a time.
@@ -148,5 +148,89 @@ fn an_autoscaled_process_stage_stops_and_starts_worker_processes() {
     // The workers that answered were real, distinct processes, more than one.
     let pids: BTreeSet<u64> = done.iter().map(|(_, pid)| *pid).collect();
     assert!(pids.len() > 1, "{pids:?}");
+    assert_no_children();
+}
+
+/// Items between two markers in [`a_stage_starts_its_initial_target_and_grows_real_processes`].
+const SEGMENT: u64 = 50;
+
+#[test]
+fn a_stage_starts_its_initial_target_and_grows_real_processes() {
+    let _one = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+    let _watchdog = Watchdog::arm("autoscaled processes grow", Duration::from_secs(90));
+    let items = 1_500u64;
+    let p = Pipeline::new();
+    // An even split of 4 gives each stage 2; the budget holds 3 of the 4 processes only
+    // once the idle thread stage gives its second worker up.
+    p.worker_program(TEST_WORKER)
+        .worker_budget(4)
+        .autoscale_period(Duration::from_millis(40));
+    let (q, marker) = p
+        .source(0..items)
+        .insert_periodic(SEGMENT as usize, Placement::After);
+    let (q, point) = q.order_save(32);
+    let q = q
+        .map(|i| (i, 3))
+        .name("feed")
+        .workers(1..=2)
+        .map_task(&builtin::SLEEP_THEN_PID)
+        .processes(1..=4)
+        .name("work")
+        .order_load(point);
+    let started = std::time::Instant::now();
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = sampling.clone();
+        std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                samples.push((started.elapsed(), worker_children_of(me()).len()));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            samples
+        })
+    };
+    let mut out = p.run_iter(q).unwrap();
+    // Every segment whole and in order, its marker after it.
+    for segment in 0..items / SEGMENT {
+        let got: Vec<u64> = out.until(marker).map(|r| r.unwrap().0).collect();
+        let expected: Vec<u64> = (segment * SEGMENT..(segment + 1) * SEGMENT).collect();
+        assert_eq!(got, expected, "segment {segment}");
+    }
+    assert!(out.next().is_none());
+    let (_, report) = out.collect_report().unwrap();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let samples = sampler.join().unwrap();
+
+    let steps: Vec<_> = report
+        .scaling
+        .iter()
+        .filter(|e| e.applied && e.stage == "work")
+        .collect();
+    let initial = steps[0].to;
+    assert_eq!(initial, 2, "{report}");
+    let grown = steps
+        .iter()
+        .find(|e| e.to > initial)
+        .unwrap_or_else(|| panic!("never grew\n{report}"));
+    // The samples' clock starts a little before the run's.
+    let before_growth = samples
+        .iter()
+        .filter(|(at, _)| *at < grown.at)
+        .map(|&(_, n)| n)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        before_growth <= initial,
+        "{before_growth} worker processes before the stage grew from {initial}\n{report}"
+    );
+    let most = steps.iter().map(|e| e.to).max().unwrap();
+    let peak = samples.iter().map(|&(_, n)| n).max().unwrap_or(0);
+    assert!(
+        peak > initial,
+        "no process was started for the growth\n{report}"
+    );
+    assert!(peak <= most + 1, "{peak} processes, target at most {most}");
+    assert_eq!(report.stage("work").unwrap().restarts, 0);
     assert_no_children();
 }

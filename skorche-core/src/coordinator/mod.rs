@@ -50,6 +50,8 @@ use crate::hop::{Outlet, Rx, Tx};
 use crate::launch::Launch;
 use crate::order::Tag;
 use crate::process_options::ProcessOptions;
+use crate::stats::block::Wait;
+use crate::stats::wait::waiting;
 
 /// An encoded value on a queue between two process stages.
 pub(crate) use skorche_worker::protocol::Payload;
@@ -649,7 +651,9 @@ fn resume<V, W>(
     rings: &mut Vec<Arc<Ring>>,
 ) -> Option<skorche_worker::transport::WorkerLink> {
     use crate::hop::Gate;
-    scale.wait(index);
+    // Counted as parked, like a stopped thread worker: the live view shows only the
+    // workers that run.
+    waiting(Wait::Parked, || scale.wait(index));
     if scale.is_closed() || cx.aborted() {
         return None;
     }
