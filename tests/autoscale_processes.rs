@@ -167,7 +167,7 @@ fn a_stage_starts_its_initial_target_and_grows_real_processes() {
         .autoscale_period(Duration::from_millis(40));
     let (q, marker) = p
         .source(0..items)
-        .insert_periodic(SEGMENT as usize, Placement::After);
+        .insert_periodic(SEGMENT, Placement::After);
     let (q, point) = q.order_save(32);
     let q = q
         .map(|i| (i, 3))
