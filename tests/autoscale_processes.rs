@@ -34,8 +34,7 @@ fn target_at(report: &Report, stage: &str, initial: usize, at: Duration) -> usiz
     report
         .scaling
         .iter()
-        .filter(|e| e.applied && e.stage == stage && e.at <= at)
-        .last()
+        .rfind(|e| e.applied && e.stage == stage && e.at <= at)
         .map_or(initial, |e| e.to)
 }
 

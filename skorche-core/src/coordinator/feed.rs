@@ -44,7 +44,7 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
     /// Past the autoscaler's target it ends the stream as at the end of input, once the
     /// chunk in hand is sent (and, under a failure policy, every retry answered).
     pub(crate) fn run(&mut self, cx: &mut WorkerCx) -> Option<Batch<W>> {
-        'feed: loop {
+        loop {
             let slot = self.slot;
             let room = slot.wait_credit(POLL, || cx.aborted() || slot.is_dead())?;
             // The producers upstream ship in chunks only to a fast consumer: the worker's
@@ -66,16 +66,12 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
                 self.retired = true;
                 break;
             }
-            let first = loop {
-                match self.rx.recv_timeout(POLL) {
-                    Ok(p) => break Some(p),
-                    // An idle feeder looks again whether it is past the target.
-                    Err(RecvTimeoutError::Timeout) if !cx.aborted() && !slot.is_dead() => {
-                        continue 'feed
-                    }
-                    Err(RecvTimeoutError::Timeout) => return None,
-                    Err(RecvTimeoutError::Disconnected) => break None,
-                }
+            let first = match self.rx.recv_timeout(POLL) {
+                Ok(p) => Some(p),
+                // An idle feeder looks again whether it is past the target.
+                Err(RecvTimeoutError::Timeout) if !cx.aborted() && !slot.is_dead() => continue,
+                Err(RecvTimeoutError::Timeout) => return None,
+                Err(RecvTimeoutError::Disconnected) => None,
             };
             let Some(first) = first else {
                 // End of input: items still out may come back for another attempt.

@@ -406,7 +406,7 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
         let Some((scale, index)) = &scale else {
             return;
         };
-        match resume(stage, cx, scale, *index, &mut rings) {
+        match resume(stage, cx, (gate, scale, *index), &mut rings) {
             Some(link) => link,
             None => return,
         }
@@ -466,7 +466,7 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
         }
         if let (Ended::Retired, Some((scale, index))) = (&ended, &scale) {
             tracing::debug!(stage = stage.name, worker = %slot.control().id(), "stopped by the autoscaler");
-            if let Some(next) = resume(stage, cx, scale, *index, &mut rings) {
+            if let Some(next) = resume(stage, cx, (gate, scale, *index), &mut rings) {
                 slot.lock().sizer = BatchSizer::new(
                     stage.opts.max_batch,
                     stage.opts.window,
@@ -646,15 +646,15 @@ fn count_leftovers<V, W>(stage: &Stage<V, W>, cx: &WorkerCx, rings: &[Arc<Ring>]
 fn resume<V, W>(
     stage: &Stage<V, W>,
     cx: &mut WorkerCx,
-    scale: &ScaleGate,
-    index: usize,
+    (gate, scale, index): (&StartGate, &ScaleGate, usize),
     rings: &mut Vec<Arc<Ring>>,
 ) -> Option<skorche_worker::transport::WorkerLink> {
     use crate::hop::Gate;
     // Counted as parked, like a stopped thread worker: the live view shows only the
     // workers that run.
     waiting(Wait::Parked, || scale.wait(index));
-    if scale.is_closed() || cx.aborted() {
+    // Not while the run's first workers start: their rings are still reachable then.
+    if !gate.wait(feed::POLL, || cx.aborted()) || scale.is_closed() || cx.aborted() {
         return None;
     }
     let fresh = [
