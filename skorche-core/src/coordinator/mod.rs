@@ -15,6 +15,7 @@ pub(crate) mod collect;
 pub(crate) mod dispatch;
 pub(crate) mod feed;
 pub(crate) mod rings;
+pub(crate) mod scale;
 
 use std::any::Any;
 use std::os::unix::process::ExitStatusExt;
@@ -39,6 +40,7 @@ use crate::coordinator::collect::Collector;
 use crate::coordinator::dispatch::{Batch, Slot};
 use crate::coordinator::feed::Feeder;
 pub(crate) use crate::coordinator::rings::{SharedRings, StartGate};
+use crate::coordinator::scale::{resume, Elastic};
 use crate::error::{FailureKind, PipelineError, StageFailure};
 use crate::exec::send::send;
 use crate::exec::worker_cx::{panic_message, WorkerCx};
@@ -50,8 +52,6 @@ use crate::hop::{Outlet, Rx, Tx};
 use crate::launch::Launch;
 use crate::order::Tag;
 use crate::process_options::ProcessOptions;
-use crate::stats::block::Wait;
-use crate::stats::wait::waiting;
 
 /// An encoded value on a queue between two process stages.
 pub(crate) use skorche_worker::protocol::Payload;
@@ -368,7 +368,7 @@ fn spawn_failed(stage: &str, why: String) -> PipelineError {
 
 /// The kind of a failure to start a worker: a refused handshake is a mismatch between the
 /// driver and the worker program; anything else is a failed spawn.
-fn spawn_kind(e: &SpawnError) -> FailureKind {
+pub(crate) fn spawn_kind(e: &SpawnError) -> FailureKind {
     match e {
         SpawnError::Handshake(_) => FailureKind::Handshake,
         _ => FailureKind::Spawn,
@@ -383,10 +383,6 @@ impl Drop for FeederDone<'_> {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
-
-/// The autoscaler's gate of an autoscaled stage whose surplus worker processes stop, and
-/// this worker's index.
-type Elastic = Option<(Arc<ScaleGate>, usize)>;
 
 /// One worker's life: start it, feed and collect until the end, reap it; in a stage that
 /// restarts dead workers, start the next one and hand it what the dead one held; in an
@@ -640,52 +636,6 @@ fn count_leftovers<V, W>(stage: &Stage<V, W>, cx: &WorkerCx, rings: &[Arc<Ring>]
         .fetch_add(left as u64, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Waits while the autoscaler keeps worker `index` stopped, then starts a worker process
-/// on fresh rings. `None`: the input ended or the run stops first, or the worker could not
-/// start (the stage failed). Not a restart: nothing died.
-fn resume<V, W>(
-    stage: &Stage<V, W>,
-    cx: &mut WorkerCx,
-    (gate, scale, index): (&StartGate, &ScaleGate, usize),
-    rings: &mut Vec<Arc<Ring>>,
-) -> Option<skorche_worker::transport::WorkerLink> {
-    use crate::hop::Gate;
-    // Counted as parked, like a stopped thread worker: the live view shows only the
-    // workers that run.
-    waiting(Wait::Parked, || scale.wait(index));
-    // Not while the run's first workers start: their rings are still reachable then.
-    if !gate.wait(feed::POLL, || cx.aborted()) || scale.is_closed() || cx.aborted() {
-        return None;
-    }
-    let fresh = [
-        Ring::create(stage.opts.ring_capacity),
-        Ring::create(stage.opts.ring_capacity),
-    ];
-    let [Ok(input), Ok(output)] = fresh else {
-        cx.fail(
-            None,
-            FailureKind::Spawn,
-            "cannot create rings for a worker the autoscaler started".into(),
-        );
-        return None;
-    };
-    *rings = vec![Arc::new(input), Arc::new(output)];
-    match start(stage, rings) {
-        Ok(link) => {
-            // The worker has attached them: no other may reach them through this process.
-            for ring in rings.iter() {
-                ring.forget_fd();
-            }
-            tracing::debug!(stage = stage.name, worker = %link.control.id(), "started by the autoscaler");
-            Some(link)
-        }
-        Err(e) => {
-            cx.fail(None, spawn_kind(&e), e.to_string());
-            None
-        }
-    }
-}
-
 /// Item `seq` crashed its workers too often: it follows the stage's failure policy (by
 /// default the stage fails). `false`: the stage failed or the run stops.
 fn give_up<V, W: Send + 'static>(
@@ -761,7 +711,7 @@ fn one_per_batch<W>(batches: Vec<Batch<W>>) -> Vec<Batch<W>> {
 }
 
 /// Starts one worker on `rings` (input, output, then rings it reads forwarded records from).
-fn start<V, W>(
+pub(crate) fn start<V, W>(
     stage: &Stage<V, W>,
     rings: &[Arc<Ring>],
 ) -> Result<skorche_worker::transport::WorkerLink, skorche_worker::transport::SpawnError> {
