@@ -145,9 +145,14 @@ impl<T: Send + 'static> Queue<T, TaskStage> {
     /// The stage that produces this queue runs in `n` worker processes (spawned by
     /// re-executing the worker program, see [`crate::Pipeline::worker_program`]). A range
     /// (`1..=8`) lets the autoscaler size it within the
-    /// [worker budget](crate::Pipeline::worker_budget): all `8` processes start, and those
-    /// past the target are drained (their items in flight finish) and then given no work
-    /// until they are needed again; they stay alive, idle.
+    /// [worker budget](crate::Pipeline::worker_budget): only the initial target of
+    /// processes starts; when the target grows, new ones start, and when it shrinks, the
+    /// surplus ones finish the items they hold (every result is collected, order and
+    /// markers are kept), are told the stream ended, exit and are reaped. This is not a
+    /// restart (`StageReport::restarts` does not count it). A stage that forwards encoded
+    /// records to or from another process stage, or hands `ShmBytes` on, shares its rings
+    /// with workers that attach them when they start: its surplus processes stay alive,
+    /// idle, instead.
     ///
     /// Only a registered task can cross a process boundary, so this setting exists only on
     /// the queue of a [`Queue::map_task`] stage ([`TaskStage`]): on a closure stage it does

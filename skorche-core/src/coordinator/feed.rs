@@ -9,6 +9,7 @@ use skorche_worker::protocol::{Payload, Work};
 use skorche_worker::transport::WorkSender;
 use skorche_worker::values::Values;
 
+use crate::autoscale::gate::ScaleGate;
 use crate::coordinator::dispatch::{Batch, Sent, Slot};
 use crate::coordinator::{catch, Stage};
 use crate::error::FailureKind;
@@ -30,11 +31,18 @@ pub(crate) struct Feeder<'a, V, W> {
     /// Borrowed: the chunk it holds stays for the feeder of a restarted worker.
     pub(crate) rx: &'a mut Rx<V>,
     pub(crate) tx: &'a Tx<W>,
+    /// The autoscaler's gate and this worker's index, in a stage whose surplus workers
+    /// are stopped: past the target, the feeder ends its worker's stream between chunks.
+    pub(crate) scale: Option<(&'a ScaleGate, usize)>,
+    /// Set when the feeder ended the stream because the autoscaler lowered the target.
+    pub(crate) retired: bool,
 }
 
 impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
     /// Feeds until the input ends (then sends `End`), the run stops, or the worker dies;
     /// in the last case, returns the items taken and not yet sent, for the next worker.
+    /// Past the autoscaler's target it ends the stream as at the end of input, once the
+    /// chunk in hand is sent (and, under a failure policy, every retry answered).
     pub(crate) fn run(&mut self, cx: &mut WorkerCx) -> Option<Batch<W>> {
         loop {
             let slot = self.slot;
@@ -47,13 +55,23 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
             if !self.send_retries(cx, room) {
                 return None;
             }
-            let first = loop {
-                match self.rx.recv_timeout(POLL) {
-                    Ok(p) => break Some(p),
-                    Err(RecvTimeoutError::Timeout) if !cx.aborted() && !slot.is_dead() => continue,
-                    Err(RecvTimeoutError::Timeout) => return None,
-                    Err(RecvTimeoutError::Disconnected) => break None,
+            if self.past_target() {
+                if self.stage.guard.is_some() && slot.busy() {
+                    if slot.is_dead() || cx.aborted() {
+                        return None;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
                 }
+                self.retired = true;
+                break;
+            }
+            let first = match self.rx.recv_timeout(POLL) {
+                Ok(p) => Some(p),
+                // An idle feeder looks again whether it is past the target.
+                Err(RecvTimeoutError::Timeout) if !cx.aborted() && !slot.is_dead() => continue,
+                Err(RecvTimeoutError::Timeout) => return None,
+                Err(RecvTimeoutError::Disconnected) => None,
             };
             let Some(first) = first else {
                 // End of input: items still out may come back for another attempt.
@@ -155,6 +173,13 @@ impl<V: Send + 'static, W: Send + 'static> Feeder<'_, V, W> {
             let _ = self.sender.end();
         }
         None
+    }
+
+    /// Whether the autoscaler stopped this worker, with no packet of a chunk in hand.
+    fn past_target(&self) -> bool {
+        use crate::hop::Gate;
+        self.scale
+            .is_some_and(|(gate, index)| gate.stopped(index) && !self.rx.holds())
     }
 
     /// Sends the items whose retry is due (at most `room`). `false`: stop.

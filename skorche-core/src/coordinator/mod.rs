@@ -16,6 +16,7 @@ pub(crate) mod context;
 pub(crate) mod dispatch;
 pub(crate) mod feed;
 pub(crate) mod rings;
+pub(crate) mod scale;
 
 use std::any::Any;
 use std::os::unix::process::ExitStatusExt;
@@ -34,11 +35,13 @@ use skorche_worker::rings::Ring;
 use skorche_worker::transport::{local::LocalTransport, SpawnError, Transport, WorkerSpec};
 use skorche_worker::zero_copy;
 
+use crate::autoscale::gate::ScaleGate;
 use crate::coordinator::batch_size::BatchSizer;
 use crate::coordinator::collect::Collector;
 use crate::coordinator::dispatch::{Batch, Slot};
 use crate::coordinator::feed::Feeder;
 pub(crate) use crate::coordinator::rings::{SharedRings, StartGate};
+use crate::coordinator::scale::{resume, Elastic};
 use crate::error::{FailureKind, PipelineError, StageFailure};
 use crate::exec::send::send;
 use crate::exec::worker_cx::{panic_message, WorkerCx};
@@ -270,15 +273,31 @@ where
         _ => spawn_failed(&name, format!("cannot create a shared-memory ring: {e}")),
     };
     let workers = cx.workers();
+    // Surplus workers of an autoscaled stage are stopped processes, started (on fresh
+    // rings) only when the target grows. Not when its rings are shared with other stages:
+    // those attach them when they start, and a ring's descriptor is closed once the run's
+    // workers have started, so a worker started later could not reach them (such a
+    // stage's surplus workers only stop taking items).
+    let shares_rings = cx.process.forward_in[0]
+        || cx.process.forward_out[0]
+        || cx.process.offer_held
+        || !attach.is_empty();
+    let elastic = cx.scale.clone().filter(|_| !shares_rings);
+    let prestarted = elastic
+        .as_ref()
+        .map_or(workers, |g| g.target().clamp(1, workers));
     let gate = cx.process.gate.clone();
-    gate.expect(workers);
+    gate.expect(prestarted);
     let new_ring = || -> Result<Arc<Ring>, PipelineError> {
         let ring = Arc::new(Ring::create(opts.ring_capacity).map_err(ring_error)?);
         gate.register(ring.clone());
         Ok(ring)
     };
-    let outputs: SharedRings =
-        Arc::new((0..workers).map(|_| new_ring()).collect::<Result<_, _>>()?);
+    let outputs: SharedRings = Arc::new(
+        (0..prestarted)
+            .map(|_| new_ring())
+            .collect::<Result<_, _>>()?,
+    );
     if cx.process.forward_out[0] {
         cx.process
             .forward_rings
@@ -318,19 +337,26 @@ where
         cache,
     });
     for index in 0..workers {
-        let input = new_ring()?;
         cx.worker_index = index;
-        let rx = cx.input::<V>(0);
+        let mut rx = cx.input::<V>(0);
         let tx = cx.output::<W>(0);
-        let mut rings = vec![input, outputs[index].clone()];
-        if let Some(up) = &upstream {
-            rings.extend(up.iter().cloned());
+        // A worker started later gets its rings when it starts.
+        let mut rings = Vec::new();
+        if index < prestarted {
+            rings = vec![new_ring()?, outputs[index].clone()];
+            if let Some(up) = &upstream {
+                rings.extend(up.iter().cloned());
+            }
+            rings.extend(attach.iter().cloned());
         }
-        rings.extend(attach.iter().cloned());
+        let scale = elastic.clone().map(|g| (g, index));
+        if scale.is_some() {
+            rx.never_park();
+        }
         let (stage, gate) = (stage.clone(), gate.clone());
         cx.spawn(move |cx| {
             let _done = FeederDone(&stage.feeders);
-            run_worker(&stage, &gate, cx, rings, rx, tx);
+            run_worker(&stage, &gate, scale, cx, (rings, rx, tx));
         });
     }
     let stage2 = stage.clone();
@@ -351,7 +377,7 @@ fn spawn_failed(stage: &str, why: String) -> PipelineError {
 
 /// The kind of a failure to start a worker: a refused handshake is a mismatch between the
 /// driver and the worker program; anything else is a failed spawn.
-fn spawn_kind(e: &SpawnError) -> FailureKind {
+pub(crate) fn spawn_kind(e: &SpawnError) -> FailureKind {
     match e {
         SpawnError::Handshake(_) => FailureKind::Handshake,
         _ => FailureKind::Spawn,
@@ -368,35 +394,48 @@ impl Drop for FeederDone<'_> {
 }
 
 /// One worker's life: start it, feed and collect until the end, reap it; in a stage that
-/// restarts dead workers, start the next one and hand it what the dead one held.
+/// restarts dead workers, start the next one and hand it what the dead one held; in an
+/// autoscaled stage, stop it while the target is below its index and start it again when
+/// the target grows.
 fn run_worker<V: Send + 'static, W: Send + 'static>(
     stage: &Stage<V, W>,
     gate: &StartGate,
+    scale: Elastic,
     cx: &mut WorkerCx,
-    mut rings: Vec<Arc<Ring>>,
-    mut rx: Rx<V>,
-    tx: Outlet<W>,
+    (mut rings, mut rx, tx): (Vec<Arc<Ring>>, Rx<V>, Outlet<W>),
 ) {
     // The feeder's and this thread's sender: control packets only, each shipped at once.
     let own_tx = tx.clone().open();
-    let started = if cx.aborted() {
-        None
+    let mut link = if rings.is_empty() {
+        // Started only once the autoscaler wants it.
+        let Some((scale, index)) = &scale else {
+            return;
+        };
+        match resume(stage, cx, (gate, scale, *index), &mut rings) {
+            Some(link) => link,
+            None => return,
+        }
     } else {
-        Some(start(stage, &rings))
+        let started = if cx.aborted() {
+            None
+        } else {
+            Some(start(stage, &rings))
+        };
+        gate.arrive();
+        let link = match started {
+            Some(Ok(link)) => link,
+            Some(Err(e)) => return cx.fail(None, spawn_kind(&e), e.to_string()),
+            None => return,
+        };
+        // No item before every worker of the run has started and the driver has closed its
+        // descriptors of their rings.
+        if !gate.wait(feed::POLL, || cx.aborted()) {
+            link.control.kill();
+            link.control.wait();
+            return;
+        }
+        link
     };
-    gate.arrive();
-    let mut link = match started {
-        Some(Ok(link)) => link,
-        Some(Err(e)) => return cx.fail(None, spawn_kind(&e), e.to_string()),
-        None => return,
-    };
-    // No item before every worker of the run has started and the driver has closed its
-    // descriptors of their rings.
-    if !gate.wait(feed::POLL, || cx.aborted()) {
-        link.control.kill();
-        link.control.wait();
-        return;
-    }
     let slot = Arc::new(Slot::new(
         link.control.clone(),
         BatchSizer::new(
@@ -421,35 +460,30 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
             cx,
             &slot,
             link,
-            &rings,
+            (&rings, scale.as_ref().map(|(g, i)| (&**g, *i))),
             &mut rx,
             (&own_tx, &tx),
             (handover, old_input.take()),
         );
         slot.control().wait();
-        let Ended::Died(cause) = ended else {
-            if !cx.aborted() {
-                // Every record of a normal end was released, or is held on purpose by a value
-                // (a `ShmBytes` not dropped yet): what is left is a leak.
-                let held = |r: &Ring| {
-                    r.held_bytes()
-                        .unwrap_or(r.capacity())
-                        .saturating_sub(r.kept_bytes())
-                };
-                let handed_on = stage.handed_on.load(Ordering::Acquire);
-                let outputs = if stage.forwarding || handed_on {
-                    0
-                } else {
-                    held(&rings[1])
-                };
-                let left = held(&rings[0]) + outputs;
-                if left > 0 {
-                    tracing::warn!(stage = stage.name, left, "ring records left after the end");
-                }
-                cx.stats
-                    .ring_bytes_left
-                    .fetch_add(left as u64, std::sync::atomic::Ordering::Relaxed);
+        if !matches!(ended, Ended::Died(_)) && !cx.aborted() {
+            count_leftovers(stage, cx, &rings);
+        }
+        if let (Ended::Retired, Some((scale, index))) = (&ended, &scale) {
+            tracing::debug!(stage = stage.name, worker = %slot.control().id(), "stopped by the autoscaler");
+            if let Some(next) = resume(stage, cx, (gate, scale, *index), &mut rings) {
+                slot.lock().sizer = BatchSizer::new(
+                    stage.opts.max_batch,
+                    stage.opts.window,
+                    stage.opts.ring_capacity,
+                );
+                slot.replace(next.control.clone());
+                link = next;
+                handover = Vec::new();
+                continue;
             }
+        }
+        let Ended::Died(cause) = ended else {
             // The failure-rate budget is checked over every item once the last worker ends.
             if let Some(f) = stage
                 .guard
@@ -588,6 +622,29 @@ fn run_worker<V: Send + 'static, W: Send + 'static>(
     }
 }
 
+/// Every record of a normal end was released, or is held on purpose by a value (a
+/// `ShmBytes` not dropped yet): what is left is a leak, counted in the stage's stats.
+fn count_leftovers<V, W>(stage: &Stage<V, W>, cx: &WorkerCx, rings: &[Arc<Ring>]) {
+    let held = |r: &Ring| {
+        r.held_bytes()
+            .unwrap_or(r.capacity())
+            .saturating_sub(r.kept_bytes())
+    };
+    let handed_on = stage.handed_on.load(Ordering::Acquire);
+    let outputs = if stage.forwarding || handed_on {
+        0
+    } else {
+        held(&rings[1])
+    };
+    let left = held(&rings[0]) + outputs;
+    if left > 0 {
+        tracing::warn!(stage = stage.name, left, "ring records left after the end");
+    }
+    cx.stats
+        .ring_bytes_left
+        .fetch_add(left as u64, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Item `seq` crashed its workers too often: it follows the stage's failure policy (by
 /// default the stage fails). `false`: the stage failed or the run stops.
 fn give_up<V, W: Send + 'static>(
@@ -663,7 +720,7 @@ fn one_per_batch<W>(batches: Vec<Batch<W>>) -> Vec<Batch<W>> {
 }
 
 /// Starts one worker on `rings` (input, output, then rings it reads forwarded records from).
-fn start<V, W>(
+pub(crate) fn start<V, W>(
     stage: &Stage<V, W>,
     rings: &[Arc<Ring>],
 ) -> Result<skorche_worker::transport::WorkerLink, skorche_worker::transport::SpawnError> {
@@ -680,6 +737,8 @@ pub(crate) enum Ended {
     Over,
     /// The worker died and the stage restarts workers.
     Died(skorche_worker::transport::ExitCause),
+    /// The autoscaler lowered the target: the worker answered all it held and ended.
+    Retired,
 }
 
 /// Feeds and collects one worker until its link ends. Returns how it ended, the batch the
@@ -690,7 +749,7 @@ fn serve_link<V: Send + 'static, W: Send + 'static>(
     cx: &mut WorkerCx,
     slot: &Slot<W>,
     link: skorche_worker::transport::WorkerLink,
-    rings: &[Arc<Ring>],
+    (rings, scale): (&[Arc<Ring>], Option<(&ScaleGate, usize)>),
     rx: &mut Rx<V>,
     (own_tx, tx): (&Tx<W>, &Outlet<W>),
     (handover, old_input): (Vec<Batch<W>>, Option<Arc<Ring>>),
@@ -704,6 +763,8 @@ fn serve_link<V: Send + 'static, W: Send + 'static>(
         output_ring,
         rx,
         tx: own_tx,
+        scale,
+        retired: false,
     };
     let collector = Collector {
         stage,
@@ -749,7 +810,10 @@ fn serve_link<V: Send + 'static, W: Send + 'static>(
                 None
             }
         };
-        let ended = collecting.join().unwrap_or(Ended::Over);
+        let ended = match collecting.join().unwrap_or(Ended::Over) {
+            Ended::Over if feeder.retired && !cx.aborted() => Ended::Retired,
+            ended => ended,
+        };
         (ended, left)
     })
 }

@@ -24,6 +24,9 @@ pub(crate) struct Rx<T> {
     told: Option<bool>,
     /// The autoscaler's gate and this worker's index, for a stage it sizes.
     gate: Option<(Arc<dyn Gate>, usize)>,
+    /// Whether the gate holds this receiver back; if not, its owner retires on its own
+    /// and the gate only learns here that the input ended.
+    parks: bool,
 }
 
 impl<T> Clone for Rx<T> {
@@ -40,6 +43,7 @@ impl<T> Rx<T> {
             state,
             told: None,
             gate: None,
+            parks: true,
         }
     }
 
@@ -48,11 +52,23 @@ impl<T> Rx<T> {
         self.gate = Some((gate, index));
     }
 
+    /// Makes the gate set by [`Rx::set_gate`] never hold this receiver back: its owner
+    /// stops by itself between chunks (a process stage's feeder, which then stops its
+    /// worker process), and the gate still learns when the input ends.
+    pub(crate) fn never_park(&mut self) {
+        self.parks = false;
+    }
+
+    /// Whether packets of the chunk taken last are still in hand.
+    pub(crate) fn holds(&self) -> bool {
+        !self.local.is_empty()
+    }
+
     /// Between chunks: waits while the autoscaler has stopped this worker, after shipping
     /// what its senders hold.
     #[inline]
     fn hold(&self) {
-        if let Some((gate, index)) = &self.gate {
+        if let Some((gate, index)) = self.gate.as_ref().filter(|_| self.parks) {
             if gate.stopped(*index) {
                 outbox::flush_pending();
                 waiting(Wait::Parked, || gate.wait(*index));
