@@ -55,11 +55,13 @@ impl<T> Rx<T> {
     /// Makes the gate set by [`Rx::set_gate`] never hold this receiver back: its owner
     /// stops by itself between chunks (a process stage's feeder, which then stops its
     /// worker process), and the gate still learns when the input ends.
+    #[cfg(feature = "process")]
     pub(crate) fn never_park(&mut self) {
         self.parks = false;
     }
 
     /// Whether packets of the chunk taken last are still in hand.
+    #[cfg(feature = "process")]
     pub(crate) fn holds(&self) -> bool {
         !self.local.is_empty()
     }
