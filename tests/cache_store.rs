@@ -141,3 +141,29 @@ fn a_file_digest_follows_the_content() {
         store.key_of(b"second, longer")
     );
 }
+
+/// Several openers of a new store at once (processes starting the same pipeline): each
+/// opens it. SQLite does not wait on some of the locks met while a new index is set up (the
+/// switch to WAL, a read upgraded to a write): those attempts are retried, not reported.
+#[test]
+fn many_openers_of_a_new_store_at_once_all_succeed() {
+    for round in 0..20 {
+        let dir = StoreDir::new(&format!("openers-{round}"));
+        let start = std::sync::Barrier::new(8);
+        std::thread::scope(|s| {
+            let openers: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        Store::open(dir.path()).map(|_| ())
+                    })
+                })
+                .collect();
+            for o in openers {
+                if let Err(e) = o.join().unwrap() {
+                    panic!("round {round}: {e}");
+                }
+            }
+        });
+    }
+}

@@ -16,7 +16,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
@@ -125,31 +125,21 @@ impl Store {
         };
         let db = Connection::open(&path).map_err(index)?;
         db.busy_timeout(BUSY_TIMEOUT).map_err(index)?;
-        // WAL: readers never block the writer nor each other, across processes.
-        // synchronous=NORMAL: a commit survives a killed process (not a power loss, after
-        // which the index may lose its last commits, never its consistency).
-        db.pragma_update(None, "journal_mode", "WAL")
-            .map_err(index)?;
-        db.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(index)?;
-        db.execute_batch(
-            "CREATE TABLE IF NOT EXISTS entries (
-                 key BLOB PRIMARY KEY,
-                 digest BLOB NOT NULL,
-                 size INTEGER NOT NULL,
-                 inline BLOB,
-                 last_used INTEGER NOT NULL
-             );
-             CREATE INDEX IF NOT EXISTS entries_last_used ON entries(last_used);
-             CREATE INDEX IF NOT EXISTS entries_digest ON entries(digest);
-             CREATE TABLE IF NOT EXISTS files (
-                 path TEXT PRIMARY KEY,
-                 size INTEGER NOT NULL,
-                 mtime_ns INTEGER NOT NULL,
-                 digest BLOB NOT NULL
-             );",
-        )
-        .map_err(index)?;
+        // Two processes opening a new store at once can meet a lock SQLite does not wait
+        // for (switching the journal mode, upgrading a read to a write): that attempt fails
+        // at once with "database is locked", so the setup is tried again for a while.
+        let deadline = Instant::now() + BUSY_TIMEOUT;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match set_up(&db) {
+                Ok(()) => break,
+                Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(e) => return Err(index(e)),
+            }
+        }
         Ok(Store {
             dir,
             db,
@@ -500,4 +490,42 @@ fn now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// Puts a newly opened index in WAL mode and creates its tables if they do not exist.
+fn set_up(db: &Connection) -> rusqlite::Result<()> {
+    // WAL: readers never block the writer nor each other, across processes. The mode is
+    // kept in the file: only the store's first opening switches it.
+    let mode: String = db.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        db.pragma_update(None, "journal_mode", "WAL")?;
+    }
+    // synchronous=NORMAL: a commit survives a killed process (not a power loss, after which
+    // the index may lose its last commits, never its consistency).
+    db.pragma_update(None, "synchronous", "NORMAL")?;
+    db.execute_batch(
+        "CREATE TABLE IF NOT EXISTS entries (
+             key BLOB PRIMARY KEY,
+             digest BLOB NOT NULL,
+             size INTEGER NOT NULL,
+             inline BLOB,
+             last_used INTEGER NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS entries_last_used ON entries(last_used);
+         CREATE INDEX IF NOT EXISTS entries_digest ON entries(digest);
+         CREATE TABLE IF NOT EXISTS files (
+             path TEXT PRIMARY KEY,
+             size INTEGER NOT NULL,
+             mtime_ns INTEGER NOT NULL,
+             digest BLOB NOT NULL
+         );",
+    )
+}
+
+/// Whether SQLite gave up on a lock held by another connection.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
