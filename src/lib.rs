@@ -503,7 +503,8 @@
 //!   without `process`.
 //! - `cli` (default): the `cli` module, a command line for driver binaries (implies `cache`).
 //! - `stream` (default): `Output` as a `futures_core::Stream`, `Pipeline::source_stream`.
-//! - `test-fixtures`: tasks that fail or abort on purpose, for skorche's own tests.
+//! - `test-fixtures`: tasks that fail or abort on purpose, for skorche's own tests, and the
+//!   `fixtures` module (the tasks of the multi-host tests).
 //!
 //! # Crates
 //!
@@ -517,6 +518,8 @@
 pub use skorche_core::cache;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "test-fixtures")]
+pub mod fixtures;
 
 pub use skorche_core as core;
 #[cfg(feature = "process")]
