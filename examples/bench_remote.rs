@@ -23,13 +23,13 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use hosts::Cluster;
 use skorche::fixtures::REMOTE_WAIT10_DOUBLE;
-use skorche::nats::NatsTransport;
+use skorche::nats::{NatsTransport, Remote};
 use skorche::Pipeline;
 
 /// Threads of each worker process: "4 workers per host".
 const THREADS: usize = 4;
-/// Batches in flight of the remote stage: enough to keep 16 worker threads busy.
-const IN_FLIGHT: usize = 32;
+/// Slots of the remote stage: one per worker thread on 4 hosts.
+const IN_FLIGHT: usize = 16;
 /// Items per host in a round by default: about 4 s of work at the ideal rate.
 const ITEMS_PER_HOST: u64 = 1600;
 
@@ -48,7 +48,7 @@ fn main() {
     let mut cluster = Cluster::up(4);
     let _dog = hosts::Watchdog::arm("bench_remote", &cluster, Duration::from_secs(600));
 
-    println!("remote stage, items wait 10 ms each, {THREADS} worker threads per host, {IN_FLIGHT} batches in flight");
+    println!("remote stage, items wait 10 ms each, {THREADS} worker threads per host, {IN_FLIGHT} slots");
     println!("| hosts | items | seconds | items/s | ideal items/s | vs 1 host |");
     println!("|---|---|---|---|---|---|");
     let mut first = None;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use hosts::{Cluster, Watchdog};
 use skorche::fixtures::{REMOTE_BYTES_LEN, REMOTE_BYTES_REVERSE, REMOTE_SERVED_BY};
-use skorche::nats::NatsTransport;
+use skorche::nats::{NatsTransport, Remote};
 use skorche::worker::builtin;
 use skorche::{FailureKind, Pipeline, PipelineError};
 
@@ -69,7 +69,7 @@ fn the_worker_binary_registers_the_same_tasks_as_this_test() {
     assert_eq!(theirs, skorche::fixtures::registry_lines());
 }
 
-/// `0..n` → `served_by(ms)` → `n % 7` → `repeat_n` (flat-map): remote when `nats` is given,
+/// `0..n` → `served_by(ms)` → `n % 7` → `repeat_n` (flat-map): remote (16 slots) when `nats` is given,
 /// on threads otherwise; returns the outputs and how many items each pid served.
 fn served_pipeline(
     n: u64,
