@@ -103,7 +103,7 @@ fn served_pipeline(
     };
     let q = match point {
         Some(point) => q.order_load(point),
-        None => q,
+        None => q.into_any(),
     };
     let out: Vec<u64> = p
         .run_iter(q)

@@ -4,8 +4,9 @@
 //! test panics.
 //!
 //! The namespace and bridge names are fixed, so one [`Cluster`] exists at a time on the
-//! machine: [`Cluster::up`] holds a process-wide mutex and an exclusive lock on
-//! [`LOCK_FILE`] (tests of several binaries and the bench may run at once).
+//! machine: [`Cluster::up`] takes an exclusive `flock` of [`LOCK_FILE`] through a file
+//! description of its own, which serializes the tests of one binary (threads) as well as
+//! several binaries and the bench (processes).
 #![allow(dead_code)]
 
 use std::fs::File;
@@ -13,7 +14,6 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -24,8 +24,6 @@ pub const NETNS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/netns.sh");
 pub const BRIDGE_IP: &str = "10.77.0.1";
 /// Held while a cluster exists, by every process that builds one.
 pub const LOCK_FILE: &str = "/tmp/skorche-netns.lock";
-
-static IN_PROCESS: Mutex<()> = Mutex::new(());
 
 /// Whether this machine can run the multi-host tests; `Err` says what is missing. The
 /// tests fail (never skip) on `Err`: CI has both.
@@ -98,7 +96,6 @@ pub struct Cluster {
     /// The workers started, in order.
     pub workers: Vec<Worker>,
     _machine: Flock<File>,
-    _process: MutexGuard<'static, ()>,
 }
 
 impl Cluster {
@@ -112,7 +109,6 @@ impl Cluster {
         if let Err(missing) = check_prerequisites() {
             panic!("{missing}");
         }
-        let process = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
         let lock = File::create(LOCK_FILE).expect("creating the netns lock file");
         let machine = Flock::lock(lock, FlockArg::LockExclusive)
             .map_err(|(_, e)| e)
@@ -143,7 +139,6 @@ impl Cluster {
             port,
             workers: Vec::new(),
             _machine: machine,
-            _process: process,
         };
         cluster.wait_server(Duration::from_secs(10));
         cluster
