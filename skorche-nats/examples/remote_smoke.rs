@@ -20,7 +20,9 @@ skorche_worker::task! {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     skorche_nats::enter();
-    let url = std::env::args().nth(1).unwrap_or_else(|| "nats://127.0.0.1:4222".into());
+    let url = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "nats://127.0.0.1:4222".into());
     let nats = NatsTransport::builder(url).job("smoke").connect()?;
     let started = std::time::Instant::now();
     let p = Pipeline::new();

@@ -39,12 +39,10 @@ impl Connection {
             .connection_timeout(CONNECT_TIMEOUT)
             .name("skorche")
             .connect(url);
-        let client = runtime
-            .block_on(connect)
-            .map_err(|e| NatsError::Connect {
-                url: url.to_string(),
-                detail: e.to_string(),
-            })?;
+        let client = runtime.block_on(connect).map_err(|e| NatsError::Connect {
+            url: url.to_string(),
+            detail: e.to_string(),
+        })?;
         // The context spawns its acknowledgement task: it must be made inside the runtime.
         let js = {
             let _inside = runtime.enter();
@@ -115,7 +113,12 @@ impl Connection {
     }
 
     /// Stores `data` as object `name` of `bucket`.
-    pub(crate) fn put_object(&self, bucket: &str, name: &str, data: &[u8]) -> Result<(), NatsError> {
+    pub(crate) fn put_object(
+        &self,
+        bucket: &str,
+        name: &str,
+        data: &[u8],
+    ) -> Result<(), NatsError> {
         self.block_on(async {
             let store = self.js.get_object_store(bucket).await?;
             let mut reader = data;
@@ -127,7 +130,12 @@ impl Connection {
 
     /// Reads object `name` of `bucket`, checking it has `len` bytes (the store itself checks
     /// its digest).
-    pub(crate) fn get_object(&self, bucket: &str, name: &str, len: u64) -> Result<Vec<u8>, NatsError> {
+    pub(crate) fn get_object(
+        &self,
+        bucket: &str,
+        name: &str,
+        len: u64,
+    ) -> Result<Vec<u8>, NatsError> {
         let data = self
             .block_on(async {
                 let store = self.js.get_object_store(bucket).await?;

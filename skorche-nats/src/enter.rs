@@ -76,11 +76,9 @@ pub fn parse(args: &[String]) -> Result<ServeOptions, NatsError> {
         opts = opts.job(job.clone());
     }
     if let Some(n) = value("--threads")? {
-        let n: usize = n
-            .parse()
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| NatsError::Usage(format!("--threads {n}: expected a positive number")))?;
+        let n: usize = n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+            NatsError::Usage(format!("--threads {n}: expected a positive number"))
+        })?;
         opts = opts.threads(n);
     }
     Ok(opts.once(args.iter().any(|a| a == "--once")))
@@ -96,15 +94,26 @@ mod tests {
 
     #[test]
     fn parses_a_worker_command_line() {
-        let o = parse(&args("--skorche-nats-worker nats://h:4222 --job j1 --threads 3 --once"))
-            .unwrap();
+        let o = parse(&args(
+            "--skorche-nats-worker nats://h:4222 --job j1 --threads 3 --once",
+        ))
+        .unwrap();
         let d = format!("{o:?}");
-        assert!(d.contains("nats://h:4222") && d.contains("\"j1\"") && d.contains("threads: 3") && d.contains("once: true"), "{d}");
+        assert!(
+            d.contains("nats://h:4222")
+                && d.contains("\"j1\"")
+                && d.contains("threads: 3")
+                && d.contains("once: true"),
+            "{d}"
+        );
     }
 
     #[test]
     fn refuses_malformed_command_lines() {
-        assert!(matches!(parse(&args("--skorche-nats-worker")), Err(NatsError::Usage(_))));
+        assert!(matches!(
+            parse(&args("--skorche-nats-worker")),
+            Err(NatsError::Usage(_))
+        ));
         assert!(matches!(
             parse(&args("--skorche-nats-worker nats://h --threads 0")),
             Err(NatsError::Usage(_))

@@ -97,7 +97,10 @@ pub(crate) fn open(run: Arc<Run>) -> WorkerLink {
     });
     WorkerLink {
         sender: Box::new(LinkSender(link.clone())),
-        receiver: Box::new(LinkReceiver { link: link.clone(), rx }),
+        receiver: Box::new(LinkReceiver {
+            link: link.clone(),
+            rx,
+        }),
         control: Arc::new(LinkControl(link)),
     }
 }
@@ -129,23 +132,29 @@ impl WorkSender for LinkSender {
             }
         }
         let prefix = format!("in.{}.{}", link.id, work.batch);
-        let sent = objects::to_wire(&run.conn, &run.objects, &prefix, inline.into_iter(), run.inline_limit)
-            .and_then(|(items, names)| {
-                let message = WireWork {
-                    link: link.id,
-                    batch: work.batch,
-                    items,
-                };
-                let bytes = wire::encode("work", &message)?;
-                {
-                    let mut s = link.state();
-                    s.order.push_back(work.batch);
-                    s.inputs.insert(work.batch, names);
-                }
-                let id = format!("{}.{}.{}", run.id, link.id, work.batch);
-                let going = || !link.state().killed && !run.closing.load(Ordering::Acquire);
-                run.conn.publish(&run.work_subject, &id, bytes, &going)
-            });
+        let sent = objects::to_wire(
+            &run.conn,
+            &run.objects,
+            &prefix,
+            inline.into_iter(),
+            run.inline_limit,
+        )
+        .and_then(|(items, names)| {
+            let message = WireWork {
+                link: link.id,
+                batch: work.batch,
+                items,
+            };
+            let bytes = wire::encode("work", &message)?;
+            {
+                let mut s = link.state();
+                s.order.push_back(work.batch);
+                s.inputs.insert(work.batch, names);
+            }
+            let id = format!("{}.{}.{}", run.id, link.id, work.batch);
+            let going = || !link.state().killed && !run.closing.load(Ordering::Acquire);
+            run.conn.publish(&run.work_subject, &id, bytes, &going)
+        });
         match sent {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -335,6 +344,9 @@ fn to_event(conn: &crate::connection::Connection, bucket: &str, r: WireResults) 
                 Err(e) => LinkEvent::Protocol(format!("worker {}: {e}", r.worker)),
             }
         }
-        Err(e) => LinkEvent::Protocol(format!("results of batch {} from {}: {e}", r.batch, r.worker)),
+        Err(e) => LinkEvent::Protocol(format!(
+            "results of batch {} from {}: {e}",
+            r.batch, r.worker
+        )),
     }
 }

@@ -86,9 +86,15 @@ mod tests {
 
     #[test]
     fn differences_are_named() {
-        let e = compare(&[t("a", Some("1")), t("b", None)], &[t("a", Some("2")), t("c", None)])
-            .unwrap_err();
-        assert!(e.contains("version \"1\"") && e.contains("version \"2\""), "{e}");
+        let e = compare(
+            &[t("a", Some("1")), t("b", None)],
+            &[t("a", Some("2")), t("c", None)],
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("version \"1\"") && e.contains("version \"2\""),
+            "{e}"
+        );
         assert!(e.contains("only the driver registers [\"b\"]"), "{e}");
         assert!(e.contains("only the worker registers [\"c\"]"), "{e}");
     }

@@ -35,6 +35,9 @@ use crate::wire::{self, Greeting, Manifest, WireResults, WireWork, WIRE_VERSION}
 /// How long one pull waits for a batch before the thread looks whether its run is over.
 const PULL_WAIT: Duration = Duration::from_millis(500);
 
+/// How often an idle thread checks that its run still exists.
+const RUN_CHECK: Duration = Duration::from_secs(1);
+
 /// Consecutive failed pulls after which a thread takes its run for gone.
 const PULL_FAILURES: u32 = 6;
 
@@ -117,7 +120,12 @@ pub fn serve(opts: &ServeOptions) -> Result<Served, NatsError> {
         .map_err(|e| NatsError::js(format!("watch the runs of job {job}"), e))?;
     let me = worker_name();
     let own = local_registry();
-    tracing::info!(worker = me, job = opts.job, url = opts.url, "remote worker waiting for runs");
+    tracing::info!(
+        worker = me,
+        job = opts.job,
+        url = opts.url,
+        "remote worker waiting for runs"
+    );
     let mut serving: HashMap<String, Vec<JoinHandle<u64>>> = HashMap::new();
     let mut served = Served::default();
     let mut seen = std::collections::HashSet::new();
@@ -172,7 +180,12 @@ pub fn serve(opts: &ServeOptions) -> Result<Served, NatsError> {
             task: task.identity(),
         };
         greet(&conn, &manifest, &me, Some(hello), None);
-        tracing::info!(worker = me, stage = manifest.stage, run = manifest.run, "serving a run");
+        tracing::info!(
+            worker = me,
+            stage = manifest.stage,
+            run = manifest.run,
+            "serving a run"
+        );
         let run = Arc::new(RunCx {
             conn: conn.clone(),
             manifest,
@@ -196,7 +209,10 @@ pub fn serve(opts: &ServeOptions) -> Result<Served, NatsError> {
 
 /// Whether this worker serves the run: the same wire version, the same registry, and a task
 /// it can resolve.
-fn accept(manifest: &Manifest, own: &[skorche_worker::protocol::TaskIdentity]) -> Result<Resolved, String> {
+fn accept(
+    manifest: &Manifest,
+    own: &[skorche_worker::protocol::TaskIdentity],
+) -> Result<Resolved, String> {
     if manifest.wire != WIRE_VERSION {
         return Err(format!(
             "the driver speaks skorche-nats wire version {}, this worker {WIRE_VERSION}",
@@ -207,7 +223,13 @@ fn accept(manifest: &Manifest, own: &[skorche_worker::protocol::TaskIdentity]) -
     registry::resolve(&manifest.task.name).map_err(|u| u.reason)
 }
 
-fn greet(conn: &Connection, manifest: &Manifest, me: &str, hello: Option<Hello>, refused: Option<String>) {
+fn greet(
+    conn: &Connection,
+    manifest: &Manifest,
+    me: &str,
+    hello: Option<Hello>,
+    refused: Option<String>,
+) {
     let greeting = Greeting {
         worker: me.to_string(),
         hello,
@@ -251,7 +273,11 @@ fn serve_run(run: &RunCx) -> u64 {
     let mut instance = match run.task.instantiate(&m.params) {
         Ok(i) => i,
         Err(f) => {
-            tracing::error!(worker = run.worker, stage = m.stage, "cannot build the task: {f}");
+            tracing::error!(
+                worker = run.worker,
+                stage = m.stage,
+                "cannot build the task: {f}"
+            );
             return 0;
         }
     };
@@ -266,6 +292,7 @@ fn serve_run(run: &RunCx) -> u64 {
     };
     let mut answered = 0;
     let mut failures = 0;
+    let mut last_check = Instant::now();
     while !run.over.load(Ordering::Acquire) {
         let batch = run.conn.block_on(async {
             let mut batch = consumer
@@ -281,6 +308,16 @@ fn serve_run(run: &RunCx) -> u64 {
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(msgs)
         });
         match batch {
+            Ok(msgs) if msgs.is_empty() => {
+                // A pull on a removed consumer may just come back empty: look at the stream
+                // itself now and then.
+                if last_check.elapsed() >= RUN_CHECK {
+                    last_check = Instant::now();
+                    if !run_exists(run) {
+                        run.over.store(true, Ordering::Release);
+                    }
+                }
+            }
             Ok(msgs) => {
                 failures = 0;
                 for msg in msgs {
@@ -303,6 +340,19 @@ fn serve_run(run: &RunCx) -> u64 {
         }
     }
     answered
+}
+
+/// Whether the run's work stream is still there (the driver removes it when the run ends).
+fn run_exists(run: &RunCx) -> bool {
+    let stream = &run.manifest.work_stream;
+    match run.conn.block_on(run.conn.js.get_stream(stream)) {
+        Ok(_) => true,
+        Err(e) => {
+            use async_nats::jetstream::context::GetStreamErrorKind;
+            // Only a definite "no such stream" ends the run; a flaky link is retried.
+            !matches!(e.kind(), GetStreamErrorKind::JetStream(j) if j.error_code() == async_nats::jetstream::ErrorCode::STREAM_NOT_FOUND)
+        }
+    }
 }
 
 /// Runs one batch and publishes its results, then acknowledges it.
@@ -385,7 +435,13 @@ fn run_batch(
             ValueRef::Shm(_) => None,
         })
         .collect();
-    let (outputs, _) = objects::to_wire(&run.conn, &m.objects, &prefix, inline.into_iter(), m.inline_limit)?;
+    let (outputs, _) = objects::to_wire(
+        &run.conn,
+        &m.objects,
+        &prefix,
+        inline.into_iter(),
+        m.inline_limit,
+    )?;
     let results = WireResults {
         link: work.link,
         batch: work.batch,

@@ -234,7 +234,11 @@ fn new_run_id() -> String {
 }
 
 impl Run {
-    fn start(conn: Arc<Connection>, opts: &NatsOptions, spec: &WorkerSpec) -> Result<Run, SpawnError> {
+    fn start(
+        conn: Arc<Connection>,
+        opts: &NatsOptions,
+        spec: &WorkerSpec,
+    ) -> Result<Run, SpawnError> {
         let id = new_run_id();
         let remote = |detail: String| SpawnError::Remote {
             stage: spec.stage.clone(),
@@ -346,13 +350,23 @@ impl Run {
                 .map_err(|e| format!("publish the manifest {key}: {e}"))
         })
         .map_err(remote)?;
-        tracing::info!(stage = spec.stage, run = id, job = opts.job, "remote run published, waiting for a worker");
+        tracing::info!(
+            stage = spec.stage,
+            run = id,
+            job = opts.job,
+            "remote run published, waiting for a worker"
+        );
         let accepted = run.await_worker(&mut hellos, spec, opts.wait_for_workers);
         let router = link::start_router(&run, results);
         *run.router.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(router);
         match accepted {
             Ok(worker) => {
-                tracing::info!(stage = spec.stage, run = id, worker, "a remote worker accepted the run");
+                tracing::info!(
+                    stage = spec.stage,
+                    run = id,
+                    worker,
+                    "a remote worker accepted the run"
+                );
                 Ok(run)
             }
             Err(e) => Err(e),
@@ -462,6 +476,10 @@ impl Drop for Run {
             let _ = conn.js.delete_stream(&self.results_stream).await;
             let _ = conn.js.delete_object_store(&self.objects).await;
         });
-        tracing::debug!(stage = self.stage, run = self.id, "remote run removed from the server");
+        tracing::debug!(
+            stage = self.stage,
+            run = self.id,
+            "remote run removed from the server"
+        );
     }
 }
