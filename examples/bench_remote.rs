@@ -20,7 +20,6 @@ mod hosts;
 
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use hosts::Cluster;
 use skorche::fixtures::REMOTE_WAIT10_DOUBLE;
 use skorche::nats::{NatsTransport, Remote};
@@ -127,6 +126,7 @@ async fn raw_jetstream(
     count: usize,
 ) -> Result<(f64, f64), async_nats::Error> {
     use async_nats::jetstream::{consumer, stream};
+    use futures_util::StreamExt;
 
     let client = async_nats::connect(url).await?;
     let js = async_nats::jetstream::new(client);
