@@ -297,7 +297,7 @@ fn a_worker_with_another_registry_is_refused() {
     let worker = &cluster.workers[other];
     assert_eq!(worker.status.unwrap().code(), Some(3), "{}", worker.stderr());
     let stderr = worker.stderr();
-    assert!(stderr.contains("skorche-nats worker: refused:"), "{stderr}");
+    assert!(stderr.contains("skorche-nats worker: refused"), "{stderr}");
     assert!(stderr.contains("remote_other_only"), "{stderr}");
     assert_eq!(hosts::zombie_children(), Vec::<i32>::new());
 }
