@@ -47,7 +47,9 @@ fn main() {
     let mut cluster = Cluster::up(4);
     let _dog = hosts::Watchdog::arm("bench_remote", &cluster, Duration::from_secs(600));
 
-    println!("remote stage, items wait 10 ms each, {THREADS} worker threads per host, {IN_FLIGHT} slots");
+    println!(
+        "remote stage, items wait 10 ms each, {THREADS} worker threads per host, {IN_FLIGHT} slots"
+    );
     println!("| hosts | items | seconds | items/s | ideal items/s | vs 1 host |");
     println!("|---|---|---|---|---|---|");
     let mut first = None;
@@ -57,14 +59,14 @@ fn main() {
         for host in 1..=hosts {
             cluster.start_worker(&me, host, &job, THREADS);
         }
+        // Every worker connects before the clock starts, so the round measures serving,
+        // not process start-up.
+        cluster.wait_workers_connected(Duration::from_secs(20));
         let nats = NatsTransport::builder(&cluster.url())
             .job(&job)
             .wait_for_workers(Duration::from_secs(20))
             .connect()
             .expect("connecting the driver");
-        // Every worker connects before the clock starts, so the round measures serving,
-        // not process start-up.
-        std::thread::sleep(Duration::from_secs(1));
         let n = per_host * hosts as u64;
         let p = Pipeline::new();
         let q = p
@@ -82,7 +84,11 @@ fn main() {
         drop(nats);
         cluster.wait_workers(Duration::from_secs(30));
         for w in &cluster.workers[started..] {
-            assert!(w.status.is_some_and(|s| s.success()), "worker failed: {}", w.stderr());
+            assert!(
+                w.status.is_some_and(|s| s.success()),
+                "worker failed: {}",
+                w.stderr()
+            );
         }
         let rate = n as f64 / secs;
         let base = *first.get_or_insert(rate);
@@ -110,7 +116,11 @@ fn main() {
         let mib = |rate: f64| rate * size as f64 / f64::from(1 << 20);
         println!(
             "| {} | {count} | {publish:.0} | {:.1} | {consume:.0} | {:.1} |",
-            if size < 1024 { format!("{size} B") } else { format!("{} KiB", size >> 10) },
+            if size < 1024 {
+                format!("{size} B")
+            } else {
+                format!("{} KiB", size >> 10)
+            },
             mib(publish),
             mib(consume)
         );
@@ -170,7 +180,10 @@ async fn raw_jetstream(
     let mut messages = consumer.messages().await?;
     let mut received = 0;
     while received < count {
-        let message = messages.next().await.ok_or("the consumer's stream ended")??;
+        let message = messages
+            .next()
+            .await
+            .ok_or("the consumer's stream ended")??;
         message.ack().await?;
         received += 1;
     }

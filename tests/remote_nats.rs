@@ -30,7 +30,10 @@ const LIMIT: Duration = Duration::from_secs(120);
 /// How long `--once` workers may take to exit after the run.
 const EXIT_LIMIT: Duration = Duration::from_secs(30);
 
+/// The driver's transport, once every worker started so far has connected (so each run
+/// starts with all its hosts ready).
 fn transport(cluster: &Cluster, job: &str) -> Arc<NatsTransport> {
+    cluster.wait_workers_connected(Duration::from_secs(20));
     NatsTransport::builder(&cluster.url())
         .job(job)
         .ack_wait(ACK_WAIT)
@@ -44,9 +47,17 @@ fn transport(cluster: &Cluster, job: &str) -> Arc<NatsTransport> {
 fn assert_clean_end(cluster: &mut Cluster, killed_hosts: &[usize], hosts: usize) {
     cluster.wait_workers(EXIT_LIMIT);
     cluster.assert_workers_exited_cleanly(killed_hosts);
-    assert_eq!(hosts::zombie_children(), Vec::<i32>::new(), "zombie children");
+    assert_eq!(
+        hosts::zombie_children(),
+        Vec::<i32>::new(),
+        "zombie children"
+    );
     for host in 1..=hosts {
-        assert_eq!(cluster.pids_in(host), Vec::<i32>::new(), "processes left in host {host}");
+        assert_eq!(
+            cluster.pids_in(host),
+            Vec::<i32>::new(),
+            "processes left in host {host}"
+        );
     }
 }
 
@@ -61,7 +72,11 @@ fn the_worker_binary_registers_the_same_tasks_as_this_test() {
         .arg("--print-registry")
         .output()
         .expect("running the worker binary");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let theirs: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_string)
@@ -133,9 +148,17 @@ fn a_remote_stage_over_three_hosts_gives_the_thread_mode_multiset() {
     let hosts_of = host_of_pid(&cluster);
     let hosts_served: BTreeSet<usize> = served
         .keys()
-        .map(|pid| *hosts_of.get(pid).unwrap_or_else(|| panic!("pid {pid} is no worker")))
+        .map(|pid| {
+            *hosts_of
+                .get(pid)
+                .unwrap_or_else(|| panic!("pid {pid} is no worker"))
+        })
         .collect();
-    assert_eq!(hosts_served, BTreeSet::from([1, 2, 3]), "items per pid: {served:?}");
+    assert_eq!(
+        hosts_served,
+        BTreeSet::from([1, 2, 3]),
+        "items per pid: {served:?}"
+    );
     drop(nats);
     assert_clean_end(&mut cluster, &[], 3);
 }
@@ -151,7 +174,10 @@ fn an_ordered_section_around_remote_stages_keeps_the_order() {
     let nats = transport(&cluster, &job);
     let (out, _) = served_pipeline(N, 1, Some(&nats), true);
     assert_eq!(out.len(), expected.len());
-    assert!(out == expected, "the remote run's order differs from the thread run's");
+    assert!(
+        out == expected,
+        "the remote run's order differs from the thread run's"
+    );
     drop(nats);
     assert_clean_end(&mut cluster, &[], 3);
 }
@@ -190,7 +216,10 @@ fn run_disrupted(
         std::thread::spawn(move || {
             let start = Instant::now();
             while count.load(Ordering::SeqCst) < after {
-                assert!(start.elapsed() < LIMIT, "the run never reached {after} outputs");
+                assert!(
+                    start.elapsed() < LIMIT,
+                    "the run never reached {after} outputs"
+                );
                 std::thread::sleep(Duration::from_millis(5));
             }
             let at = count.load(Ordering::SeqCst);
@@ -237,7 +266,11 @@ fn killing_every_worker_of_a_host_mid_run_loses_nothing_and_repeats_nothing() {
     assert_eq!(sorted(out), (0..N).collect::<Vec<_>>());
     let victims: Vec<u32> = {
         let c = cluster.lock().unwrap();
-        c.workers.iter().filter(|w| w.host == victim).map(|w| w.pid()).collect()
+        c.workers
+            .iter()
+            .filter(|w| w.host == victim)
+            .map(|w| w.pid())
+            .collect()
     };
     assert!(
         victims.iter().any(|pid| served.contains_key(pid)),
@@ -246,7 +279,11 @@ fn killing_every_worker_of_a_host_mid_run_loses_nothing_and_repeats_nothing() {
     let mut cluster = Arc::into_inner(cluster).unwrap().into_inner().unwrap();
     assert_clean_end(&mut cluster, &[victim], 3);
     for w in cluster.workers.iter().filter(|w| w.host == victim) {
-        assert_eq!(w.status.and_then(|s| std::os::unix::process::ExitStatusExt::signal(&s)), Some(9));
+        assert_eq!(
+            w.status
+                .and_then(|s| std::os::unix::process::ExitStatusExt::signal(&s)),
+            Some(9)
+        );
     }
 }
 
@@ -277,7 +314,14 @@ fn a_worker_with_another_registry_is_refused() {
     let _dog = Watchdog::arm("refused worker", &cluster, LIMIT);
     let job = cluster.job("refused");
     let other = cluster.start_worker(Path::new(OTHER_WORKER), 1, &job, 2);
-    let nats = transport(&cluster, &job);
+    cluster.wait_workers_connected(Duration::from_secs(20));
+    // The only worker refuses and exits, so the stage's other slots find nobody: a short
+    // wait for workers keeps the test short.
+    let nats = NatsTransport::builder(cluster.url())
+        .job(&job)
+        .wait_for_workers(Duration::from_secs(3))
+        .connect()
+        .expect("connecting the driver");
     let p = Pipeline::new();
     let q = p
         .source(0..10u64)
@@ -295,7 +339,12 @@ fn a_worker_with_another_registry_is_refused() {
     drop(nats);
     cluster.wait_workers(EXIT_LIMIT);
     let worker = &cluster.workers[other];
-    assert_eq!(worker.status.unwrap().code(), Some(3), "{}", worker.stderr());
+    assert_eq!(
+        worker.status.unwrap().code(),
+        Some(3),
+        "{}",
+        worker.stderr()
+    );
     let stderr = worker.stderr();
     assert!(stderr.contains("skorche-nats worker: refused"), "{stderr}");
     assert!(stderr.contains("remote_other_only"), "{stderr}");
@@ -321,8 +370,14 @@ fn a_refused_worker_leaves_the_run_to_the_others() {
         .and_then(|o| o.collect::<Result<_, _>>())
         .expect("the run of the accepted worker");
     let good = cluster.workers[0].pid();
-    assert_eq!(sorted(out.iter().map(|&(n, _)| n).collect()), (0..N).collect::<Vec<_>>());
-    assert!(out.iter().all(|&(_, pid)| pid == good), "served by a refused worker");
+    assert_eq!(
+        sorted(out.iter().map(|&(n, _)| n).collect()),
+        (0..N).collect::<Vec<_>>()
+    );
+    assert!(
+        out.iter().all(|&(_, pid)| pid == good),
+        "served by a refused worker"
+    );
     drop(nats);
     cluster.wait_workers(EXIT_LIMIT);
     assert_eq!(
@@ -331,7 +386,11 @@ fn a_refused_worker_leaves_the_run_to_the_others() {
         "{}",
         cluster.workers[other].stderr()
     );
-    assert!(cluster.workers[0].status.unwrap().success(), "{}", cluster.workers[0].stderr());
+    assert!(
+        cluster.workers[0].status.unwrap().success(),
+        "{}",
+        cluster.workers[0].stderr()
+    );
 }
 
 #[test]

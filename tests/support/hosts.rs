@@ -9,6 +9,7 @@
 //! several binaries and the bench (processes).
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -29,16 +30,20 @@ pub const LOCK_FILE: &str = "/tmp/skorche-netns.lock";
 /// tests fail (never skip) on `Err`: CI has both.
 pub fn check_prerequisites() -> Result<(), String> {
     if effective_uid() != Some(0) {
-        return Err("the multi-host tests need root (network namespaces): run them as root, \
+        return Err(
+            "the multi-host tests need root (network namespaces): run them as root, \
                     as .ci/run does"
-            .into());
+                .into(),
+        );
     }
     match Command::new("nats-server").arg("--version").output() {
         Ok(o) if o.status.success() => {}
         _ => {
-            return Err("nats-server is not installed (apt-get install -y nats-server; \
+            return Err(
+                "nats-server is not installed (apt-get install -y nats-server; \
                         .ci/run installs it)"
-                .into())
+                    .into(),
+            )
         }
     }
     match Command::new("ip").arg("-V").output() {
@@ -93,6 +98,7 @@ pub struct Cluster {
     dir: PathBuf,
     server: Child,
     port: u16,
+    monitor: u16,
     /// The workers started, in order.
     pub workers: Vec<Worker>,
     _machine: Flock<File>,
@@ -123,10 +129,13 @@ impl Cluster {
         ));
         std::fs::create_dir_all(dir.join("js")).expect("creating the server's store");
         let port = free_port();
+        let monitor = free_port();
         let log = File::create(dir.join("nats-server.log")).expect("server log");
         let server = Command::new("nats-server")
             .args(["-a", BRIDGE_IP, "-p", &port.to_string(), "-js", "-sd"])
             .arg(dir.join("js"))
+            // The monitoring endpoint tells when every worker has connected.
+            .args(["-m", &monitor.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -137,6 +146,7 @@ impl Cluster {
             dir,
             server,
             port,
+            monitor,
             workers: Vec::new(),
             _machine: machine,
         };
@@ -176,7 +186,13 @@ impl Cluster {
 
     /// Starts `program` as a worker of `job` in host `host` with `threads` threads, each
     /// exiting after the run it serves (`--once`); returns its index in [`Cluster::workers`].
-    pub fn start_worker(&mut self, program: &Path, host: usize, job: &str, threads: usize) -> usize {
+    pub fn start_worker(
+        &mut self,
+        program: &Path,
+        host: usize,
+        job: &str,
+        threads: usize,
+    ) -> usize {
         assert!((1..=self.hosts).contains(&host), "no host {host}");
         let index = self.workers.len();
         let stderr = self.dir.join(format!("worker-{index}-host{host}.err"));
@@ -205,6 +221,53 @@ impl Cluster {
             for _ in 0..per_host {
                 self.start_worker(program, host, job, threads);
             }
+        }
+    }
+
+    /// How many clients of the server connect from each host (by its address
+    /// 10.77.0.(10+i)), from the server's monitoring endpoint.
+    pub fn connections_per_host(&self) -> BTreeMap<usize, usize> {
+        let mut per_host = BTreeMap::new();
+        let Some(connz) = http_get(BRIDGE_IP, self.monitor, "/connz?limit=4096") else {
+            return per_host;
+        };
+        let Ok(json) = serde_json::from_str::<serde_json::Value>(&connz) else {
+            return per_host;
+        };
+        for conn in json["connections"].as_array().into_iter().flatten() {
+            let host = conn["ip"]
+                .as_str()
+                .and_then(|ip| ip.strip_prefix("10.77.0."))
+                .and_then(|last| last.parse::<usize>().ok())
+                .and_then(|last| last.checked_sub(10));
+            if let Some(host) = host.filter(|&h| h >= 1) {
+                *per_host.entry(host).or_default() += 1;
+            }
+        }
+        per_host
+    }
+
+    /// Waits up to `limit` until each host has at least as many connections to the server
+    /// as running workers, so a run starts with every worker ready to pull work.
+    pub fn wait_workers_connected(&self, limit: Duration) {
+        let mut wanted: BTreeMap<usize, usize> = BTreeMap::new();
+        for w in self.workers.iter().filter(|w| w.status.is_none()) {
+            *wanted.entry(w.host).or_default() += 1;
+        }
+        let start = Instant::now();
+        loop {
+            let have = self.connections_per_host();
+            if wanted
+                .iter()
+                .all(|(h, n)| have.get(h).copied().unwrap_or(0) >= *n)
+            {
+                return;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "workers per host {wanted:?} not connected within {limit:?}: connections {have:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -322,7 +385,11 @@ pub fn zombie_children() -> Vec<i32> {
         return out;
     };
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -348,6 +415,18 @@ fn effective_uid() -> Option<u32> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("Uid:"))?;
     line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// The body of an HTTP/1.0 GET, or `None` if the server cannot be reached.
+fn http_get(host: &str, port: u16, path: &str) -> Option<String> {
+    use std::io::Write;
+    let mut s = TcpStream::connect((host, port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    s.read_to_string(&mut response).ok()?;
+    let (_, body) = response.split_once("\r\n\r\n")?;
+    Some(body.to_string())
 }
 
 fn free_port() -> u16 {
