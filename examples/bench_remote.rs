@@ -62,7 +62,7 @@ fn main() {
         // Every worker connects before the clock starts, so the round measures serving,
         // not process start-up.
         cluster.wait_workers_connected(Duration::from_secs(20));
-        let nats = NatsTransport::builder(&cluster.url())
+        let nats = NatsTransport::builder(cluster.url())
             .job(&job)
             .wait_for_workers(Duration::from_secs(20))
             .connect()

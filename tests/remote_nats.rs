@@ -34,7 +34,7 @@ const EXIT_LIMIT: Duration = Duration::from_secs(30);
 /// starts with all its hosts ready).
 fn transport(cluster: &Cluster, job: &str) -> Arc<NatsTransport> {
     cluster.wait_workers_connected(Duration::from_secs(20));
-    NatsTransport::builder(&cluster.url())
+    NatsTransport::builder(cluster.url())
         .job(job)
         .ack_wait(ACK_WAIT)
         .wait_for_workers(Duration::from_secs(20))
