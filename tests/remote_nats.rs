@@ -84,8 +84,9 @@ fn the_worker_binary_registers_the_same_tasks_as_this_test() {
     assert_eq!(theirs, skorche::fixtures::registry_lines());
 }
 
-/// `0..n` → `served_by(ms)` → `n % 7` → `repeat_n` (flat-map): remote (16 slots) when `nats` is given,
-/// on threads otherwise; returns the outputs and how many items each pid served.
+/// `0..n` → `served_by(ms)` → `n % 7` → `repeat_n` (flat-map), inside an ordered section
+/// when `ordered`: remote (16 slots) when `nats` is given, on threads otherwise. Returns the
+/// outputs and how many items each pid served.
 fn served_pipeline(
     n: u64,
     ms: u64,
