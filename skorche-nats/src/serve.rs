@@ -388,8 +388,11 @@ fn answer(
     let subject = format!("{}.{link}", m.results_prefix);
     let id = format!("{}.{link}.{batch}", m.run);
     run.conn.publish(&subject, &id, bytes, &|| true)?;
+    // The results are stored (their publish was acknowledged): an acknowledgement lost now
+    // only makes the batch run again, and its second answer is dropped by message id and by
+    // the driver's link. So it is not waited for.
     run.conn
-        .block_on(msg.double_ack())
+        .block_on(msg.ack())
         .map_err(|e| NatsError::js("acknowledge a batch", e))
 }
 
