@@ -27,9 +27,10 @@ use skorche_worker::values::{ValueRef, Values};
 
 use crate::connection::Connection;
 use crate::error::NatsError;
+use crate::job::{check_job, job_stream};
 use crate::objects;
 use crate::registry_check::{compare, local_registry};
-use crate::transport::{check_job, job_stream, DEFAULT_JOB};
+use crate::transport::DEFAULT_JOB;
 use crate::wire::{self, Greeting, Manifest, WireResults, WireWork, WIRE_VERSION};
 
 /// How long one pull waits for a batch before the thread looks whether its run is over.
