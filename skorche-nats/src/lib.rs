@@ -49,9 +49,12 @@
 mod connection;
 mod enter;
 mod error;
+mod job;
 mod link;
 mod objects;
 mod registry_check;
+mod router;
+mod run;
 mod serve;
 mod transport;
 pub mod wire;

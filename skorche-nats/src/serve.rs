@@ -27,9 +27,10 @@ use skorche_worker::values::{ValueRef, Values};
 
 use crate::connection::Connection;
 use crate::error::NatsError;
+use crate::job::{check_job, job_stream};
 use crate::objects;
 use crate::registry_check::{compare, local_registry};
-use crate::transport::{check_job, job_stream, DEFAULT_JOB};
+use crate::transport::DEFAULT_JOB;
 use crate::wire::{self, Greeting, Manifest, WireResults, WireWork, WIRE_VERSION};
 
 /// How long one pull waits for a batch before the thread looks whether its run is over.
@@ -388,8 +389,11 @@ fn answer(
     let subject = format!("{}.{link}", m.results_prefix);
     let id = format!("{}.{link}.{batch}", m.run);
     run.conn.publish(&subject, &id, bytes, &|| true)?;
+    // The results are stored (their publish was acknowledged): an acknowledgement lost now
+    // only makes the batch run again, and its second answer is dropped by message id and by
+    // the driver's link. So it is not waited for.
     run.conn
-        .block_on(msg.double_ack())
+        .block_on(msg.ack())
         .map_err(|e| NatsError::js("acknowledge a batch", e))
 }
 
