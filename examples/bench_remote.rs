@@ -129,7 +129,7 @@ fn main() {
 
 /// Publishes `count` messages of `size` bytes to a fresh work-queue stream (awaiting the
 /// server's acks 256 at a time), then consumes and acks them all through one durable pull
-/// consumer; returns both rates in messages per second.
+/// consumer (pulls of at most 8 MiB); returns both rates in messages per second.
 async fn raw_jetstream(
     url: &str,
     size: usize,
@@ -177,7 +177,15 @@ async fn raw_jetstream(
         })
         .await?;
     let start = Instant::now();
-    let mut messages = consumer.messages().await?;
+    // A pull of the default 200 messages of 512 KiB is 100 MiB: past the server's pending
+    // limit for one client, it would be cut off as a slow consumer and the pull would wait
+    // out its expiry. Pulls of at most 8 MiB avoid that.
+    let batch = (8 << 20) / size.max(1);
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(batch.clamp(1, 500))
+        .messages()
+        .await?;
     let mut received = 0;
     while received < count {
         let message = messages
