@@ -5,7 +5,6 @@
 //!
 //! | name | kind | types | what |
 //! |---|---|---|---|
-//! | `remote_wait_double` | stateful | `u64 -> u64` | param `ms`: sleeps `ms`, returns `2·n` |
 //! | `remote_wait10_double` | map | `u64 -> u64` | sleeps [`BENCH_WAIT`], returns `2·n` |
 //! | `remote_served_by` | stateful | `u64 -> (u64, u32)` | param `ms`: sleeps `ms`, returns `(n, pid)` |
 //! | `remote_bytes_reverse` | map | `Vec<u8> -> Vec<u8>` | the bytes in reverse order |
@@ -30,11 +29,6 @@ fn wait_init(ms: u64) -> Duration {
     Duration::from_millis(ms)
 }
 
-fn wait_double(wait: &mut Duration, n: u64) -> u64 {
-    std::thread::sleep(*wait);
-    n * 2
-}
-
 fn wait10_double(n: u64) -> u64 {
     std::thread::sleep(BENCH_WAIT);
     n * 2
@@ -55,8 +49,6 @@ fn bytes_len(bytes: Vec<u8>) -> u64 {
 }
 
 skorche_worker::task! {
-    /// Sleeps `ms` (the params) per item, then doubles it.
-    pub static REMOTE_WAIT_DOUBLE: u64 => u64 = stateful("remote_wait_double", wait_init, wait_double);
     /// Sleeps [`BENCH_WAIT`] per item, then doubles it.
     pub static REMOTE_WAIT10_DOUBLE: u64 => u64 = map("remote_wait10_double", wait10_double);
     /// Sleeps `ms` (the params) per item, then returns it with the id of the process that
@@ -73,7 +65,7 @@ skorche_worker::task! {
 ///
 /// ```
 /// let lines = skorche::fixtures::registry_lines();
-/// assert!(lines.iter().any(|l| l.starts_with("\"remote_wait_double\"")));
+/// assert!(lines.iter().any(|l| l.starts_with("\"remote_served_by\"")));
 /// assert!(lines.windows(2).all(|w| w[0] <= w[1]));
 /// ```
 pub fn registry_lines() -> Vec<String> {
