@@ -316,11 +316,13 @@ fn a_worker_with_another_registry_is_refused() {
     let job = cluster.job("refused");
     let other = cluster.start_worker(Path::new(OTHER_WORKER), 1, &job, 2);
     cluster.wait_workers_connected(Duration::from_secs(20));
-    // The only worker refuses and exits, so the stage's other slots find nobody: a short
-    // wait for workers keeps the test short.
+    // The only worker refuses and exits. The run fails on that refusal, for all 4 slots of
+    // the stage, well before the wait for workers runs out (each slot used to wait for it
+    // again on its own: 4 x 20 s).
+    let wait = Duration::from_secs(20);
     let nats = NatsTransport::builder(cluster.url())
         .job(&job)
-        .wait_for_workers(Duration::from_secs(3))
+        .wait_for_workers(wait)
         .connect()
         .expect("connecting the driver");
     let p = Pipeline::new();
@@ -329,8 +331,14 @@ fn a_worker_with_another_registry_is_refused() {
         .map_task(REMOTE_SERVED_BY.bind_with(&0u64))
         .remote(&nats, 4)
         .name("served");
+    let started = std::time::Instant::now();
     let result = p.run_iter(q).and_then(|o| o.collect::<Result<Vec<_>, _>>());
+    let took = started.elapsed();
     let err = result.expect_err("a run served only by a refusing worker");
+    assert!(
+        took < wait,
+        "the refusal took {took:?} to fail the run, not less than the {wait:?} wait for workers"
+    );
     let failure = match &err {
         PipelineError::Failed(f) => &f[0],
         other => panic!("expected a stage failure, got {other}"),

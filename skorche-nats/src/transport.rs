@@ -10,8 +10,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use skorche_worker::error::HandshakeError;
 use skorche_worker::transport::{SpawnError, Transport, WorkerLink, WorkerSpec};
 
 use crate::connection::Connection;
@@ -96,6 +97,60 @@ impl NatsOptions {
     }
 }
 
+/// How long a stage's failure to start a run is the answer for its other slots.
+const FAILURE_MEMORY: Duration = Duration::from_secs(5);
+
+/// A stage's run, or why it could not start.
+#[derive(Debug)]
+enum Live {
+    Run(Weak<Run>),
+    Failed(Instant, Failure),
+}
+
+/// A failure to start a run, kept to answer the stage's other slots.
+#[derive(Debug, Clone)]
+enum Failure {
+    Handshake(HandshakeError),
+    Remote {
+        stage: String,
+        endpoint: String,
+        detail: String,
+    },
+}
+
+impl Failure {
+    fn of(e: &SpawnError) -> Option<Failure> {
+        match e {
+            SpawnError::Handshake(h) => Some(Failure::Handshake(h.clone())),
+            SpawnError::Remote {
+                stage,
+                endpoint,
+                detail,
+            } => Some(Failure::Remote {
+                stage: stage.clone(),
+                endpoint: endpoint.clone(),
+                detail: detail.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    fn to_error(&self) -> SpawnError {
+        match self.clone() {
+            Failure::Handshake(h) => SpawnError::Handshake(h),
+            Failure::Remote {
+                stage,
+                endpoint,
+                detail,
+            } => SpawnError::Remote {
+                stage,
+                endpoint,
+                detail,
+            },
+        }
+    }
+}
+
 /// Runs stages' workers on any host that reaches a NATS server with JetStream.
 ///
 /// Give it to a stage with [`Remote::remote`](crate::Remote::remote) (or
@@ -106,7 +161,7 @@ pub struct NatsTransport {
     conn: Arc<Connection>,
     opts: NatsOptions,
     /// The live run of each stage (by stage name): a stage's slots share one run.
-    runs: Mutex<HashMap<String, Weak<Run>>>,
+    runs: Mutex<HashMap<String, Live>>,
 }
 
 impl NatsTransport {
@@ -145,13 +200,34 @@ impl NatsTransport {
     fn run_for(&self, spec: &WorkerSpec) -> Result<Arc<Run>, SpawnError> {
         // Held while a run is set up: the stage's other slots wait for it, not start another.
         let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
-        runs.retain(|_, r| r.strong_count() > 0);
-        if let Some(run) = runs.get(&spec.stage).and_then(Weak::upgrade) {
-            return Ok(run);
+        runs.retain(|_, r| {
+            matches!(r, Live::Run(w) if w.strong_count() > 0)
+                || matches!(r, Live::Failed(at, _) if at.elapsed() < FAILURE_MEMORY)
+        });
+        match runs.get(&spec.stage) {
+            Some(Live::Run(run)) => {
+                if let Some(run) = run.upgrade() {
+                    return Ok(run);
+                }
+            }
+            // The stage's other slots, which waited while the first tried: the same answer
+            // at once, not another wait for workers each.
+            Some(Live::Failed(_, failure)) => return Err(failure.to_error()),
+            None => {}
         }
-        let run = Arc::new(Run::start(self.conn.clone(), &self.opts.run, spec)?);
-        runs.insert(spec.stage.clone(), Arc::downgrade(&run));
-        Ok(run)
+        match Run::start(self.conn.clone(), &self.opts.run, spec) {
+            Ok(run) => {
+                let run = Arc::new(run);
+                runs.insert(spec.stage.clone(), Live::Run(Arc::downgrade(&run)));
+                Ok(run)
+            }
+            Err(e) => {
+                if let Some(failure) = Failure::of(&e) {
+                    runs.insert(spec.stage.clone(), Live::Failed(Instant::now(), failure));
+                }
+                Err(e)
+            }
+        }
     }
 }
 

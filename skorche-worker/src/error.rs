@@ -77,7 +77,7 @@ pub enum DecodeError {
 }
 
 /// The worker's handshake did not match what the coordinator expects.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum HandshakeError {
     /// The worker speaks another protocol version.
