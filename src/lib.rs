@@ -503,7 +503,11 @@
 //!   without `process`.
 //! - `cli` (default): the `cli` module, a command line for driver binaries (implies `cache`).
 //! - `stream` (default): `Output` as a `futures_core::Stream`, `Pipeline::source_stream`.
-//! - `test-fixtures`: tasks that fail or abort on purpose, for skorche's own tests.
+//! - `nats` (off by default): the `nats` module, a stage's workers on other hosts through a
+//!   NATS JetStream server (`.remote(&nats, n)`, `nats::enter`); see the README's "Running
+//!   on several machines".
+//! - `test-fixtures`: tasks that fail or abort on purpose, for skorche's own tests, and the
+//!   `fixtures` module (the tasks of the multi-host tests).
 //!
 //! # Crates
 //!
@@ -517,8 +521,12 @@
 pub use skorche_core::cache;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "test-fixtures")]
+pub mod fixtures;
 
 pub use skorche_core as core;
+#[cfg(feature = "nats")]
+pub use skorche_nats as nats;
 #[cfg(feature = "process")]
 pub use skorche_shm as shm;
 #[cfg(feature = "process")]

@@ -29,6 +29,24 @@ pub(crate) struct ProcessOptions {
     pub(crate) restart: Option<RestartPolicy>,
 }
 
+impl ProcessOptions {
+    /// Whether the stage's workers can read this process's rings (not so for workers on
+    /// other hosts).
+    pub(crate) fn shares_memory(&self) -> bool {
+        self.transport.as_ref().is_none_or(|t| t.shares_memory())
+    }
+
+    /// Encoded values of at least this many bytes go through the rings: none when the
+    /// workers cannot read them (the transport carries large values its own way).
+    pub(crate) fn ring_threshold(&self) -> usize {
+        if self.shares_memory() {
+            self.shm_threshold
+        } else {
+            usize::MAX
+        }
+    }
+}
+
 /// How a stage replaces workers that die.
 #[derive(Debug, Clone)]
 pub(crate) struct RestartPolicy {

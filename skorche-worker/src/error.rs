@@ -77,7 +77,7 @@ pub enum DecodeError {
 }
 
 /// The worker's handshake did not match what the coordinator expects.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum HandshakeError {
     /// The worker speaks another protocol version.
@@ -146,6 +146,17 @@ pub enum HandshakeError {
         expected: Option<String>,
         /// The worker's version.
         found: Option<String>,
+    },
+    /// A remote worker refused to serve the run (its task registry differs from the
+    /// driver's: another build of the program).
+    #[error("stage {stage}: worker {worker} refused the run: {reason}")]
+    Refused {
+        /// Stage name.
+        stage: String,
+        /// The worker (`host:pid`).
+        worker: String,
+        /// Its explanation, naming the tasks that differ.
+        reason: String,
     },
     /// The worker sent something other than the expected handshake message.
     #[error("stage {stage}: handshake protocol error: {detail}")]
@@ -218,6 +229,17 @@ pub enum SpawnError {
         exe: PathBuf,
         /// Its pid.
         pid: u32,
+    },
+    /// Remote workers could not be reached or set up (the broker is unreachable, or no
+    /// worker answered in time).
+    #[error("stage {stage}: remote workers through {endpoint}: {detail}")]
+    Remote {
+        /// Stage name.
+        stage: String,
+        /// The broker's address.
+        endpoint: String,
+        /// What went wrong.
+        detail: String,
     },
     /// The worker refused the task or announced another identity.
     #[error(transparent)]

@@ -100,6 +100,8 @@ fn forwarded_queues(graph: &Graph, outputs: &[usize]) -> Vec<bool> {
         node.process_capable
             && matches!(node.mode, Mode::Processes(_))
             && node.process.restart.is_none()
+            // Workers on other hosts cannot read the rings a record would stay in.
+            && node.process.shares_memory()
     };
     graph
         .queues

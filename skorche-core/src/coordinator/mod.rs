@@ -170,7 +170,7 @@ where
     let keep =
         cx.process.options.restart.is_some() || guard.as_ref().is_some_and(|g| g.keeps_input(1));
     let failure = (guard, letter, keep);
-    let threshold = cx.process.options.shm_threshold;
+    let threshold = cx.process.options.ring_threshold();
     let family = held_family::<T, V>(cx, keep);
     let attach = family.clone();
     let plain_in: Encoder<T> = Box::new(move |v, ring, on_full, out| {
@@ -317,7 +317,7 @@ where
         None
     };
     let mut spec = WorkerSpec::for_task(name.clone(), &task);
-    spec.shm_threshold = opts.shm_threshold;
+    spec.shm_threshold = opts.ring_threshold();
     spec.handshake_timeout = opts.handshake_timeout.unwrap_or(HANDSHAKE_TIMEOUT);
     let stage = Arc::new(Stage {
         name: name.clone(),

@@ -90,6 +90,13 @@ pub trait Transport: Send + Sync + fmt::Debug {
     /// refused the task, or runs another task identity. A worker that was started is stopped
     /// and reaped before this returns an error.
     fn start_worker(&self, spec: &WorkerSpec) -> Result<WorkerLink, SpawnError>;
+
+    /// Whether its workers can read this process's shared-memory rings. When not (workers
+    /// on other hosts), the coordinator sends every value inline, forwards nothing between
+    /// stages through rings, and the transport carries large values its own way.
+    fn shares_memory(&self) -> bool {
+        true
+    }
 }
 
 /// One started, handshaken worker.
@@ -182,6 +189,14 @@ pub enum WorkerId {
         /// Its process id (also its process group id).
         pid: u32,
     },
+    /// A slot of a stage whose workers run elsewhere (other hosts, through a broker): the
+    /// batches it sends go to whichever remote worker takes them.
+    Remote {
+        /// The broker's address.
+        endpoint: String,
+        /// The slot's number in its stage.
+        link: u32,
+    },
     /// A thread of this process.
     InProcess {
         /// A number unique in this process.
@@ -194,6 +209,7 @@ impl fmt::Display for WorkerId {
         match self {
             WorkerId::Local { pid } => write!(f, "worker pid {pid}"),
             WorkerId::InProcess { index } => write!(f, "in-process worker #{index}"),
+            WorkerId::Remote { endpoint, link } => write!(f, "remote slot #{link} via {endpoint}"),
         }
     }
 }
