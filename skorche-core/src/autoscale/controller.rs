@@ -241,7 +241,11 @@ impl Controller {
         for (i, s) in seen.iter().enumerate() {
             match s {
                 Some(s) if s.busy < SHRINK_BELOW_BUSY => self.low[i] += 1,
-                _ => self.low[i] = 0,
+                Some(_) => self.low[i] = 0,
+                // Too few items to judge (a process stage's counts move a batch at a time,
+                // so a quiet stage often has such periods): no evidence either way. Taking
+                // it as "not idle" kept an idle process stage from ever shrinking.
+                None => {}
             }
         }
         if let Some(p) = self.pending.take() {
