@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
 
+#[path = "watchdog.rs"]
+mod watchdog;
+
 /// The script that builds and removes the namespaces.
 pub const NETNS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/netns.sh");
 /// The bridge's address in the root namespace: where the server listens.
@@ -446,40 +449,18 @@ fn unique() -> u64 {
 /// Tears the machine down and aborts the test process if not dropped within `limit`: a
 /// hang fails loudly, and leaves no namespace, worker or server behind (an abort skips
 /// the [`Cluster`]'s drop).
-#[derive(Debug)]
-pub struct Watchdog {
-    done: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
+pub struct Watchdog;
 
 impl Watchdog {
     /// Arms it for `what`, with the server of `cluster` to kill on expiry.
-    pub fn arm(what: &'static str, cluster: &Cluster, limit: Duration) -> Self {
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
+    pub fn arm(what: &'static str, cluster: &Cluster, limit: Duration) -> watchdog::Watchdog {
         let server = cluster.server.id() as i32;
-        let thread = std::thread::spawn(move || {
-            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
-                eprintln!("watchdog: {what} did not finish within {limit:?}; aborting");
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(server),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-                let _ = Command::new("bash").arg(NETNS).arg("down").status();
-                std::process::abort();
-            }
-        });
-        Watchdog {
-            done: Some(tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        drop(self.done.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        watchdog::Watchdog::arm_then(what, limit, move || {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(server),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let _ = Command::new("bash").arg(NETNS).arg("down").status();
+        })
     }
 }

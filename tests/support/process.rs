@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// The test-worker binary: hosts the built-in tasks, and `drive <n>` runs a pipeline.
@@ -148,39 +147,9 @@ pub fn assert_no_new_shm(before: &BTreeSet<String>) {
     }
 }
 
-/// Aborts the whole test process if not dropped within `limit`: a hang fails loudly
-/// instead of blocking the suite (and the abort takes the worker children along through
-/// their parent-death signal).
-#[derive(Debug)]
-pub struct Watchdog {
-    done: Option<mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Watchdog {
-    pub fn arm(what: &'static str, limit: Duration) -> Self {
-        let (tx, rx) = mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
-                eprintln!("watchdog: {what} did not finish within {limit:?}; aborting");
-                std::process::abort();
-            }
-        });
-        Watchdog {
-            done: Some(tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        drop(self.done.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
+#[path = "watchdog.rs"]
+mod watchdog;
+pub use watchdog::Watchdog;
 
 /// The default watchdog limit.
 pub const LIMIT: Duration = Duration::from_secs(60);
