@@ -80,7 +80,16 @@ impl Launch<'_> {
 
     /// Spawns one worker thread of this stage.
     pub(crate) fn spawn(&mut self, body: impl FnOnce(&mut WorkerCx) + Send + 'static) {
-        let mut cx = WorkerCx::new(self.stats.clone(), self.shared.clone());
+        let cx = WorkerCx::new(self.stats.clone(), self.shared.clone());
+        self.spawn_thread(cx, body);
+    }
+
+    /// Runs `body` with `cx` on a new thread named after the stage.
+    fn spawn_thread(
+        &mut self,
+        mut cx: WorkerCx,
+        body: impl FnOnce(&mut WorkerCx) + Send + 'static,
+    ) {
         let name = format!("skorche:{}", self.stats.name);
         let handle = std::thread::Builder::new()
             .name(name)
@@ -93,13 +102,8 @@ impl Launch<'_> {
     /// in the load figures.
     #[cfg(feature = "process")]
     pub(crate) fn spawn_helper(&mut self, body: impl FnOnce(&mut WorkerCx) + Send + 'static) {
-        let mut cx = WorkerCx::helper(self.stats.clone(), self.shared.clone());
-        let name = format!("skorche:{}", self.stats.name);
-        let handle = std::thread::Builder::new()
-            .name(name)
-            .spawn(move || cx.run(body))
-            .expect("spawning a stage thread");
-        self.threads.push(handle);
+        let cx = WorkerCx::helper(self.stats.clone(), self.shared.clone());
+        self.spawn_thread(cx, body);
     }
 
     /// Spawns `self.workers()` threads, each running `make()`'s body.

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use crate::graph::DEFAULT_CAPACITY;
 use crate::graph::{Graph, Mode};
-use crate::report::{Report, StageReport};
+use crate::report::{rate, Report, StageReport};
 
 fn workers(mode: Mode) -> String {
     match mode {
@@ -104,17 +104,6 @@ fn short_type(t: &str) -> String {
     }
     out.push_str(word.rsplit("::").next().unwrap_or(""));
     out
-}
-
-/// Items per second with a k/M suffix.
-fn rate(r: f64) -> String {
-    if r >= 1e6 {
-        format!("{:.1}M/s", r / 1e6)
-    } else if r >= 1e3 {
-        format!("{:.1}k/s", r / 1e3)
-    } else {
-        format!("{r:.0}/s")
-    }
 }
 
 fn per_sec(n: u64, s: &StageReport) -> f64 {

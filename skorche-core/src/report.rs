@@ -225,6 +225,17 @@ const OPTIONAL: [Column; 10] = [
     ("wrote B", |s| s.cache.bytes_written as f64),
 ];
 
+/// Items per second with a k/M suffix.
+pub(crate) fn rate(r: f64) -> String {
+    if r >= 1e6 {
+        format!("{:.1}M/s", r / 1e6)
+    } else if r >= 1e3 {
+        format!("{:.1}k/s", r / 1e3)
+    } else {
+        format!("{r:.0}/s")
+    }
+}
+
 /// A duration in the unit that suits it (`850ns`, `12.3µs`, `4.1ms`, `2.50s`); `-` for none.
 pub(crate) fn short_duration(d: Option<Duration>) -> String {
     let Some(d) = d else { return "-".into() };

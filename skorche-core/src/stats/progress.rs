@@ -10,7 +10,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::live::{Probe, StageStats, Stats};
 use crate::mode::Mode;
 use crate::output::Running;
-use crate::report::short_duration;
+use crate::report::{rate, short_duration};
 
 /// Redraws per second: enough to look live, few enough to cost nothing.
 const REDRAW_HZ: u8 = 10;
@@ -95,17 +95,6 @@ fn draw_until_done(probe: &Arc<Probe>) {
     header.finish();
     for bar in lines {
         bar.finish();
-    }
-}
-
-/// Items per second with a k/M suffix.
-fn rate(r: f64) -> String {
-    if r >= 1e6 {
-        format!("{:.1}M/s", r / 1e6)
-    } else if r >= 1e3 {
-        format!("{:.1}k/s", r / 1e3)
-    } else {
-        format!("{r:.0}/s")
     }
 }
 
