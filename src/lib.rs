@@ -539,7 +539,7 @@ pub use skorche_core::OutputStream;
 pub use skorche_core::{AnyStage, StageKind, TaskStage};
 pub use skorche_core::{Backoff, Failed};
 pub use skorche_core::{
-    BoxError, Chain, Emitter, Event, FailureKind, Marker, MarkerId, Mode, OrderPoint, Output,
+    BoxError, Chain, Emitter, Event, FailureKind, Marker, MarkerId, Mode, OrderPoint, Output, Polled,
     OutputPort, Pipeline, PipelineError, Placement, Queue, Report, Running, StageFailure,
     StageReport, Until, DEFAULT_ORDER_WINDOW,
 };

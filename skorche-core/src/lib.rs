@@ -92,7 +92,7 @@ pub use chain::Chain;
 pub use error::{BoxError, FailureKind, Interrupted, PipelineError, StageFailure, StopOutcome};
 pub use failure::{Backoff, Failed};
 pub use graph::Mode;
-pub use output::{Event, Output, Running, Until};
+pub use output::{Event, Output, Polled, Running, Until};
 #[cfg(feature = "stream")]
 pub use output_stream::OutputStream;
 pub use packet::MarkerId;

@@ -373,6 +373,16 @@ impl<T> Output<T> {
     }
 }
 
+/// What [`Output::next_event_within`] found.
+#[derive(Debug)]
+pub enum Polled<T> {
+    /// An event, the end of the stream (`None`) or the run's error, as
+    /// [`Output::next_event`] gives them.
+    Ready(Option<Result<Event<T>, PipelineError>>),
+    /// Nothing came in the time allowed; ask again.
+    Pending,
+}
+
 /// One event of an output stream: an item, or a marker passing.
 #[derive(Debug)]
 pub enum Event<T> {
@@ -402,6 +412,57 @@ impl<T> Output<T> {
                 }
                 Ok(_) => continue,
                 Err(_) => return self.end().map(|r| r.map(Event::Item)),
+            }
+        }
+    }
+
+    /// Like [`Output::next_event`], waiting at most `wait` (`Duration::ZERO`: only what is
+    /// ready now). A reader that must stay responsive polls with it: an interpreter checking
+    /// for Ctrl-C between waits, or a binding that drains what is ready in one go.
+    ///
+    /// ```
+    /// # use skorche_core::{Event, Pipeline, Polled};
+    /// # use std::time::Duration;
+    /// let p = Pipeline::new();
+    /// let mut out = p.run_iter(p.source(0..3u32))?;
+    /// let mut got = Vec::new();
+    /// loop {
+    ///     match out.next_event_within(Duration::from_millis(50)) {
+    ///         Polled::Pending => continue, // nothing yet: do something else, then ask again
+    ///         Polled::Ready(Some(Ok(Event::Item(x)))) => got.push(x),
+    ///         Polled::Ready(Some(Ok(Event::Marker(_)))) => {}
+    ///         Polled::Ready(Some(Err(e))) => return Err(e),
+    ///         Polled::Ready(None) => break,
+    ///     }
+    /// }
+    /// assert_eq!(got, [0, 1, 2]);
+    /// # Ok::<(), skorche_core::PipelineError>(())
+    /// ```
+    pub fn next_event_within(&mut self, wait: std::time::Duration) -> Polled<T> {
+        if self.done {
+            return Polled::Ready(None);
+        }
+        #[cfg(feature = "stream")]
+        if self.bridge.is_some() {
+            return Polled::Ready(self.next_event());
+        }
+        loop {
+            let Some(rx) = self.rx.as_mut() else {
+                return Polled::Ready(None);
+            };
+            let received = if wait.is_zero() {
+                rx.try_recv().map_err(|e| e.is_disconnected())
+            } else {
+                rx.recv_timeout(wait).map_err(|e| e.is_disconnected())
+            };
+            match received {
+                Ok(Packet::Item { value, .. }) => return Polled::Ready(Some(Ok(Event::Item(value)))),
+                Ok(Packet::Marker { id, .. }) if self.seen.first_time(id) => {
+                    return Polled::Ready(Some(Ok(Event::Marker(id))))
+                }
+                Ok(_) => continue,
+                Err(false) => return Polled::Pending,
+                Err(true) => return Polled::Ready(self.end().map(|r| r.map(Event::Item))),
             }
         }
     }

@@ -179,6 +179,37 @@ pub enum OnFull {
     Stop,
 }
 
+/// How long this process's outputs wait for ring space before travelling inline; nanoseconds,
+/// `u64::MAX` for ever (the default: holding records is backpressure).
+static FULL_RING_WAIT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
+
+/// Sets how long an output of this worker process waits for room in its ring before it is
+/// sent inline instead; `None` (the default) waits for as long as the reader holds records.
+///
+/// A driver that hands ring records to code it does not control (the Python binding gives
+/// out views that may be kept for ever) sets a limit in its workers, so that records held
+/// without end slow the stage down to inline speed instead of stopping it.
+///
+/// ```
+/// skorche_worker::codec::set_full_ring_wait(Some(std::time::Duration::from_millis(200)));
+/// skorche_worker::codec::set_full_ring_wait(None);
+/// ```
+pub fn set_full_ring_wait(limit: Option<Duration>) {
+    let nanos = limit.map_or(u64::MAX, |d| d.as_nanos().min(u64::MAX as u128 - 1) as u64);
+    FULL_RING_WAIT.store(nanos, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `on_full`, except that once `started` is older than the process's full-ring wait limit a
+/// wait becomes [`OnFull::Inline`].
+fn within_wait_limit(started: std::time::Instant, on_full: OnFull) -> OnFull {
+    let limit = FULL_RING_WAIT.load(std::sync::atomic::Ordering::Relaxed);
+    if on_full == OnFull::Wait && started.elapsed().as_nanos() >= u128::from(limit) {
+        OnFull::Inline
+    } else {
+        on_full
+    }
+}
+
 /// How long one wait for ring space lasts before the writer is asked again.
 pub const RING_POLL: Duration = Duration::from_millis(20);
 
@@ -465,7 +496,8 @@ impl PayloadIo {
     /// As [`encode_payload_with`].
     pub fn encode<T: Serialize + 'static>(&self, value: T) -> Result<Payload, EncodeError> {
         let ring = self.output_ring.and_then(|i| self.rings.get(i));
-        let mut on_full = || self.on_full();
+        let started = std::time::Instant::now();
+        let mut on_full = || within_wait_limit(started, self.on_full());
         let p = encode_payload_with(value, ring, self.shm_threshold, &mut on_full)?;
         if matches!(p, Payload::Shm(_)) {
             self.stored
@@ -488,7 +520,8 @@ impl PayloadIo {
         if len > ring.max_payload() {
             return Ok(None);
         }
-        let mut on_full = || self.on_full();
+        let started = std::time::Instant::now();
+        let mut on_full = || within_wait_limit(started, self.on_full());
         let r = reserve(ring, len, &mut on_full)?;
         if r.is_some() {
             self.stored
@@ -631,7 +664,8 @@ impl PayloadIo {
         out: &mut Values,
     ) -> Result<(), EncodeError> {
         let ring = self.output_ring.and_then(|i| self.rings.get(i));
-        let mut on_full = || self.on_full();
+        let started = std::time::Instant::now();
+        let mut on_full = || within_wait_limit(started, self.on_full());
         if encode_value(value, ring, self.shm_threshold, &mut on_full, out)? {
             self.stored
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -43,6 +43,8 @@ const EXIT_GRACE: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct LocalTransport {
     program: PathBuf,
+    /// Arguments given to every worker (`-m skorche._worker` for a Python interpreter).
+    args: Vec<std::ffi::OsString>,
     /// The thread workers are forked from, while any worker or start needs it.
     spawner: Arc<std::sync::Mutex<std::sync::Weak<spawner::Spawner>>>,
 }
@@ -53,8 +55,31 @@ impl LocalTransport {
     pub fn new(program: impl Into<PathBuf>) -> Self {
         LocalTransport {
             program: program.into(),
+            args: Vec::new(),
             spawner: Arc::default(),
         }
+    }
+
+    /// Workers run `program` with these arguments: an interpreter that must be told which
+    /// module serves (`python -m skorche._worker`), or a program with a worker subcommand.
+    ///
+    /// ```
+    /// let t = skorche_worker::transport::local::LocalTransport::new("/usr/bin/python3")
+    ///     .with_args(["-m", "skorche._worker"]);
+    /// assert_eq!(t.args().len(), 2);
+    /// ```
+    pub fn with_args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString>,
+    {
+        self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The arguments every worker is started with.
+    pub fn args(&self) -> &[std::ffi::OsString] {
+        &self.args
     }
 
     /// The worker program.
@@ -70,7 +95,7 @@ impl Transport for LocalTransport {
             stage: spec.stage.clone(),
             source,
         })?;
-        let started = spawn::start(&self.program, spec, spawner)?;
+        let started = spawn::start(&self.program, &self.args, spec, spawner)?;
         let slot = Arc::new(started.slot);
         let stream = started.stream;
         let fail = |e: SpawnError| {

@@ -25,6 +25,7 @@ pub(super) struct Started {
 
 pub(super) fn start(
     program: &Path,
+    args: &[std::ffi::OsString],
     spec: &WorkerSpec,
     spawner: Arc<Spawner>,
 ) -> Result<Started, SpawnError> {
@@ -61,6 +62,7 @@ pub(super) fn start(
     let numbers: Vec<RawFd> = passed.iter().map(|f| f.as_raw_fd()).collect();
     let mut command = Command::new(program);
     command
+        .args(args)
         .env(ENV_FD, numbers[0].to_string())
         .env(ENV_TASK, &spec.task.name)
         .env(ENV_STAGE, &spec.stage)

@@ -1,0 +1,164 @@
+//! How a Python value crosses to and from a worker process, as one byte string.
+//!
+//! - `PICKLE`: `[0] pickle` (protocol 5, buffers in band): small values.
+//! - `RAW`: `[1] bytes`: a `bytes`, `bytearray` or `memoryview` of at least the stage's
+//!   threshold. The reader gets a read-only `memoryview` over the received record.
+//! - `OUT_OF_BAND`: pickle protocol 5 with out-of-band buffers (numpy arrays, `PickleBuffer`s):
+//!   `[2] pad[7] n:u64 head_len:u64 len_0..len_n-1:u64 head (pad to 64) buf_0 (pad) buf_1 ...`.
+//!   The reader unpickles the head with each buffer as a read-only [`Record`] window: arrays
+//!   come back as zero-copy views of the record.
+//!
+//! Above the stage's threshold the whole string travels through the worker's shared-memory
+//! ring (the core's `shm_threshold`), so large values are copied once into the ring by the
+//! writer and never by the reader.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyByteArray, PyBytes, PyList, PyMemoryView};
+use skorche::ShmBytes;
+
+use crate::record::Record;
+
+const PICKLE: u8 = 0;
+const RAW: u8 = 1;
+const OUT_OF_BAND: u8 = 2;
+/// Buffers start at multiples of this (numpy's widest SIMD loads like aligned data).
+const ALIGN: usize = 64;
+
+static DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+fn dumps(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    DUMPS.import(py, "pickle", "dumps")
+}
+
+fn loads(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    LOADS.import(py, "pickle", "loads")
+}
+
+fn align(n: usize) -> usize {
+    n.div_ceil(ALIGN) * ALIGN
+}
+
+/// Encodes `value` for a worker or for the driver; `raw_threshold`: the size from which a
+/// byte string travels raw.
+pub fn encode(value: &Bound<'_, PyAny>, raw_threshold: usize) -> PyResult<Vec<u8>> {
+    let py = value.py();
+    if let Some(raw) = raw_bytes(value, raw_threshold)? {
+        return Ok(raw);
+    }
+    let buffers = PyList::empty(py);
+    let kwargs = pyo3::types::PyDict::new(py);
+    kwargs.set_item("protocol", 5)?;
+    kwargs.set_item("buffer_callback", buffers.getattr("append")?)?;
+    let head = dumps(py)?.call((value,), Some(&kwargs))?;
+    let head = head.cast::<PyBytes>()?.as_bytes();
+    if buffers.is_empty() {
+        let mut out = Vec::with_capacity(1 + head.len());
+        out.push(PICKLE);
+        out.extend_from_slice(head);
+        return Ok(out);
+    }
+    let mut raws = Vec::with_capacity(buffers.len());
+    for b in buffers.iter() {
+        let raw = b.call_method0("raw")?; // a contiguous 1-D byte memoryview
+        raws.push(pyo3::buffer::PyBuffer::<u8>::get(&raw)?);
+    }
+    let header = 8 + 8 + 8 + 8 * raws.len();
+    let mut total = align(header + head.len());
+    for r in &raws {
+        total = align(total + r.len_bytes());
+    }
+    let mut out = vec![0u8; total];
+    out[0] = OUT_OF_BAND;
+    out[8..16].copy_from_slice(&(raws.len() as u64).to_le_bytes());
+    out[16..24].copy_from_slice(&(head.len() as u64).to_le_bytes());
+    for (i, r) in raws.iter().enumerate() {
+        out[24 + 8 * i..32 + 8 * i].copy_from_slice(&(r.len_bytes() as u64).to_le_bytes());
+    }
+    out[header..header + head.len()].copy_from_slice(head);
+    let mut at = align(header + head.len());
+    for r in &raws {
+        let n = r.len_bytes();
+        r.copy_to_slice(py, &mut out[at..at + n])?;
+        at = align(at + n);
+    }
+    Ok(out)
+}
+
+/// `[RAW] bytes` for a large enough `bytes`, `bytearray` or `memoryview`.
+fn raw_bytes(value: &Bound<'_, PyAny>, threshold: usize) -> PyResult<Option<Vec<u8>>> {
+    let copy = |data: &[u8]| {
+        let mut out = Vec::with_capacity(1 + data.len());
+        out.push(RAW);
+        out.extend_from_slice(data);
+        out
+    };
+    if let Ok(b) = value.cast::<PyBytes>() {
+        let data = b.as_bytes();
+        return Ok((data.len() >= threshold).then(|| copy(data)));
+    }
+    if value.is_instance_of::<PyByteArray>() || value.is_instance_of::<PyMemoryView>() {
+        let buffer = pyo3::buffer::PyBuffer::<u8>::get(value)?;
+        if buffer.len_bytes() < threshold || !buffer.is_c_contiguous() {
+            return Ok(None);
+        }
+        let mut out = vec![RAW; 1 + buffer.len_bytes()];
+        buffer.copy_to_slice(value.py(), &mut out[1..])?;
+        return Ok(Some(out));
+    }
+    Ok(None)
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> PyResult<usize> {
+    bytes
+        .get(at..at + 8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+        .ok_or_else(|| PyValueError::new_err(format!("truncated value: no header at {at}")))
+}
+
+/// Decodes what [`encode`] made; large parts are read in place, as [`Record`] windows.
+pub fn decode(py: Python<'_>, bytes: ShmBytes) -> PyResult<Py<PyAny>> {
+    let Some(&tag) = bytes.first() else {
+        return Err(PyValueError::new_err("an empty value came from a worker"));
+    };
+    match tag {
+        PICKLE => {
+            let head = PyBytes::new(py, &bytes[1..]);
+            Ok(loads(py)?.call1((head,))?.unbind())
+        }
+        RAW => {
+            let len = bytes.len() - 1;
+            let record = Bound::new(py, Record::new(bytes, 1, len)?)?;
+            Ok(PyMemoryView::from(&record.into_any())?.into_any().unbind())
+        }
+        OUT_OF_BAND => {
+            let n = u64_at(&bytes, 8)?;
+            let head_len = u64_at(&bytes, 16)?;
+            let header = 8usize
+                .checked_mul(n)
+                .and_then(|l| l.checked_add(24))
+                .filter(|&h| h <= bytes.len())
+                .ok_or_else(|| PyValueError::new_err("truncated value: bad buffer count"))?;
+            let head = bytes
+                .get(header..header + head_len)
+                .ok_or_else(|| PyValueError::new_err("truncated value: short pickle head"))?;
+            let head = PyBytes::new(py, head);
+            let buffers = PyList::empty(py);
+            let mut at = align(header + head_len);
+            for i in 0..n {
+                let len = u64_at(&bytes, 24 + 8 * i)?;
+                buffers.append(Bound::new(py, Record::new(bytes.clone(), at, len)?)?)?;
+                at = align(at + len);
+            }
+            let kwargs = pyo3::types::PyDict::new(py);
+            kwargs.set_item("buffers", buffers)?;
+            Ok(loads(py)?.call((head,), Some(&kwargs))?.unbind())
+        }
+        other => Err(PyValueError::new_err(format!(
+            "a value came with tag {other}: not one skorche encodes (0, 1 or 2); the worker \
+             runs another version of skorche"
+        ))),
+    }
+}
