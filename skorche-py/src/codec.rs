@@ -8,6 +8,10 @@
 //!   The reader unpickles the head with each buffer as a read-only [`Record`] window: arrays
 //!   come back as zero-copy views of the record.
 //!
+//! - Scalars skip pickle: `[3]` None, `[4]` False, `[5]` True, `[6] i64`, `[7] f64`,
+//!   `[8] utf-8` str, `[9] bytes` (below the threshold): the common items (numbers, paths,
+//!   keys) cost a type check and a copy each way, not a pickle call.
+//!
 //! Above the stage's threshold the whole string travels through the worker's shared-memory
 //! ring (the core's `shm_threshold`), so large values are copied once into the ring by the
 //! writer and never by the reader.
@@ -15,7 +19,7 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyByteArray, PyBytes, PyList, PyMemoryView};
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString};
 use skorche::ShmBytes;
 
 use crate::record::Record;
@@ -23,6 +27,13 @@ use crate::record::Record;
 const PICKLE: u8 = 0;
 const RAW: u8 = 1;
 const OUT_OF_BAND: u8 = 2;
+const NONE: u8 = 3;
+const FALSE: u8 = 4;
+const TRUE: u8 = 5;
+const INT: u8 = 6;
+const FLOAT: u8 = 7;
+const STR: u8 = 8;
+const BYTES: u8 = 9;
 /// Buffers start at multiples of this (numpy's widest SIMD loads like aligned data).
 const ALIGN: usize = 64;
 
@@ -45,15 +56,70 @@ fn align(n: usize) -> usize {
 /// byte string travels raw.
 pub fn encode(value: &Bound<'_, PyAny>, raw_threshold: usize) -> PyResult<Vec<u8>> {
     let py = value.py();
+    if let Some(scalar) = scalar(value, raw_threshold) {
+        return Ok(scalar);
+    }
     if let Some(raw) = raw_bytes(value, raw_threshold)? {
         return Ok(raw);
     }
-    let buffers = PyList::empty(py);
-    let kwargs = pyo3::types::PyDict::new(py);
-    kwargs.set_item("protocol", 5)?;
-    kwargs.set_item("buffer_callback", buffers.getattr("append")?)?;
-    let head = dumps(py)?.call((value,), Some(&kwargs))?;
-    let head = head.cast::<PyBytes>()?.as_bytes();
+    PICKLER.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if cell.is_none() {
+            let buffers = PyList::empty(py);
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("protocol", 5)?;
+            kwargs.set_item("buffer_callback", buffers.getattr("append")?)?;
+            *cell = Some((kwargs.unbind(), buffers.unbind()));
+        }
+        let (kwargs, buffers) = cell.as_ref().expect("set above");
+        let buffers = buffers.bind(py);
+        let head = dumps(py)?.call((value,), Some(kwargs.bind(py)));
+        let taken = buffers.get_slice(0, buffers.len());
+        buffers.call_method1("clear", ())?;
+        pickled(py, &head?.cast_into::<PyBytes>()?, &taken)
+    })
+}
+
+thread_local! {
+    /// This thread's `pickle.dumps` keyword arguments and the list its buffer callback fills:
+    /// made once, not per item.
+    static PICKLER: std::cell::RefCell<Option<(Py<PyDict>, Py<PyList>)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A scalar's own encoding (see the module documentation), `None` for anything else.
+fn scalar(value: &Bound<'_, PyAny>, raw_threshold: usize) -> Option<Vec<u8>> {
+    let tagged = |tag: u8, data: &[u8]| {
+        let mut out = Vec::with_capacity(1 + data.len());
+        out.push(tag);
+        out.extend_from_slice(data);
+        out
+    };
+    if value.is_none() {
+        return Some(vec![NONE]);
+    }
+    if value.is_exact_instance_of::<PyInt>() {
+        return value.extract::<i64>().ok().map(|n| tagged(INT, &n.to_le_bytes()));
+    }
+    if value.is_exact_instance_of::<PyBool>() {
+        return Some(vec![if value.is_truthy().ok()? { TRUE } else { FALSE }]);
+    }
+    if value.is_exact_instance_of::<PyFloat>() {
+        return value.extract::<f64>().ok().map(|x| tagged(FLOAT, &x.to_le_bytes()));
+    }
+    if value.is_exact_instance_of::<PyString>() {
+        let s = value.cast::<PyString>().ok()?.to_str().ok()?;
+        return Some(tagged(STR, s.as_bytes()));
+    }
+    if value.is_exact_instance_of::<PyBytes>() {
+        let b = value.cast::<PyBytes>().ok()?.as_bytes();
+        return (b.len() < raw_threshold).then(|| tagged(BYTES, b));
+    }
+    None
+}
+
+/// `[PICKLE] head`, or the out-of-band layout when pickle gave buffers.
+fn pickled(py: Python<'_>, head: &Bound<'_, PyBytes>, buffers: &Bound<'_, PyList>) -> PyResult<Vec<u8>> {
+    let head = head.as_bytes();
     if buffers.is_empty() {
         let mut out = Vec::with_capacity(1 + head.len());
         out.push(PICKLE);
@@ -123,6 +189,29 @@ pub fn decode(py: Python<'_>, bytes: ShmBytes) -> PyResult<Py<PyAny>> {
     let Some(&tag) = bytes.first() else {
         return Err(PyValueError::new_err("an empty value came from a worker"));
     };
+    let payload = &bytes[1..];
+    match tag {
+        NONE => return Ok(py.None()),
+        FALSE => return Ok(PyBool::new(py, false).to_owned().into_any().unbind()),
+        TRUE => return Ok(PyBool::new(py, true).to_owned().into_any().unbind()),
+        INT | FLOAT => {
+            let n: [u8; 8] = payload
+                .try_into()
+                .map_err(|_| PyValueError::new_err("truncated value: a number without its 8 bytes"))?;
+            return Ok(if tag == INT {
+                i64::from_le_bytes(n).into_pyobject(py)?.into_any().unbind()
+            } else {
+                f64::from_le_bytes(n).into_pyobject(py)?.into_any().unbind()
+            });
+        }
+        STR => {
+            let s = std::str::from_utf8(payload)
+                .map_err(|e| PyValueError::new_err(format!("a str value is not UTF-8: {e}")))?;
+            return Ok(PyString::new(py, s).into_any().unbind());
+        }
+        BYTES => return Ok(PyBytes::new(py, payload).into_any().unbind()),
+        _ => {}
+    }
     match tag {
         PICKLE => {
             let head = PyBytes::new(py, &bytes[1..]);

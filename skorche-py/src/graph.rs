@@ -53,6 +53,8 @@ struct State {
     pipeline: Option<Pipeline>,
     queues: Vec<Option<Queue<PyItem>>>,
     orders: Vec<Option<OrderPoint>>,
+    /// Stage names given so far: skorche wants them unique, Python code has many `<lambda>`.
+    names: std::collections::HashSet<String>,
 }
 
 /// A pipeline being declared from Python.
@@ -89,6 +91,18 @@ impl State {
                      consumer (use tee for several)"
                 ))
             })
+    }
+
+    /// `name`, or `name#2`, `name#3`... if a stage already has it.
+    fn unique(&mut self, name: Option<String>) -> Option<String> {
+        let name = name?;
+        let mut candidate = name.clone();
+        let mut n = 1;
+        while !self.names.insert(candidate.clone()) {
+            n += 1;
+            candidate = format!("{name}#{n}");
+        }
+        Some(candidate)
     }
 
     fn put(&mut self, q: Queue<PyItem>) -> usize {
@@ -169,6 +183,7 @@ impl Graph {
                 pipeline: Some(Pipeline::new()),
                 queues: Vec::new(),
                 orders: Vec::new(),
+                names: Default::default(),
             }),
         }
     }
@@ -178,6 +193,7 @@ impl Graph {
     fn source(&self, iterable: &Bound<'_, PyAny>, name: Option<String>, maxsize: Option<usize>) -> PyResult<usize> {
         let it = PySource::new(iterable)?;
         let mut st = lock(self);
+        let name = st.unique(name);
         let q = st.pipeline()?.try_source(it);
         let q = match name {
             Some(n) => q.name(n),
@@ -214,6 +230,8 @@ impl Graph {
             on_error: OnError::parse(on_error, &dead_letter)?,
         };
         let mut st = lock(self);
+        let mut settings = settings;
+        settings.name = st.unique(settings.name.take());
         let input = with_policy(st.take(q)?, &settings);
         let f = Arc::new(f);
         let need = || -> PyResult<Arc<Option<Py<PyAny>>>> {
@@ -333,6 +351,8 @@ impl Graph {
             ring_wait_ms,
         };
         let mut st = lock(self);
+        let mut settings = settings;
+        settings.name = st.unique(settings.name.take());
         let input = st.take(q)?;
         let stage_name = settings.name.clone().unwrap_or_default();
         let encoded = input

@@ -45,7 +45,12 @@ impl PyTaskError {
 pub fn format_traceback(py: Python<'_>, error: &PyErr) -> String {
     let formatted = py
         .import("traceback")
-        .and_then(|tb| tb.call_method1("format_exception", (error.value(py),)))
+        .and_then(|tb| {
+            tb.call_method1(
+                "format_exception",
+                (error.get_type(py), error.value(py), error.traceback(py)),
+            )
+        })
         .and_then(|lines| lines.cast_into::<PyList>().map_err(PyErr::from))
         .map(|lines| {
             lines

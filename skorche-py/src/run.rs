@@ -10,14 +10,6 @@ use skorche::{Event, Output, PipelineError, Polled};
 
 use crate::item::{PyItem, PyTaskError};
 
-pyo3::create_exception!(
-    _skorche,
-    PipelineError_,
-    pyo3::exceptions::PyException,
-    "A pipeline run failed: the message names every failed stage, the item and the cause \
-     (with the Python traceback). `failures` lists them as dicts; a task's own exception is \
-     the `__cause__`."
-);
 
 /// Events handed to Python per release of the interpreter, at most.
 const CHUNK: usize = 256;
@@ -79,7 +71,7 @@ pub fn to_py_error(py: Python<'_>, e: &PipelineError) -> PyErr {
     if let PipelineError::Interrupted(_) = e {
         return pyo3::exceptions::PyKeyboardInterrupt::new_err(e.to_string());
     }
-    let err = PipelineError_::new_err(e.to_string());
+    let err = crate::exceptions::PipelineError::new_err(e.to_string());
     let failures: Vec<Bound<'_, PyDict>> = e
         .failures()
         .iter()
