@@ -113,7 +113,8 @@ impl State {
 
 /// Applies `settings` to the input queue (failure policy) before the stage is declared.
 fn with_policy<T: Clone + Send + 'static>(q: Queue<T>, s: &StageSettings) -> Queue<T> {
-    let q = if s.retries > 0 { q.retry(s.retries) } else { q };
+    // Python counts retries; skorche counts attempts (the first one included).
+    let q = if s.retries > 0 { q.retry(s.retries.saturating_add(1)) } else { q };
     match s.on_error {
         OnError::Skip => q.skip_failures(),
         _ => q,

@@ -112,39 +112,40 @@ fn lock_released<'a>(py: Python<'_>, reader: &'a Mutex<Reader>) -> std::sync::Mu
 impl Run {
     /// The next event, waiting for it with the interpreter released; `None` at the end.
     fn next_event(&self, py: Python<'_>) -> PyResult<Option<Event<PyItem>>> {
-        let mut guard = lock_released(py, &self.reader);
-        let reader = &mut *guard;
         loop {
-            if let Some(event) = reader.ready.pop_front() {
-                return Ok(Some(event));
-            }
-            match std::mem::replace(&mut reader.end, End::Done) {
-                End::Done => {
-                    if let Some(out) = reader.out.take() {
-                        reader.report = out.report().cloned();
+            {
+                let mut guard = lock_released(py, &self.reader);
+                let reader = &mut *guard;
+                if let Some(event) = reader.ready.pop_front() {
+                    return Ok(Some(event));
+                }
+                match std::mem::replace(&mut reader.end, End::Done) {
+                    End::Done => {
+                        if let Some(out) = reader.out.take() {
+                            reader.report = out.report().cloned();
+                        }
+                        return Ok(None);
                     }
+                    End::Failed(e) => {
+                        reader.out = None;
+                        return Err(to_py_error(py, &e));
+                    }
+                    End::Open => {}
+                }
+                let Some(out) = reader.out.as_mut() else {
                     return Ok(None);
+                };
+                let ready = &mut reader.ready;
+                reader.end = py.detach(|| drain(out, ready));
+                if !reader.ready.is_empty() || !matches!(reader.end, End::Open) {
+                    continue;
                 }
-                End::Failed(e) => {
-                    reader.out = None;
-                    return Err(to_py_error(py, &e));
-                }
-                End::Open => {}
             }
-            let Some(out) = reader.out.as_mut() else {
-                return Ok(None);
-            };
-            let ready = &mut reader.ready;
-            reader.end = py.detach(|| drain(out, ready));
-            if reader.ready.is_empty() && matches!(reader.end, End::Open) {
-                if let Err(interrupt) = py.check_signals() {
-                    // Ctrl-C: stop every stage and worker (with the interpreter released,
-                    // since stages may be waiting for it), then raise.
-                    let out = reader.out.take();
-                    py.detach(move || drop(out));
-                    reader.end = End::Done;
-                    return Err(interrupt);
-                }
+            // Nothing yet: let Python run its signal handlers, without holding the reader
+            // (skorche's SIGINT handler closes every live run, this one included).
+            if let Err(interrupt) = py.check_signals() {
+                self.close(py);
+                return Err(interrupt);
             }
         }
     }

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
+import signal
+import threading
 import weakref
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
@@ -30,6 +33,33 @@ _live_runs: "weakref.WeakSet[Any]" = weakref.WeakSet()
 def _close_live_runs() -> None:
     for run in list(_live_runs):
         run.close()
+
+
+_sigint_installed = False
+
+
+def _install_sigint() -> None:
+    """Ctrl-C closes every live run (threads and worker processes end, rings are unmapped),
+    then does what it did before: ``KeyboardInterrupt`` by default, or the program's own
+    handler. Installed once, from the main thread, at the first run; a program that
+    ignores SIGINT keeps ignoring it."""
+    global _sigint_installed
+    if _sigint_installed or threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous in (signal.SIG_IGN, None):
+        return
+
+    def on_sigint(signum: int, frame: Any) -> Any:
+        _close_live_runs()
+        if callable(previous):
+            return previous(signum, frame)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # the default: die by the signal
+        os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+    signal.signal(signal.SIGINT, on_sigint)
+    _sigint_installed = True
 
 
 class _Build:
@@ -123,6 +153,7 @@ class Stage:
             return self._it
         build = _Build()
         q = build.queue(_Top(self))
+        _install_sigint()
         run = build.graph.run(q)
         _live_runs.add(run)
         self._run = run
