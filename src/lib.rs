@@ -544,6 +544,7 @@ pub use skorche_core::{
     StageReport, Until, DEFAULT_ORDER_WINDOW,
 };
 pub use skorche_core::{Interrupted, StopHandle, StopOutcome, DEFAULT_GRACE_PERIOD};
+pub use skorche_core::set_wait_hook;
 pub use skorche_core::{ScaleEvent, StageStats, Stats, Verdict, WorkerCount};
 #[cfg(feature = "process")]
 pub use skorche_shm::{HeldRecord, ShmBytes, ShmSlice, SliceError};

@@ -86,6 +86,7 @@ mod stage_kind;
 mod stage_shape;
 mod stats;
 mod stop;
+mod wait_hook;
 
 pub use autoscale::ScaleEvent;
 pub use chain::Chain;
@@ -109,3 +110,4 @@ pub use stage_kind::StageKind;
 pub use stage_shape::{AnyStage, TaskStage};
 pub use stats::{StageStats, Stats, Verdict};
 pub use stop::{StopHandle, DEFAULT_GRACE_PERIOD};
+pub use wait_hook::set_wait_hook;

@@ -30,6 +30,7 @@ pub(crate) fn install(block: Option<(Block, Instant)>) {
 /// Runs `f`, a call that blocks, charging its duration to this thread's worker as `kind`.
 #[inline]
 pub(crate) fn waiting<R>(kind: Wait, f: impl FnOnce() -> R) -> R {
+    crate::wait_hook::before_wait();
     let mut f = Some(f);
     let timed = CURRENT.try_with(|c| {
         // A shared borrow: the wait may ship other senders' chunks, which may wait too.
