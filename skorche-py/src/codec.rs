@@ -76,7 +76,7 @@ pub fn encode(value: &Bound<'_, PyAny>, raw_threshold: usize) -> PyResult<Vec<u8
         let head = dumps(py)?.call((value,), Some(kwargs.bind(py)));
         let taken = buffers.get_slice(0, buffers.len());
         buffers.call_method1("clear", ())?;
-        pickled(py, &head?.cast_into::<PyBytes>()?, &taken)
+        pickled(&head?.cast_into::<PyBytes>()?, &taken)
     })
 }
 
@@ -118,7 +118,7 @@ fn scalar(value: &Bound<'_, PyAny>, raw_threshold: usize) -> Option<Vec<u8>> {
 }
 
 /// `[PICKLE] head`, or the out-of-band layout when pickle gave buffers.
-fn pickled(py: Python<'_>, head: &Bound<'_, PyBytes>, buffers: &Bound<'_, PyList>) -> PyResult<Vec<u8>> {
+fn pickled(head: &Bound<'_, PyBytes>, buffers: &Bound<'_, PyList>) -> PyResult<Vec<u8>> {
     let head = head.as_bytes();
     if buffers.is_empty() {
         let mut out = Vec::with_capacity(1 + head.len());
@@ -136,21 +136,32 @@ fn pickled(py: Python<'_>, head: &Bound<'_, PyBytes>, buffers: &Bound<'_, PyList
     for r in &raws {
         total = align(total + r.len_bytes());
     }
-    let mut out = vec![0u8; total];
-    out[0] = OUT_OF_BAND;
-    out[8..16].copy_from_slice(&(raws.len() as u64).to_le_bytes());
-    out[16..24].copy_from_slice(&(head.len() as u64).to_le_bytes());
-    for (i, r) in raws.iter().enumerate() {
-        out[24 + 8 * i..32 + 8 * i].copy_from_slice(&(r.len_bytes() as u64).to_le_bytes());
-    }
-    out[header..header + head.len()].copy_from_slice(head);
-    let mut at = align(header + head.len());
+    // Built by appending, not zero-filled first: the buffers are most of it and are
+    // written once.
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&[OUT_OF_BAND, 0, 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&(raws.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(head.len() as u64).to_le_bytes());
     for r in &raws {
-        let n = r.len_bytes();
-        r.copy_to_slice(py, &mut out[at..at + n])?;
-        at = align(at + n);
+        out.extend_from_slice(&(r.len_bytes() as u64).to_le_bytes());
     }
+    out.extend_from_slice(head);
+    for r in &raws {
+        out.resize(align(out.len()), 0);
+        out.extend_from_slice(contiguous(r));
+    }
+    out.resize(total, 0);
     Ok(out)
+}
+
+/// The bytes of a C-contiguous buffer.
+fn contiguous(buffer: &pyo3::buffer::PyBuffer<u8>) -> &[u8] {
+    debug_assert!(buffer.is_c_contiguous());
+    // SAFETY: the buffer is C-contiguous (PickleBuffer.raw() and the callers' checks
+    // guarantee it), so `len_bytes` bytes from `buf_ptr` are its contents; `PyBuffer` keeps
+    // the exporter's view (and so the memory) alive for the returned borrow, and the caller
+    // holds the GIL, so Python code cannot resize the exporter meanwhile.
+    unsafe { std::slice::from_raw_parts(buffer.buf_ptr() as *const u8, buffer.len_bytes()) }
 }
 
 /// `[RAW] bytes` for a large enough `bytes`, `bytearray` or `memoryview`.
@@ -170,9 +181,7 @@ fn raw_bytes(value: &Bound<'_, PyAny>, threshold: usize) -> PyResult<Option<Vec<
         if buffer.len_bytes() < threshold || !buffer.is_c_contiguous() {
             return Ok(None);
         }
-        let mut out = vec![RAW; 1 + buffer.len_bytes()];
-        buffer.copy_to_slice(value.py(), &mut out[1..])?;
-        return Ok(Some(out));
+        return Ok(Some(copy(contiguous(&buffer))));
     }
     Ok(None)
 }

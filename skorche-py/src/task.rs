@@ -103,6 +103,24 @@ pub fn serve_worker(py: Python<'_>) -> PyResult<()> {
              and environment it needs; it is not run by hand",
         ));
     }
+    keep_freed_memory();
     py.detach(skorche::worker::enter);
     Ok(())
+}
+
+/// Makes this worker's large allocations reuse freed memory instead of mapping fresh pages.
+///
+/// A worker that returns an 8 MiB array allocates it (numpy), then the encoded value
+/// (ours), every item; glibc serves such sizes with `mmap` and gives them back with
+/// `munmap`, so every item page-faults 4 000 fresh pages: half the worker's time (measured
+/// with perf). Raising the mmap threshold to its maximum (32 MiB) and the trim threshold
+/// keeps freed blocks in the heap for the next item: 8 MiB arrays went from 2.0 to 3.7 GB/s.
+/// The cost: a worker keeps its peak heap until it exits.
+fn keep_freed_memory() {
+    // SAFETY: mallopt only sets allocator parameters; called before the worker starts its
+    // threads, with valid parameter numbers and values.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
 }
