@@ -532,6 +532,7 @@ pub use skorche_shm as shm;
 #[cfg(feature = "process")]
 pub use skorche_worker as worker;
 
+pub use skorche_core::set_wait_hook;
 #[cfg(feature = "process")]
 pub use skorche_core::IntoTask;
 #[cfg(feature = "stream")]
@@ -539,12 +540,11 @@ pub use skorche_core::OutputStream;
 pub use skorche_core::{AnyStage, StageKind, TaskStage};
 pub use skorche_core::{Backoff, Failed};
 pub use skorche_core::{
-    BoxError, Chain, Emitter, Event, FailureKind, Marker, MarkerId, Mode, OrderPoint, Output, Polled,
-    OutputPort, Pipeline, PipelineError, Placement, Queue, Report, Running, StageFailure,
+    BoxError, Chain, Emitter, Event, FailureKind, Marker, MarkerId, Mode, OrderPoint, Output,
+    OutputPort, Pipeline, PipelineError, Placement, Polled, Queue, Report, Running, StageFailure,
     StageReport, Until, DEFAULT_ORDER_WINDOW,
 };
 pub use skorche_core::{Interrupted, StopHandle, StopOutcome, DEFAULT_GRACE_PERIOD};
-pub use skorche_core::set_wait_hook;
 pub use skorche_core::{ScaleEvent, StageStats, Stats, Verdict, WorkerCount};
 #[cfg(feature = "process")]
 pub use skorche_shm::{HeldRecord, ShmBytes, ShmSlice, SliceError};

@@ -456,7 +456,9 @@ impl<T> Output<T> {
                 rx.recv_timeout(wait).map_err(|e| e.is_disconnected())
             };
             match received {
-                Ok(Packet::Item { value, .. }) => return Polled::Ready(Some(Ok(Event::Item(value)))),
+                Ok(Packet::Item { value, .. }) => {
+                    return Polled::Ready(Some(Ok(Event::Item(value))))
+                }
                 Ok(Packet::Marker { id, .. }) if self.seen.first_time(id) => {
                     return Polled::Ready(Some(Ok(Event::Marker(id))))
                 }

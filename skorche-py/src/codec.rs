@@ -19,7 +19,9 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString,
+};
 use skorche::ShmBytes;
 
 use crate::record::Record;
@@ -98,13 +100,19 @@ fn scalar(value: &Bound<'_, PyAny>, raw_threshold: usize) -> Option<Vec<u8>> {
         return Some(vec![NONE]);
     }
     if value.is_exact_instance_of::<PyInt>() {
-        return value.extract::<i64>().ok().map(|n| tagged(INT, &n.to_le_bytes()));
+        return value
+            .extract::<i64>()
+            .ok()
+            .map(|n| tagged(INT, &n.to_le_bytes()));
     }
     if value.is_exact_instance_of::<PyBool>() {
         return Some(vec![if value.is_truthy().ok()? { TRUE } else { FALSE }]);
     }
     if value.is_exact_instance_of::<PyFloat>() {
-        return value.extract::<f64>().ok().map(|x| tagged(FLOAT, &x.to_le_bytes()));
+        return value
+            .extract::<f64>()
+            .ok()
+            .map(|x| tagged(FLOAT, &x.to_le_bytes()));
     }
     if value.is_exact_instance_of::<PyString>() {
         let s = value.cast::<PyString>().ok()?.to_str().ok()?;
@@ -204,9 +212,9 @@ pub fn decode(py: Python<'_>, bytes: ShmBytes) -> PyResult<Py<PyAny>> {
         FALSE => return Ok(PyBool::new(py, false).to_owned().into_any().unbind()),
         TRUE => return Ok(PyBool::new(py, true).to_owned().into_any().unbind()),
         INT | FLOAT => {
-            let n: [u8; 8] = payload
-                .try_into()
-                .map_err(|_| PyValueError::new_err("truncated value: a number without its 8 bytes"))?;
+            let n: [u8; 8] = payload.try_into().map_err(|_| {
+                PyValueError::new_err("truncated value: a number without its 8 bytes")
+            })?;
             return Ok(if tag == INT {
                 i64::from_le_bytes(n).into_pyobject(py)?.into_any().unbind()
             } else {

@@ -108,4 +108,3 @@ pub(crate) fn attach<R>(f: impl for<'py> FnOnce(pyo3::Python<'py>) -> R) -> R {
     // Attached: PyO3's attach only counts a nesting level (no lock taken).
     pyo3::Python::attach(f)
 }
-

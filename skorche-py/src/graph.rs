@@ -117,7 +117,11 @@ impl State {
 /// Applies `settings` to the input queue (failure policy) before the stage is declared.
 fn with_policy<T: Clone + Send + 'static>(q: Queue<T>, s: &StageSettings) -> Queue<T> {
     // Python counts retries; skorche counts attempts (the first one included).
-    let q = if s.retries > 0 { q.retry(s.retries.saturating_add(1)) } else { q };
+    let q = if s.retries > 0 {
+        q.retry(s.retries.saturating_add(1))
+    } else {
+        q
+    };
     match s.on_error {
         OnError::Skip => q.skip_failures(),
         _ => q,
@@ -171,7 +175,12 @@ impl Scale for Queue<ShmBytes, skorche::TaskStage> {
     }
 }
 
-fn failed_to_py(py: Python<'_>, item: Py<PyAny>, error: &skorche::StageFailure, attempts: u32) -> PyResult<Py<PyAny>> {
+fn failed_to_py(
+    py: Python<'_>,
+    item: Py<PyAny>,
+    error: &skorche::StageFailure,
+    attempts: u32,
+) -> PyResult<Py<PyAny>> {
     let failed = py.import("skorche._failed")?.getattr("Failed")?;
     Ok(failed
         .call1((item, error.stage.clone(), error.message.clone(), attempts))?
@@ -200,7 +209,12 @@ impl Graph {
 
     /// A source over any Python iterable; its errors fail the run, naming the index.
     #[pyo3(signature = (iterable, name=None, maxsize=None))]
-    fn source(&self, iterable: &Bound<'_, PyAny>, name: Option<String>, maxsize: Option<usize>) -> PyResult<usize> {
+    fn source(
+        &self,
+        iterable: &Bound<'_, PyAny>,
+        name: Option<String>,
+        maxsize: Option<usize>,
+    ) -> PyResult<usize> {
         let it = PySource::new(iterable)?;
         let mut st = lock(self);
         let name = st.unique(name);
@@ -246,7 +260,9 @@ impl Graph {
         let f = Arc::new(f);
         let need = || -> PyResult<Arc<Option<Py<PyAny>>>> {
             if f.is_none() {
-                return Err(PyValueError::new_err(format!("a {kind} stage needs a function")));
+                return Err(PyValueError::new_err(format!(
+                    "a {kind} stage needs a function"
+                )));
             }
             Ok(f.clone())
         };
@@ -313,12 +329,16 @@ impl Graph {
             }
             "identity" => input.map(|x: PyItem| x),
             other => {
-                return Err(PyValueError::new_err(format!("unknown thread stage kind {other:?}")))
+                return Err(PyValueError::new_err(format!(
+                    "unknown thread stage kind {other:?}"
+                )))
             }
         };
         let out = shaped(out, &settings);
         let id = st.put(out);
-        finish_with_dead(&mut st, id, dead, dead_letter, |py, item| Ok(item.0.clone_ref(py)))
+        finish_with_dead(&mut st, id, dead, dead_letter, |py, item| {
+            Ok(item.0.clone_ref(py))
+        })
     }
 
     /// A process stage: `spec` is a pickled [`FnSpec`]'s fields, built by `skorche.process`.
@@ -403,7 +423,10 @@ impl Graph {
                         .map_err(|e| PyTaskError::new(py, e))
                 })
             })
-            .name(format!("{}.decode", settings.name.clone().unwrap_or_default()));
+            .name(format!(
+                "{}.decode",
+                settings.name.clone().unwrap_or_default()
+            ));
         let decoded = match maxsize {
             Some(n) => decoded.capacity(n),
             None => decoded,
@@ -417,7 +440,9 @@ impl Graph {
     /// Lists of `n` items (the last one shorter).
     fn batch(&self, q: usize, n: usize) -> PyResult<usize> {
         if n == 0 {
-            return Err(PyValueError::new_err("batch size 0: a batch holds at least one item"));
+            return Err(PyValueError::new_err(
+                "batch size 0: a batch holds at least one item",
+            ));
         }
         let mut st = lock(self);
         let input = st.take(q)?;
@@ -434,7 +459,9 @@ impl Graph {
     /// Saves the order: returns `(queue, order)`.
     fn order_save(&self, q: usize, maxsize: usize) -> PyResult<(usize, usize)> {
         if maxsize == 0 {
-            return Err(PyValueError::new_err("order.save maxsize 0: at least one item must pass"));
+            return Err(PyValueError::new_err(
+                "order.save maxsize 0: at least one item must pass",
+            ));
         }
         let mut st = lock(self);
         let (out, point) = st.take(q)?.order_save(maxsize);
@@ -458,16 +485,27 @@ impl Graph {
     /// A marker every `n` items; returns `(queue, marker)`.
     fn insert_periodic(&self, q: usize, n: u64, after: bool) -> PyResult<(usize, MarkerHandle)> {
         if n == 0 {
-            return Err(PyValueError::new_err("insert_periodic n=0: at most one marker per item"));
+            return Err(PyValueError::new_err(
+                "insert_periodic n=0: at most one marker per item",
+            ));
         }
         let mut st = lock(self);
-        let placement = if after { Placement::After } else { Placement::Before };
+        let placement = if after {
+            Placement::After
+        } else {
+            Placement::Before
+        };
         let (out, marker) = st.take(q)?.insert_periodic(n, placement);
         Ok((st.put(out), MarkerHandle(marker)))
     }
 
     /// Calls `callback()` each time `marker` passes this point.
-    fn on_marker(&self, q: usize, marker: PyRef<'_, MarkerHandle>, callback: Py<PyAny>) -> PyResult<usize> {
+    fn on_marker(
+        &self,
+        q: usize,
+        marker: PyRef<'_, MarkerHandle>,
+        callback: Py<PyAny>,
+    ) -> PyResult<usize> {
         let mut st = lock(self);
         let m = marker.0;
         let out = st.take(q)?.on(m, move |_| {
@@ -567,7 +605,9 @@ impl Graph {
 
 fn check_workers(workers: usize) -> PyResult<()> {
     if workers == 0 {
-        return Err(PyValueError::new_err("workers=0: a stage needs at least one worker"));
+        return Err(PyValueError::new_err(
+            "workers=0: a stage needs at least one worker",
+        ));
     }
     Ok(())
 }

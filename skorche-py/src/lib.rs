@@ -40,7 +40,10 @@ fn _skorche(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<run::Run>()?;
     m.add_class::<record::Record>()?;
     m.add_class::<marker::MarkerHandle>()?;
-    m.add("PipelineError", m.py().get_type::<exceptions::PipelineError>())?;
+    m.add(
+        "PipelineError",
+        m.py().get_type::<exceptions::PipelineError>(),
+    )?;
     m.add_function(wrap_pyfunction!(task::serve_worker, m)?)?;
     m.add_function(wrap_pyfunction!(encode, m)?)?;
     m.add_function(wrap_pyfunction!(decode, m)?)?;

@@ -10,7 +10,6 @@ use skorche::{Event, Output, PipelineError, Polled};
 
 use crate::item::{PyItem, PyTaskError};
 
-
 /// Events handed to Python per release of the interpreter, at most.
 const CHUNK: usize = 256;
 /// How long a read waits before checking for Ctrl-C.
@@ -85,9 +84,10 @@ pub fn to_py_error(py: Python<'_>, e: &PipelineError) -> PyErr {
         })
         .collect();
     let _ = err.value(py).setattr("failures", failures);
-    let cause = e.failures().iter().find_map(|f| {
-        std::error::Error::source(f).and_then(|s| s.downcast_ref::<PyTaskError>())
-    });
+    let cause = e
+        .failures()
+        .iter()
+        .find_map(|f| std::error::Error::source(f).and_then(|s| s.downcast_ref::<PyTaskError>()));
     if let Some(cause) = cause {
         err.set_cause(py, Some(cause.error.clone_ref(py)));
     }
@@ -97,7 +97,10 @@ pub fn to_py_error(py: Python<'_>, e: &PipelineError) -> PyErr {
 /// Locks the reader without holding the interpreter while waiting: the thread holding the
 /// lock may be waiting for a stage that needs the interpreter (a run read from two threads,
 /// or used as the source of another run).
-fn lock_released<'a>(py: Python<'_>, reader: &'a Mutex<Reader>) -> std::sync::MutexGuard<'a, Reader> {
+fn lock_released<'a>(
+    py: Python<'_>,
+    reader: &'a Mutex<Reader>,
+) -> std::sync::MutexGuard<'a, Reader> {
     loop {
         match reader.try_lock() {
             Ok(guard) => return guard,
@@ -169,7 +172,11 @@ impl Run {
 
     /// The next item, or `None` when `marker` (a Marker handle's id, see `skorche.marker`)
     /// passes or the stream ends: `(item, ended_by)`, `ended_by` 0 item, 1 marker, 2 end.
-    fn next_until(&self, py: Python<'_>, marker: &Bound<'_, PyAny>) -> PyResult<(Option<Py<PyAny>>, u8)> {
+    fn next_until(
+        &self,
+        py: Python<'_>,
+        marker: &Bound<'_, PyAny>,
+    ) -> PyResult<(Option<Py<PyAny>>, u8)> {
         let m: skorche::Marker = marker_of(marker)?;
         loop {
             match self.next_event(py)? {
