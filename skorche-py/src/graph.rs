@@ -50,6 +50,10 @@ struct StageSettings {
     maxsize: Option<usize>,
     retries: u32,
     on_error: OnError,
+    /// Fail the run once more than this many items failed for good.
+    max_failures: Option<u64>,
+    /// Between retries: `(initial, cap, exponential)` seconds.
+    backoff: Option<(f64, f64, bool)>,
 }
 
 struct State {
@@ -121,6 +125,21 @@ fn with_policy<T: Clone + Send + 'static>(q: Queue<T>, s: &StageSettings) -> Que
         q.retry(s.retries.saturating_add(1))
     } else {
         q
+    };
+    let q = match s.backoff {
+        Some((initial, cap, exponential)) => {
+            let secs = |x: f64| std::time::Duration::from_secs_f64(x.max(0.0));
+            q.backoff(if exponential {
+                skorche::Backoff::exponential(secs(initial), secs(cap))
+            } else {
+                skorche::Backoff::fixed(secs(initial))
+            })
+        }
+        None => q,
+    };
+    let q = match s.max_failures {
+        Some(n) => q.max_failures(n),
+        None => q,
     };
     match s.on_error {
         OnError::Skip => q.skip_failures(),
@@ -231,7 +250,7 @@ impl Graph {
     }
 
     /// `kind`: "map", "filter", "flat_map", "each" or "identity" (a prefetching queue).
-    #[pyo3(signature = (q, kind, f, workers=1, maxsize=None, name=None, retries=0, on_error="fail", dead_letter=None))]
+    #[pyo3(signature = (q, kind, f, workers=1, maxsize=None, name=None, retries=0, on_error="fail", dead_letter=None, max_failures=None, backoff=None))]
     #[allow(clippy::too_many_arguments)]
     fn thread_stage(
         &self,
@@ -244,6 +263,8 @@ impl Graph {
         retries: u32,
         on_error: &str,
         dead_letter: Option<Py<PyAny>>,
+        max_failures: Option<u64>,
+        backoff: Option<(f64, f64, bool)>,
     ) -> PyResult<usize> {
         check_workers(workers)?;
         let settings = StageSettings {
@@ -252,6 +273,8 @@ impl Graph {
             maxsize,
             retries,
             on_error: OnError::parse(on_error, &dead_letter)?,
+            max_failures,
+            backoff,
         };
         let mut st = lock(self);
         let mut settings = settings;
@@ -342,7 +365,7 @@ impl Graph {
     }
 
     /// A process stage: `spec` is a pickled [`FnSpec`]'s fields, built by `skorche.process`.
-    #[pyo3(signature = (q, function, fname, sys_path, python_version, python, workers=1, maxsize=None, name=None, retries=0, on_error="fail", dead_letter=None, raw_threshold=65536, shm_threshold=65536, ring_capacity=None, ring_wait_ms=200, restart_workers=0))]
+    #[pyo3(signature = (q, function, fname, sys_path, python_version, python, workers=1, maxsize=None, name=None, retries=0, on_error="fail", dead_letter=None, raw_threshold=65536, shm_threshold=65536, ring_capacity=None, ring_wait_ms=200, restart_workers=0, max_failures=None, backoff=None, poison_after=None, item_timeout=None))]
     #[allow(clippy::too_many_arguments)]
     fn process_stage(
         &self,
@@ -363,14 +386,25 @@ impl Graph {
         ring_capacity: Option<usize>,
         ring_wait_ms: u64,
         restart_workers: u32,
+        max_failures: Option<u64>,
+        backoff: Option<(f64, f64, bool)>,
+        poison_after: Option<u32>,
+        item_timeout: Option<f64>,
     ) -> PyResult<usize> {
         check_workers(workers)?;
+        if poison_after == Some(0) {
+            return Err(PyValueError::new_err(
+                "poison_after=0: an item is charged only once a worker died on it",
+            ));
+        }
         let settings = StageSettings {
             name: Some(name.unwrap_or_else(|| fname.clone())),
             workers,
             maxsize,
             retries,
             on_error: OnError::parse(on_error, &dead_letter)?,
+            max_failures,
+            backoff,
         };
         let spec = FnSpec {
             function,
@@ -413,6 +447,12 @@ impl Graph {
         }
         if restart_workers > 0 {
             stage = stage.restart_workers(restart_workers as usize);
+            if let Some(k) = poison_after {
+                stage = stage.poison_after(k);
+            }
+        }
+        if let Some(limit) = item_timeout {
+            stage = stage.item_timeout(std::time::Duration::from_secs_f64(limit.max(0.001)));
         }
         let stage = shaped_task(stage, &settings);
         let decoded = stage

@@ -106,3 +106,37 @@ def test_a_stage_read_by_two_consumers_gives_each_item_once(no_leaks):
     rest = list(b) + list(a)
     originals = [x % 1000 for x in [first_a] + rest]
     assert sorted(originals) == list(range(50))
+
+
+def test_max_failures_ends_a_skipping_stage(no_leaks):
+    with pytest.raises(sk.PipelineError, match="max_failures"):
+        list(sk.thread.map(range(100), lambda x: 1 / (x % 10), on_error="skip",
+                           max_failures=2))
+
+
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_retries_with_backoff(mode, no_leaks):
+    stage = getattr(sk, mode).map(range(5), helpers.flaky, retries=2, backoff=(0.001, 0.01))
+    assert sorted(stage) == list(range(5))
+
+
+def test_item_timeout_names_the_item(no_leaks):
+    import time
+
+    def hang_on_three(x):
+        if x == 3:
+            time.sleep(60)
+        return x
+
+    started = time.monotonic()
+    with pytest.raises(sk.PipelineError) as info:
+        list(sk.process.map(range(6), hang_on_three, workers=2, timeout=0.5))
+    assert "item #3" in str(info.value)
+    assert time.monotonic() - started < 30
+
+
+def test_poison_item_fails_after_k_worker_deaths(no_leaks):
+    with pytest.raises(sk.PipelineError) as info:
+        list(sk.process.map(range(10), helpers.die_on_five, workers=2, restart_workers=10,
+                            poison_after=2))
+    assert "item #5" in str(info.value)

@@ -11,6 +11,16 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 from ._stage import Stage, _Build, _name_of
 
 
+def _backoff(backoff: Any) -> Optional[tuple[float, float, bool]]:
+    """``0.1``: a fixed delay between retries; ``(0.01, 1.0)``: exponential, capped."""
+    if backoff is None:
+        return None
+    if isinstance(backoff, (int, float)):
+        return (float(backoff), float(backoff), False)
+    initial, cap = backoff
+    return (float(initial), float(cap), True)
+
+
 class Source(Stage):
     """A Python iterable as a stage."""
 
@@ -43,6 +53,8 @@ class ThreadStage(Stage):
         retries: int = 0,
         on_error: str = "fail",
         dead_letter: Optional[Callable[[Any], Any]] = None,
+        max_failures: Optional[int] = None,
+        backoff: Any = None,
         plain: bool = False,
     ) -> None:
         super().__init__((src,), name or _name_of(f, kind))
@@ -60,16 +72,19 @@ class ThreadStage(Stage):
         self._retries = retries
         self._on_error = on_error
         self._dead_letter = dead_letter
+        self._max_failures = max_failures
+        self._backoff = _backoff(backoff)
         # Plain (no workers asked for, no failure policy): may run lazily in the caller.
         self._plain = plain and workers is None and maxsize is None and retries == 0 \
-            and on_error == "fail" and dead_letter is None
+            and on_error == "fail" and dead_letter is None and max_failures is None
 
     def _declare(self, build: _Build) -> int:
         q = build.queue(self._parents[0])
         return build.graph.thread_stage(
             q, self._kind, self._f, workers=self._workers, maxsize=self._maxsize,
             name=self._name, retries=self._retries, on_error=self._on_error,
-            dead_letter=self._dead_letter)
+            dead_letter=self._dead_letter, max_failures=self._max_failures,
+            backoff=self._backoff)
 
     def _lazy(self, inputs: list[Iterator[Any]]) -> Iterator[Any]:
         src, f, kind = inputs[0], self._f, self._kind
@@ -149,6 +164,10 @@ class ProcessStage(Stage):
         shm_threshold: int = 64 * 1024,
         ring_capacity: Optional[int] = None,
         ring_wait: float = 0.2,
+        max_failures: Optional[int] = None,
+        backoff: Any = None,
+        poison_after: Optional[int] = None,
+        timeout: Optional[float] = None,
     ) -> None:
         super().__init__((src,), name or _name_of(f, "process.map"))
         if workers < 1:
@@ -171,6 +190,10 @@ class ProcessStage(Stage):
         self._shm_threshold = shm_threshold
         self._ring_capacity = ring_capacity
         self._ring_wait_ms = int(ring_wait * 1000)
+        self._max_failures = max_failures
+        self._backoff = _backoff(backoff)
+        self._poison_after = poison_after
+        self._timeout = timeout
 
     def _declare(self, build: _Build) -> int:
         q = build.queue(self._parents[0])
@@ -182,7 +205,9 @@ class ProcessStage(Stage):
             retries=self._retries, on_error=self._on_error, dead_letter=self._dead_letter,
             raw_threshold=self._shm_threshold, shm_threshold=self._shm_threshold,
             ring_capacity=self._ring_capacity, ring_wait_ms=self._ring_wait_ms,
-            restart_workers=self._restart)
+            restart_workers=self._restart, max_failures=self._max_failures,
+            backoff=self._backoff, poison_after=self._poison_after,
+            item_timeout=self._timeout)
 
 
 class OrderSave(Stage):

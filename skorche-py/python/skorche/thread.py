@@ -17,16 +17,20 @@ __all__ = ["each", "filter", "flat_map", "map", "mutex", "queue"]
 
 def map(pipe: Iterable[Any], f: Callable[[Any], Any], workers: int = 1,  # noqa: A001
         maxsize: Optional[int] = None, *, name: Optional[str] = None, retries: int = 0,
-        on_error: str = "fail", dead_letter: Optional[Callable[[Any], Any]] = None) -> Stage:
+        on_error: str = "fail", dead_letter: Optional[Callable[[Any], Any]] = None,
+        max_failures: Optional[int] = None, backoff: Any = None) -> Stage:
     """``f(x)`` for every item, on ``workers`` threads; ``maxsize`` bounds the output queue.
 
     A failure (an exception ``f`` raises) stops the pipeline with ``skorche.PipelineError``
-    naming the stage, the item and the traceback, unless ``retries`` retries it,
+    naming the stage, the item and the traceback, unless ``retries`` retries it (waiting
+    ``backoff`` seconds between attempts, or ``(initial, cap)`` doubling),
     ``on_error="skip"`` drops the item, or ``dead_letter`` is called with a
-    ``skorche.Failed`` (item, stage, message, attempts) for it.
+    ``skorche.Failed`` (item, stage, message, attempts) for it. ``max_failures``: the run
+    fails anyway once more items than that failed for good.
     """
     return ThreadStage(pipe, "map", f, workers=workers, maxsize=maxsize, name=name,
-                       retries=retries, on_error=on_error, dead_letter=dead_letter)
+                       retries=retries, on_error=on_error, dead_letter=dead_letter,
+                       max_failures=max_failures, backoff=backoff)
 
 
 def filter(pipe: Iterable[Any], f: Callable[[Any], Any], workers: int = 1,  # noqa: A001
