@@ -1,7 +1,9 @@
 //! The Python extension module `skorche._skorche`: skorche's engine under the `skorche`
 //! Python package (see `python/skorche`), which gives it tinypl's shape.
 //!
-//! - [`graph::Graph`]: a pipeline of Python items, declared one stage at a time.
+//! - [`graph::Graph`]: a pipeline of Python items, declared one stage at a time ([`state`]);
+//!   [`thread_stage`] and [`process_stage`] declare the stages that call Python, under the
+//!   settings and failure policies of [`policy`].
 //! - [`run::Run`]: its output, read a chunk at a time with the interpreter released.
 //! - [`record::Record`]: a read-only buffer over a value in a worker's shared-memory ring.
 //! - [`task`]: the task process stages run, and the worker entry (`python -m skorche._worker`).
@@ -14,10 +16,14 @@ mod gil;
 mod graph;
 mod item;
 mod marker;
+mod policy;
+mod process_stage;
 mod record;
 mod run;
 mod source;
+mod state;
 mod task;
+mod thread_stage;
 
 use pyo3::prelude::*;
 
