@@ -12,7 +12,7 @@ use skorche::Placement;
 
 use crate::item::PyItem;
 use crate::marker::MarkerHandle;
-use crate::policy::{check_workers, OnError, StageSettings};
+use crate::policy::{PolicyArgs, StageSettings};
 use crate::process_stage::ProcessSettings;
 use crate::source::PySource;
 use crate::state::State;
@@ -68,38 +68,25 @@ impl Graph {
     }
 
     /// `kind`: "map", "filter", "flat_map", "each" or "identity" (a prefetching queue).
-    #[pyo3(signature = (q, kind, f, workers=1, maxsize=None, name=None, retries=0, on_error="fail", dead_letter=None, max_failures=None, backoff=None))]
+    #[pyo3(signature = (q, kind, f, policy, workers=1, maxsize=None, name=None))]
     #[allow(clippy::too_many_arguments)]
     fn thread_stage(
         &self,
         q: usize,
         kind: &str,
         f: Option<Py<PyAny>>,
+        policy: PolicyArgs,
         workers: usize,
         maxsize: Option<usize>,
         name: Option<String>,
-        retries: u32,
-        on_error: &str,
-        dead_letter: Option<Py<PyAny>>,
-        max_failures: Option<u64>,
-        backoff: Option<(f64, f64, bool)>,
     ) -> PyResult<usize> {
-        check_workers(workers)?;
-        let settings = StageSettings {
-            name,
-            workers,
-            maxsize,
-            retries,
-            on_error: OnError::parse(on_error, &dead_letter)?,
-            max_failures,
-            backoff,
-        };
+        let settings = StageSettings::new(name, workers, maxsize, &policy)?;
         let mut st = lock(self);
-        crate::thread_stage::declare(&mut st, q, kind, f, settings, dead_letter)
+        crate::thread_stage::declare(&mut st, q, kind, f, settings, policy.dead_letter)
     }
 
-    /// A process stage: `spec` is a pickled [`FnSpec`]'s fields, built by `skorche.process`.
-    #[pyo3(signature = (q, function, fname, sys_path, python_version, python, workers=1, maxsize=None, name=None, retries=0, on_error="fail", dead_letter=None, raw_threshold=65536, shm_threshold=65536, ring_capacity=None, ring_wait_ms=200, restart_workers=0, max_failures=None, backoff=None, poison_after=None, item_timeout=None))]
+    /// A process stage calling the pickled `function` (see `skorche._ops.ProcessStage`).
+    #[pyo3(signature = (q, function, fname, sys_path, python_version, python, policy, workers=1, maxsize=None, name=None, raw_threshold=65536, shm_threshold=65536, ring_capacity=None, ring_wait_ms=200, restart_workers=0, poison_after=None, item_timeout=None))]
     #[allow(clippy::too_many_arguments)]
     fn process_stage(
         &self,
@@ -109,37 +96,25 @@ impl Graph {
         sys_path: Vec<String>,
         python_version: (u8, u8),
         python: String,
+        policy: PolicyArgs,
         workers: usize,
         maxsize: Option<usize>,
         name: Option<String>,
-        retries: u32,
-        on_error: &str,
-        dead_letter: Option<Py<PyAny>>,
         raw_threshold: usize,
         shm_threshold: usize,
         ring_capacity: Option<usize>,
         ring_wait_ms: u64,
         restart_workers: u32,
-        max_failures: Option<u64>,
-        backoff: Option<(f64, f64, bool)>,
         poison_after: Option<u32>,
         item_timeout: Option<f64>,
     ) -> PyResult<usize> {
-        check_workers(workers)?;
         if poison_after == Some(0) {
             return Err(PyValueError::new_err(
                 "poison_after=0: an item is charged only once a worker died on it",
             ));
         }
-        let settings = StageSettings {
-            name: Some(name.unwrap_or_else(|| fname.clone())),
-            workers,
-            maxsize,
-            retries,
-            on_error: OnError::parse(on_error, &dead_letter)?,
-            max_failures,
-            backoff,
-        };
+        let name = Some(name.unwrap_or_else(|| fname.clone()));
+        let settings = StageSettings::new(name, workers, maxsize, &policy)?;
         let spec = FnSpec {
             function,
             name: fname.clone(),
@@ -157,7 +132,7 @@ impl Graph {
             item_timeout,
         };
         let mut st = lock(self);
-        crate::process_stage::declare(&mut st, q, spec, settings, process, dead_letter)
+        crate::process_stage::declare(&mut st, q, spec, settings, process, policy.dead_letter)
     }
 
     /// Lists of `n` items (the last one shorter).

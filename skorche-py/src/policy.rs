@@ -30,6 +30,21 @@ impl OnError {
     }
 }
 
+/// The failure policy of a stage, as `skorche._ops.Policy.args()` gives it (a dict).
+#[derive(Debug, FromPyObject)]
+pub(crate) struct PolicyArgs {
+    #[pyo3(item)]
+    retries: u32,
+    #[pyo3(item)]
+    on_error: String,
+    #[pyo3(item)]
+    pub(crate) dead_letter: Option<Py<PyAny>>,
+    #[pyo3(item)]
+    max_failures: Option<u64>,
+    #[pyo3(item)]
+    backoff: Option<(f64, f64, bool)>,
+}
+
 /// The settings every stage Python declares may carry.
 #[derive(Clone, Debug)]
 pub(crate) struct StageSettings {
@@ -42,6 +57,27 @@ pub(crate) struct StageSettings {
     pub(crate) max_failures: Option<u64>,
     /// Between retries: `(initial, cap, exponential)` seconds.
     pub(crate) backoff: Option<(f64, f64, bool)>,
+}
+
+impl StageSettings {
+    /// A stage's settings, checked.
+    pub(crate) fn new(
+        name: Option<String>,
+        workers: usize,
+        maxsize: Option<usize>,
+        policy: &PolicyArgs,
+    ) -> PyResult<Self> {
+        check_workers(workers)?;
+        Ok(StageSettings {
+            name,
+            workers,
+            maxsize,
+            retries: policy.retries,
+            on_error: OnError::parse(&policy.on_error, &policy.dead_letter)?,
+            max_failures: policy.max_failures,
+            backoff: policy.backoff,
+        })
+    }
 }
 
 /// Applies `settings` to the input queue (failure policy) before the stage is declared.

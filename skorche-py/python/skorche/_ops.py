@@ -11,6 +11,37 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 from ._stage import Stage, _Build, _name_of
 
 
+class Policy:
+    """A stage's size and failure policy, checked where the stage is declared."""
+
+    def __init__(self, workers: Optional[int], maxsize: Optional[int], retries: int = 0,
+                 on_error: str = "fail", dead_letter: Optional[Callable[[Any], Any]] = None,
+                 max_failures: Optional[int] = None, backoff: Any = None) -> None:
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers={workers}: a stage needs at least one worker")
+        if maxsize is not None and maxsize < 1:
+            raise ValueError(f"maxsize={maxsize}: a queue holds at least one item")
+        if on_error not in ("fail", "skip"):
+            raise ValueError(f'on_error={on_error!r}: expected "fail" or "skip" '
+                             "(or pass dead_letter=callback)")
+        if retries < 0:
+            raise ValueError(f"retries={retries}: retries count from 0")
+        self.workers = workers
+        self.maxsize = maxsize
+        self._args = {"retries": retries, "on_error": on_error, "dead_letter": dead_letter,
+                      "max_failures": max_failures, "backoff": _backoff(backoff)}
+
+    def is_default(self) -> bool:
+        """No workers or queue size asked for, no failure policy."""
+        a = self._args
+        return (self.workers is None and self.maxsize is None and a["retries"] == 0
+                and a["on_error"] == "fail" and a["dead_letter"] is None
+                and a["max_failures"] is None and a["backoff"] is None)
+
+    def args(self) -> dict[str, Any]:
+        return self._args
+
+
 def _backoff(backoff: Any) -> Optional[tuple[float, float, bool]]:
     """``0.1``: a fixed delay between retries; ``(0.01, 1.0)``: exponential, capped."""
     if backoff is None:
@@ -41,50 +72,21 @@ class Source(Stage):
 class ThreadStage(Stage):
     """``map``, ``filter``, ``flat_map``, ``each`` or a prefetching queue, on threads."""
 
-    def __init__(
-        self,
-        src: Any,
-        kind: str,
-        f: Optional[Callable[..., Any]],
-        *,
-        workers: Optional[int] = None,
-        maxsize: Optional[int] = None,
-        name: Optional[str] = None,
-        retries: int = 0,
-        on_error: str = "fail",
-        dead_letter: Optional[Callable[[Any], Any]] = None,
-        max_failures: Optional[int] = None,
-        backoff: Any = None,
-        plain: bool = False,
-    ) -> None:
+    def __init__(self, src: Any, kind: str, f: Optional[Callable[..., Any]], *,
+                 workers: Optional[int] = None, maxsize: Optional[int] = None,
+                 name: Optional[str] = None, plain: bool = False, **policy: Any) -> None:
         super().__init__((src,), name or _name_of(f, kind))
-        if workers is not None and workers < 1:
-            raise ValueError(f"workers={workers}: a stage needs at least one worker")
-        if maxsize is not None and maxsize < 1:
-            raise ValueError(f"maxsize={maxsize}: a queue holds at least one item")
-        if on_error not in ("fail", "skip"):
-            raise ValueError(f'on_error={on_error!r}: expected "fail" or "skip" '
-                             "(or pass dead_letter=callback)")
+        self._policy = Policy(workers, maxsize, **policy)
         self._kind = kind
         self._f = f
-        self._workers = workers or 1
-        self._maxsize = maxsize
-        self._retries = retries
-        self._on_error = on_error
-        self._dead_letter = dead_letter
-        self._max_failures = max_failures
-        self._backoff = _backoff(backoff)
         # Plain (no workers asked for, no failure policy): may run lazily in the caller.
-        self._plain = plain and workers is None and maxsize is None and retries == 0 \
-            and on_error == "fail" and dead_letter is None and max_failures is None
+        self._plain = plain and self._policy.is_default()
 
     def _declare(self, build: _Build) -> int:
         q = build.queue(self._parents[0])
         return build.graph.thread_stage(
-            q, self._kind, self._f, workers=self._workers, maxsize=self._maxsize,
-            name=self._name, retries=self._retries, on_error=self._on_error,
-            dead_letter=self._dead_letter, max_failures=self._max_failures,
-            backoff=self._backoff)
+            q, self._kind, self._f, self._policy.args(), workers=self._policy.workers or 1,
+            maxsize=self._policy.maxsize, name=self._name)
 
     def _lazy(self, inputs: list[Iterator[Any]]) -> Iterator[Any]:
         src, f, kind = inputs[0], self._f, self._kind
@@ -149,65 +151,33 @@ def _pickle_function(f: Callable[..., Any]) -> bytes:
 class ProcessStage(Stage):
     """``map`` in worker processes started as ``python -m skorche._worker``."""
 
-    def __init__(
-        self,
-        src: Any,
-        f: Callable[..., Any],
-        *,
-        workers: int = 1,
-        maxsize: Optional[int] = None,
-        name: Optional[str] = None,
-        retries: int = 0,
-        on_error: str = "fail",
-        dead_letter: Optional[Callable[[Any], Any]] = None,
-        restart_workers: int = 0,
-        shm_threshold: int = 64 * 1024,
-        ring_capacity: Optional[int] = None,
-        ring_wait: float = 0.2,
-        max_failures: Optional[int] = None,
-        backoff: Any = None,
-        poison_after: Optional[int] = None,
-        timeout: Optional[float] = None,
-    ) -> None:
+    def __init__(self, src: Any, f: Callable[..., Any], *, workers: int = 1,
+                 maxsize: Optional[int] = None, name: Optional[str] = None,
+                 restart_workers: int = 0, shm_threshold: int = 64 * 1024,
+                 ring_capacity: Optional[int] = None, ring_wait: float = 0.2,
+                 poison_after: Optional[int] = None, timeout: Optional[float] = None,
+                 **policy: Any) -> None:
         super().__init__((src,), name or _name_of(f, "process.map"))
-        if workers < 1:
-            raise ValueError(f"workers={workers}: a stage needs at least one worker")
-        if maxsize is not None and maxsize < 1:
-            raise ValueError(f"maxsize={maxsize}: a queue holds at least one item")
-        if on_error not in ("fail", "skip"):
-            raise ValueError(f'on_error={on_error!r}: expected "fail" or "skip" '
-                             "(or pass dead_letter=callback)")
+        self._policy = Policy(workers, maxsize, **policy)
         if not callable(f):
             raise TypeError(f"process.map needs a callable, got {type(f).__name__}")
         self._f = f
         self._function = _pickle_function(f)
-        self._workers = workers
-        self._maxsize = maxsize
-        self._retries = retries
-        self._on_error = on_error
-        self._dead_letter = dead_letter
-        self._restart = restart_workers
-        self._shm_threshold = shm_threshold
-        self._ring_capacity = ring_capacity
-        self._ring_wait_ms = int(ring_wait * 1000)
-        self._max_failures = max_failures
-        self._backoff = _backoff(backoff)
-        self._poison_after = poison_after
-        self._timeout = timeout
+        self._process = {
+            "raw_threshold": shm_threshold, "shm_threshold": shm_threshold,
+            "ring_capacity": ring_capacity, "ring_wait_ms": int(ring_wait * 1000),
+            "restart_workers": restart_workers, "poison_after": poison_after,
+            "item_timeout": timeout,
+        }
 
     def _declare(self, build: _Build) -> int:
         q = build.queue(self._parents[0])
         return build.graph.process_stage(
             q, self._function, _name_of(self._f, "function"),
             [p for p in sys.path if isinstance(p, str)],
-            (sys.version_info[0], sys.version_info[1]), sys.executable,
-            workers=self._workers, maxsize=self._maxsize, name=self._name,
-            retries=self._retries, on_error=self._on_error, dead_letter=self._dead_letter,
-            raw_threshold=self._shm_threshold, shm_threshold=self._shm_threshold,
-            ring_capacity=self._ring_capacity, ring_wait_ms=self._ring_wait_ms,
-            restart_workers=self._restart, max_failures=self._max_failures,
-            backoff=self._backoff, poison_after=self._poison_after,
-            item_timeout=self._timeout)
+            (sys.version_info[0], sys.version_info[1]), sys.executable, self._policy.args(),
+            workers=self._policy.workers or 1, maxsize=self._policy.maxsize, name=self._name,
+            **self._process)
 
 
 class OrderSave(Stage):
