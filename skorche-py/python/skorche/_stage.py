@@ -36,6 +36,7 @@ def _close_live_runs() -> None:
 
 
 _sigint_installed = False
+_starting = threading.RLock()
 
 
 def _install_sigint() -> None:
@@ -148,6 +149,12 @@ class Stage:
     def _start(self) -> Iterator[Any]:
         if self._it is not None:
             return self._it
+        with _starting:  # two threads pulling a stage first at once start one run
+            if self._it is not None:
+                return self._it
+            return self._start_now()
+
+    def _start_now(self) -> Iterator[Any]:
         if all(s._plain for s in self._segment()):
             self._it = self._lazy_iter()
             return self._it
