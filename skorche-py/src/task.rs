@@ -91,7 +91,11 @@ fn call(state: &mut CallState, input: Vec<u8>) -> Result<Vec<u8>, String> {
 skorche::worker::task! {
     /// Calls the stage's Python function (its [`FnSpec`] is the task's params) on an encoded
     /// item and encodes the result.
-    pub static PY_CALL: Vec<u8> => Vec<u8> = try_stateful("skorche_py.call", init, call);
+    ///
+    /// Its version names the package and the codec: a worker interpreter that imports
+    /// another skorche (another venv on `PATH`, an older wheel) is refused at handshake.
+    pub static PY_CALL: Vec<u8> => Vec<u8> = try_stateful("skorche_py.call", init, call)
+        .version(concat!(env!("CARGO_PKG_VERSION"), "+codec.1"));
 }
 
 /// `python -m skorche._worker`: serve the stage this process was started for, then exit.
