@@ -424,7 +424,8 @@ impl<T> Output<T> {
     /// # use skorche_core::{Event, Pipeline, Polled};
     /// # use std::time::Duration;
     /// let p = Pipeline::new();
-    /// let mut out = p.run_iter(p.source(0..3u32))?;
+    /// let numbers = p.source(0..3u32);
+    /// let mut out = p.run_iter(numbers)?;
     /// let mut got = Vec::new();
     /// loop {
     ///     match out.next_event_within(Duration::from_millis(50)) {
