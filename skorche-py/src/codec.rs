@@ -201,8 +201,19 @@ fn u64_at(bytes: &[u8], at: usize) -> PyResult<usize> {
         .ok_or_else(|| PyValueError::new_err(format!("truncated value: no header at {at}")))
 }
 
-/// Decodes what [`encode`] made; large parts are read in place, as [`Record`] windows.
-pub fn decode(py: Python<'_>, bytes: ShmBytes) -> PyResult<Py<PyAny>> {
+/// How [`decode`] hands out the large parts of a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Large {
+    /// Read in place, as read-only [`Record`] windows: large `bytes` become a `memoryview`,
+    /// arrays view the record (the driver, reading a worker's ring).
+    Views,
+    /// Copied into objects of their own, as plain pickle gives them: `bytes` stay `bytes`,
+    /// arrays are writable (a worker, whose input is a copy already).
+    Copies,
+}
+
+/// Decodes what [`encode`] made.
+pub fn decode(py: Python<'_>, bytes: ShmBytes, large: Large) -> PyResult<Py<PyAny>> {
     let Some(&tag) = bytes.first() else {
         return Err(PyValueError::new_err("an empty value came from a worker"));
     };
@@ -234,6 +245,7 @@ pub fn decode(py: Python<'_>, bytes: ShmBytes) -> PyResult<Py<PyAny>> {
             let head = PyBytes::new(py, &bytes[1..]);
             Ok(loads(py)?.call1((head,))?.unbind())
         }
+        RAW if large == Large::Copies => Ok(PyBytes::new(py, payload).into_any().unbind()),
         RAW => {
             let len = bytes.len() - 1;
             let record = Bound::new(py, Record::new(bytes, 1, len)?)?;
@@ -247,15 +259,20 @@ pub fn decode(py: Python<'_>, bytes: ShmBytes) -> PyResult<Py<PyAny>> {
                 .and_then(|l| l.checked_add(24))
                 .filter(|&h| h <= bytes.len())
                 .ok_or_else(|| PyValueError::new_err("truncated value: bad buffer count"))?;
-            let head = bytes
-                .get(header..header + head_len)
+            let head = header
+                .checked_add(head_len)
+                .and_then(|end| bytes.get(header..end))
                 .ok_or_else(|| PyValueError::new_err("truncated value: short pickle head"))?;
             let head = PyBytes::new(py, head);
             let buffers = PyList::empty(py);
             let mut at = align(header + head_len);
             for i in 0..n {
                 let len = u64_at(&bytes, 24 + 8 * i)?;
-                buffers.append(Bound::new(py, Record::new(bytes.clone(), at, len)?)?)?;
+                let record = Record::new(bytes.clone(), at, len)?;
+                match large {
+                    Large::Views => buffers.append(Bound::new(py, record)?)?,
+                    Large::Copies => buffers.append(PyByteArray::new(py, record.data()))?,
+                }
                 at = align(at + len);
             }
             let kwargs = pyo3::types::PyDict::new(py);

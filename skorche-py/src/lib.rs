@@ -34,10 +34,17 @@ fn encode(value: &Bound<'_, PyAny>, raw_threshold: usize) -> PyResult<Vec<u8>> {
     codec::encode(value, raw_threshold)
 }
 
-/// Decodes what [`encode`] made (a copy of the bytes, as a worker reads an inline value).
+/// Decodes what [`encode`] made: large parts as read-only views of `data` (as the driver
+/// reads a worker's output), or as copies (`views=False`, as a worker reads its input).
 #[pyfunction]
-fn decode(py: Python<'_>, data: Vec<u8>) -> PyResult<Py<PyAny>> {
-    codec::decode(py, data.into())
+#[pyo3(signature = (data, views=true))]
+fn decode(py: Python<'_>, data: Vec<u8>, views: bool) -> PyResult<Py<PyAny>> {
+    let large = if views {
+        codec::Large::Views
+    } else {
+        codec::Large::Copies
+    };
+    codec::decode(py, data.into(), large)
 }
 
 #[pymodule]

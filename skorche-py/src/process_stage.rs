@@ -76,7 +76,7 @@ pub(crate) fn declare(
     let decoded = stage
         .try_map(|bytes: ShmBytes| {
             crate::gil::attach(|py| {
-                crate::codec::decode(py, bytes)
+                crate::codec::decode(py, bytes, crate::codec::Large::Views)
                     .map(PyItem)
                     .map_err(|e| PyTaskError::new(py, e))
             })
@@ -91,6 +91,10 @@ pub(crate) fn declare(
     };
     let id = st.put(decoded);
     finish_with_dead(st, id, dead, dead_letter, |py, bytes: &Vec<u8>| {
-        crate::codec::decode(py, ShmBytes::from(bytes.clone()))
+        crate::codec::decode(
+            py,
+            ShmBytes::from(bytes.clone()),
+            crate::codec::Large::Copies,
+        )
     })
 }

@@ -30,7 +30,7 @@ impl Record {
         Ok(Record { bytes, start, len })
     }
 
-    fn data(&self) -> &[u8] {
+    pub(crate) fn data(&self) -> &[u8] {
         &self.bytes[self.start..self.start + self.len]
     }
 }

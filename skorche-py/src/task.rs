@@ -80,7 +80,8 @@ fn call(state: &mut CallState, input: Vec<u8>) -> Result<Vec<u8>, String> {
     let function = state.function.as_ref().map_err(Clone::clone)?;
     crate::gil::attach(|py| {
         let run = || -> PyResult<Vec<u8>> {
-            let x = codec::decode(py, input.into())?;
+            // The function gets what plain pickle would give it: `bytes`, writable arrays.
+            let x = codec::decode(py, input.into(), codec::Large::Copies)?;
             let y = function.call1(py, (x,))?;
             codec::encode(y.bind(py), state.raw_threshold)
         };

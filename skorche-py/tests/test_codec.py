@@ -40,3 +40,11 @@ def test_arrays_travel_out_of_band():
 def test_malformed_values_are_errors_naming_what_is_wrong(bad, message):
     with pytest.raises(ValueError, match=message):
         _skorche.decode(bad)
+
+
+def test_a_workers_input_is_what_plain_pickle_gives():
+    data = b"x" * 100_000
+    assert type(_skorche.decode(_skorche.encode(data, raw_threshold=1024), views=False)) is bytes
+    a = _skorche.decode(_skorche.encode(np.zeros(1000)), views=False)
+    a += 1  # writable, as unpickled arrays are
+    assert a.sum() == 1000

@@ -122,3 +122,15 @@ def test_no_worker_left_after_a_dropped_stage():
     assert len(children()) >= 2
     stage.close()
     assert children() == []
+
+
+def test_large_inputs_arrive_as_bytes_and_writable_arrays(no_leaks):
+    def double_bytes(b):
+        return len(b + b)  # a memoryview would not support +
+
+    def bump(a):
+        a += 1  # in place: a read-only view would refuse
+        return int(a.sum())
+
+    assert list(sk.process.map([b"y" * (1 << 18)], double_bytes)) == [1 << 19]
+    assert list(sk.process.map([np.zeros(1 << 17)], bump)) == [1 << 17]

@@ -6,7 +6,8 @@ import it, else by value through cloudpickle (lambdas, closures, functions of
 ``__main__``). Items are pickled (protocol 5); values from ``shm_threshold`` bytes on
 cross through the worker's shared-memory ring: ``bytes`` as a read-only ``memoryview``,
 numpy arrays (any pickle-5 out-of-band buffer) as read-only arrays over the ring record,
-released when the last view dies.
+released when the last view dies. Inputs reach the function as plain pickle gives them
+(``bytes`` stay ``bytes``, arrays are writable copies).
 """
 
 from __future__ import annotations
